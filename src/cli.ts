@@ -1,0 +1,162 @@
+#!/usr/bin/env node
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { exportSequences } from './commands/export.js';
+import { ImportFileError, importFile } from './commands/import.js';
+import { serve } from './commands/serve.js';
+import { ConfigError, resolveServeConfig, resolveStore } from './config.js';
+import { StoreOpenError } from './store/store.js';
+import { VERSION } from './version.js';
+
+const STORE_HELP = `  --store STORE      sqlite:PATH (env TAKEANUMBER_STORE; default sqlite:takeanumber.db
+                     in the working directory; missing folders are created)`;
+
+const HELP = {
+  main: `take-a-number ${VERSION}: a sequence-number service (unique, increasing numbers over HTTP)
+
+Usage: take-a-number <command> [options]
+
+Commands:
+  serve              Run the HTTP service (POST /next/{name} answers the next number)
+  import FILE        Load a Python TakeANumber sequences.json into the store
+  export [FILE]      Write the store as sequences.json (to stdout without FILE)
+
+Options:
+  -h, --help         Show help (also: take-a-number <command> --help)
+  -v, --version      Show the version
+
+Exit status: 0 success, 1 failure, 2 wrong usage.`,
+  serve: `Usage: take-a-number serve [options]
+
+Opens and checks the store, takes its writer lock (one server per SQLite
+store), then listens. SIGTERM or SIGINT stops it gracefully.
+
+Options:
+  --port PORT        Port to listen on (env PORT; default 5000; 0 picks a free one)
+  --host HOST        Address to listen on (env HOST; default 0.0.0.0)
+${STORE_HELP}
+  --log-level LEVEL  fatal, error, warn, info, debug (logs every request), trace or
+                     silent (env TAKEANUMBER_LOG_LEVEL; default info)
+  -h, --help         Show this help`,
+  import: `Usage: take-a-number import FILE [--store STORE]
+
+Reads a Python TakeANumber sequences.json ({"name": last_issued_value}) and
+raises each counter to its value; a counter already higher is never lowered.
+An invalid file changes nothing. Refused while a server uses the store.
+
+Options:
+${STORE_HELP}
+  -h, --help         Show this help`,
+  export: `Usage: take-a-number export [FILE] [--store STORE]
+
+Writes every sequence with its last issued value as sequences.json, to FILE
+(replaced atomically) or to stdout. Works while a server uses the store.
+
+Options:
+${STORE_HELP}
+  -h, --help         Show this help`,
+} as const;
+
+type Command = keyof typeof HELP;
+
+/** Wrong usage: the message and the command's help go to stderr, exit 2. */
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly command: Command,
+  ) {
+    super(message);
+  }
+}
+
+const STORE_OPTION = { store: { type: 'string' } } as const;
+const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(command: Command, args: string[], options: T) {
+  try {
+    return parseArgs({ args, options: { ...options, ...HELP_OPTION }, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message, command);
+  }
+}
+
+function positionals(command: Command, values: string[], min: number, max: number): string[] {
+  if (values.length < min) throw new UsageError('Missing argument.', command);
+  if (values.length > max) throw new UsageError(`Unexpected argument '${values[max] ?? ''}'.`, command);
+  return values;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
+    process.stdout.write(`${HELP.main}\n`);
+    return first === undefined ? 2 : 0;
+  }
+  if (first === '-v' || first === '--version') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  if (!(first in HELP) || first === 'main') throw new UsageError(`Unknown command '${first}'.`, 'main');
+  const command = first as Command;
+
+  switch (command) {
+    case 'serve': {
+      const { values, positionals: extra } = parse(command, rest, {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        'log-level': { type: 'string' },
+        ...STORE_OPTION,
+      });
+      if (values.help) return printHelp(command);
+      positionals(command, extra, 0, 0);
+      const config = resolveServeConfig(
+        { port: values.port, host: values.host, store: values.store, logLevel: values['log-level'] },
+        process.env,
+      );
+      await serve(config);
+      return 0;
+    }
+    case 'import': {
+      const { values, positionals: args } = parse(command, rest, STORE_OPTION);
+      if (values.help) return printHelp(command);
+      const [file] = positionals(command, args, 1, 1) as [string];
+      const location = resolveStore(values.store, process.env);
+      const summary = await importFile(file, location);
+      const total = summary.created + summary.raised + summary.unchanged;
+      process.stdout.write(
+        `Imported ${total} sequences from ${file} into sqlite:${location.path}: ` +
+          `${summary.created} created, ${summary.raised} raised, ${summary.unchanged} already at or beyond the file's value.\n`,
+      );
+      return 0;
+    }
+    case 'export': {
+      const { values, positionals: args } = parse(command, rest, STORE_OPTION);
+      if (values.help) return printHelp(command);
+      const [file] = positionals(command, args, 0, 1);
+      await exportSequences(resolveStore(values.store, process.env), file, process.stdout);
+      if (file !== undefined) process.stderr.write(`Exported the store to ${file}.\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError('Unknown command.', 'main');
+  }
+}
+
+function printHelp(command: Command): number {
+  process.stdout.write(`${HELP[command]}\n`);
+  return 0;
+}
+
+try {
+  process.exitCode = await run(process.argv.slice(2));
+} catch (error) {
+  if (error instanceof UsageError) {
+    process.stderr.write(`take-a-number: ${error.message}\n\n${HELP[error.command]}\n`);
+    process.exitCode = 2;
+  } else if (error instanceof ConfigError || error instanceof StoreOpenError || error instanceof ImportFileError) {
+    process.stderr.write(`take-a-number: ${error.message}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stderr.write(`take-a-number: ${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,54 @@
+import { createWriteStream } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { openStore, type StoreLocation } from '../store/open-store.js';
+import type { SequenceStore } from '../store/store.js';
+
+const CHUNK_CHARS = 64 * 1024;
+
+/** The store as the Python service's `sequences.json`: `{"name": last_issued_value}`, exact integers. */
+async function* sequencesJson(store: SequenceStore): AsyncGenerator<string> {
+  let chunk = '';
+  let count = 0;
+  for await (const [name, lastValue] of store.exportLastValues()) {
+    chunk += `${count === 0 ? '{\n' : ',\n'}  ${JSON.stringify(name)}: ${lastValue}`;
+    count += 1;
+    if (chunk.length >= CHUNK_CHARS) {
+      yield chunk;
+      chunk = '';
+    }
+  }
+  yield count === 0 ? '{}\n' : `${chunk}\n}\n`;
+}
+
+/**
+ * `take-a-number export [FILE]`: reads the store (beside a running server)
+ * and writes it to FILE, atomically (a temporary file, fsynced, then
+ * renamed), or to `out` when no file is given.
+ */
+export async function exportSequences(location: StoreLocation, file: string | undefined, out: Writable): Promise<void> {
+  const store = openStore(location, 'read');
+  try {
+    if (file === undefined) {
+      await pipeline(Readable.from(sequencesJson(store)), out, { end: false });
+      return;
+    }
+    const temporary = `${file}.tmp-${process.pid}`;
+    try {
+      await pipeline(Readable.from(sequencesJson(store)), createWriteStream(temporary));
+      const handle = await open(temporary, 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temporary, file);
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw error;
+    }
+  } finally {
+    await store.close();
+  }
+}

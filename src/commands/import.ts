@@ -1,0 +1,65 @@
+import { readFile } from 'node:fs/promises';
+import { INT64_MAX } from '../int64.js';
+import { parseJsonLossless } from '../json.js';
+import { sequenceNameProblem } from '../sequence-name.js';
+import { openStore, type StoreLocation } from '../store/open-store.js';
+import type { ImportSummary } from '../store/store.js';
+
+/** The file cannot be imported; nothing was changed. */
+export class ImportFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ImportFileError';
+  }
+}
+
+const MAX_REPORTED_PROBLEMS = 10;
+
+/**
+ * Reads a Python TakeANumber `sequences.json` (`{"name": last_issued_value}`)
+ * exactly: integers of any size stay exact, and anything else is refused.
+ */
+export function parseSequencesFile(text: string, file: string): Map<string, bigint> {
+  let data: unknown;
+  try {
+    data = parseJsonLossless(text.replace(/^\uFEFF/, ''));
+  } catch (error) {
+    throw new ImportFileError(`${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new ImportFileError(`${file} must hold a JSON object of {"sequence name": last issued value}.`);
+  }
+  const entries = new Map<string, bigint>();
+  const problems: string[] = [];
+  for (const [name, value] of Object.entries(data)) {
+    const nameProblem = sequenceNameProblem(name);
+    if (nameProblem !== undefined) problems.push(`${JSON.stringify(name)}: ${nameProblem}`);
+    else if (typeof value !== 'bigint') problems.push(`${JSON.stringify(name)}: the value must be an integer, got ${JSON.stringify(value)}`);
+    else if (value < 0n || value > INT64_MAX) problems.push(`${JSON.stringify(name)}: the value ${value} is outside 0..${INT64_MAX}`);
+    else entries.set(name, value);
+  }
+  if (problems.length > 0) {
+    const more = problems.length > MAX_REPORTED_PROBLEMS ? `\n  … and ${problems.length - MAX_REPORTED_PROBLEMS} more` : '';
+    throw new ImportFileError(
+      `${file} cannot be imported (nothing was changed):\n  ${problems.slice(0, MAX_REPORTED_PROBLEMS).join('\n  ')}${more}`,
+    );
+  }
+  return entries;
+}
+
+/** `take-a-number import FILE`: raises counters to the file's values, never lowers one. All or nothing. */
+export async function importFile(file: string, location: StoreLocation): Promise<ImportSummary> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ImportFileError(`Cannot read ${file}: ${(error as Error).message}`);
+  }
+  const entries = parseSequencesFile(text, file);
+  const store = openStore(location, 'write');
+  try {
+    return await store.importLastValues(entries);
+  } finally {
+    await store.close();
+  }
+}

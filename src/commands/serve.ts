@@ -1,0 +1,50 @@
+import { buildApp } from '../app.js';
+import { ConfigError, type ServeConfig } from '../config.js';
+import { openStore } from '../store/open-store.js';
+
+/** How long in-flight requests get to finish after SIGTERM/SIGINT before the process exits anyway. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+/**
+ * `take-a-number serve`: open and check the store, take its writer lock, and
+ * only then listen. Resolves once the server has shut down after SIGTERM or
+ * SIGINT (in-flight requests answered, store closed).
+ */
+export async function serve(config: ServeConfig): Promise<void> {
+  const store = openStore(config.store, 'write');
+  const app = await buildApp({ store, logger: { level: config.logLevel } });
+  let url: string;
+  try {
+    url = await app.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    await app.close();
+    await store.close();
+    throw new ConfigError(`Cannot listen on ${config.host}:${config.port} (--host/--port): ${(error as Error).message}`);
+  }
+  app.log.info({ url, store: store.location }, 'take-a-number ready');
+
+  await new Promise<void>((resolve, reject) => {
+    const shutdown = (signal: NodeJS.Signals): void => {
+      process.off('SIGTERM', shutdown);
+      process.off('SIGINT', shutdown);
+      // Further signals are ignored while shutting down; the grace timer bounds it.
+      process.on('SIGTERM', () => undefined);
+      process.on('SIGINT', () => undefined);
+      app.log.info({ signal }, 'shutting down: no new connections, answering requests in flight');
+      const timer = setTimeout(() => {
+        app.log.error(`shutdown took longer than ${SHUTDOWN_GRACE_MS} ms; exiting`);
+        process.exit(1);
+      }, SHUTDOWN_GRACE_MS);
+      timer.unref();
+      app
+        .close()
+        .finally(() => store.close())
+        .then(() => {
+          app.log.info('stopped');
+          resolve();
+        }, reject);
+    };
+    process.on('SIGTERM', shutdown);
+    process.on('SIGINT', shutdown);
+  });
+}

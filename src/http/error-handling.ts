@@ -1,0 +1,83 @@
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, ERROR_CATALOGUE, errorBody, type ErrorCode } from '../errors.js';
+
+/** Fastify's own error codes, as the catalogue names them for clients. */
+const FASTIFY_CODES: Readonly<Record<string, ErrorCode>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_body',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
+  // Raised while the router decodes the path, i.e. the sequence name (the only parameter).
+  FST_ERR_BAD_URL: 'invalid_sequence_name',
+  FST_ERR_MAX_PARAM_LENGTH: 'invalid_sequence_name',
+};
+
+const FRAMEWORK_MESSAGES: Readonly<Record<string, string>> = {
+  FST_ERR_BAD_URL: 'Invalid sequence name: the URL is not valid percent-encoded UTF-8.',
+  FST_ERR_MAX_PARAM_LENGTH: 'Invalid sequence name: it is longer than 255 bytes of UTF-8.',
+};
+
+interface ClientFacingError {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly message: string;
+}
+
+/** Maps any error to what the client is told; undefined for a fault of ours (500). */
+function clientFacing(error: FastifyError | AppError): ClientFacingError | undefined {
+  if (error instanceof AppError) return { code: error.code, status: error.statusCode, message: error.message };
+  const mapped = FASTIFY_CODES[error.code];
+  if (mapped !== undefined) {
+    return { code: mapped, status: ERROR_CATALOGUE[mapped].status, message: FRAMEWORK_MESSAGES[error.code] ?? error.message };
+  }
+  if (error.validation !== undefined) {
+    const code: ErrorCode = error.validationContext === 'params' ? 'invalid_sequence_name' : 'bad_request';
+    return { code, status: 400, message: error.message };
+  }
+  const status = error.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    const code: ErrorCode = status === 404 ? 'not_found' : 'bad_request';
+    return { code, status: code === 'not_found' ? 404 : 400, message: error.message };
+  }
+  return undefined;
+}
+
+function sendError(reply: FastifyReply, code: ErrorCode, status: number, message: string): FastifyReply {
+  return reply.code(status).type('application/json; charset=utf-8').send(errorBody(code, message));
+}
+
+/** Every error a client sees has the shape `{"error": {"code", "message"}}`, from the one catalogue. */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
+    const known = clientFacing(error);
+    if (known === undefined) {
+      request.log.error({ err: error }, 'unexpected error');
+      return sendError(reply, 'internal_error', 500, ERROR_CATALOGUE.internal_error.message);
+    }
+    if (known.status >= 500) request.log.warn({ err: error.cause ?? error }, known.message);
+    return sendError(reply, known.code, known.status, known.message);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, 'not_found', 404, `No route ${request.method} ${request.url.split('?')[0] ?? ''}.`),
+  );
+}
+
+/** Fastify's `frameworkErrors` option: errors raised before routing (a malformed URL, an over-long name). */
+export function frameworkErrorHandler(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const known = clientFacing(error) ?? { code: 'bad_request', status: 400, message: error.message };
+  void sendError(reply, known.code, known.status, known.message);
+}
+
+/** Fastify's `clientErrorHandler` option: requests Node's HTTP parser rejects. */
+export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+  if (!socket.writable) return;
+  const code: ErrorCode = error.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : 'bad_request';
+  const { status, message } = ERROR_CATALOGUE[code];
+  const body = JSON.stringify(errorBody(code, message));
+  socket.end(
+    `HTTP/1.1 ${status} ${code === 'bad_request' ? 'Bad Request' : 'Request Header Fields Too Large'}\r\n` +
+      'Connection: close\r\nContent-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
