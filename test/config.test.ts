@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, resolveServeConfig, resolveStore } from '../src/config.js';
+import { parseStoreLocation } from '../src/store/open-store.js';
+
+const cwd = '/srv/app';
+
+describe('serve configuration', () => {
+  it('uses the original service defaults', () => {
+    assert.deepEqual(resolveServeConfig({}, {}, cwd), {
+      port: 5000,
+      host: '0.0.0.0',
+      store: { kind: 'sqlite', path: '/srv/app/takeanumber.db' },
+      logLevel: 'info',
+    });
+  });
+
+  it('takes flags over environment over defaults', () => {
+    const env = { PORT: '6000', HOST: '127.0.0.1', TAKEANUMBER_STORE: 'sqlite:env.db', TAKEANUMBER_LOG_LEVEL: 'warn' };
+    assert.deepEqual(resolveServeConfig({}, env, cwd), {
+      port: 6000,
+      host: '127.0.0.1',
+      store: { kind: 'sqlite', path: '/srv/app/env.db' },
+      logLevel: 'warn',
+    });
+    assert.deepEqual(resolveServeConfig({ port: '7000', host: '::1', store: 'flag.db', logLevel: 'debug' }, env, cwd), {
+      port: 7000,
+      host: '::1',
+      store: { kind: 'sqlite', path: '/srv/app/flag.db' },
+      logLevel: 'debug',
+    });
+  });
+
+  it('names the bad setting in its message', () => {
+    assert.throws(() => resolveServeConfig({ port: 'http' }, {}, cwd), { name: 'ConfigError', message: /--port.*'http'/ });
+    assert.throws(() => resolveServeConfig({}, { PORT: '70000' }, cwd), /PORT: expected a port number/);
+    assert.throws(() => resolveServeConfig({ port: '-1' }, {}, cwd), ConfigError);
+    assert.throws(() => resolveServeConfig({ logLevel: 'loud' }, {}, cwd), /--log-level: expected one of/);
+    assert.throws(() => resolveServeConfig({ host: ' ' }, {}, cwd), /--host/);
+    assert.throws(() => resolveStore('postgres://db/x', {}, cwd), { name: 'ConfigError', message: /--store: PostgreSQL/ });
+    assert.throws(() => resolveStore(undefined, { TAKEANUMBER_STORE: 'redis://x' }, cwd), /TAKEANUMBER_STORE: Unknown store/);
+  });
+});
+
+describe('store locations', () => {
+  it('reads sqlite:PATH, sqlite://PATH, sqlite:///ABS and plain paths', () => {
+    assert.equal(parseStoreLocation('sqlite:data/t.db', cwd).path, '/srv/app/data/t.db');
+    assert.equal(parseStoreLocation('sqlite://data/t.db', cwd).path, '/srv/app/data/t.db');
+    assert.equal(parseStoreLocation('sqlite:///var/lib/t.db', cwd).path, '/var/lib/t.db');
+    assert.equal(parseStoreLocation('sqlite:/var/lib/t.db', cwd).path, '/var/lib/t.db');
+    assert.equal(parseStoreLocation('t.db', cwd).path, '/srv/app/t.db');
+    assert.equal(parseStoreLocation('/abs/t.db', cwd).path, '/abs/t.db');
+  });
+
+  it('refuses a store setting that names no file', () => {
+    assert.throws(() => parseStoreLocation('sqlite:', cwd), /names no file/);
+    assert.throws(() => parseStoreLocation('sqlite::memory:', cwd), /names no file/);
+  });
+});

@@ -1,0 +1,202 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { buildApp } from '../src/app.js';
+import { INT64_MAX } from '../src/int64.js';
+import type { SequenceStore } from '../src/store/store.js';
+import { next, testApp } from './helpers/app.js';
+
+async function exported(store: SequenceStore): Promise<[string, bigint][]> {
+  const rows: [string, bigint][] = [];
+  for await (const [name, value] of store.exportLastValues()) rows.push([name, value]);
+  return rows;
+}
+
+describe('/next/{name}', () => {
+  it('starts a new sequence at 1 and counts up, in the original shape', async () => {
+    const t = await testApp();
+    const first = await t.app.inject({ method: 'POST', url: '/next/orders' });
+    assert.equal(first.statusCode, 200);
+    assert.match(String(first.headers['content-type']), /^application\/json/);
+    assert.equal(first.body, '{"sequence_id":"orders","next_value":1}');
+    assert.deepEqual((await next(t.app, 'orders')).body, { sequence_id: 'orders', next_value: 2 });
+    assert.deepEqual((await next(t.app, 'orders', 'GET')).body, { sequence_id: 'orders', next_value: 3 });
+    await t.close();
+  });
+
+  it('keeps sequences independent', async () => {
+    const t = await testApp();
+    await next(t.app, 'a');
+    await next(t.app, 'a');
+    assert.equal((await next(t.app, 'b')).body.next_value, 1);
+    assert.equal((await next(t.app, 'a')).body.next_value, 3);
+    await t.close();
+  });
+
+  it('gives 10 concurrent callers exactly 1..10, in arrival order', async () => {
+    const t = await testApp();
+    const answers = await Promise.all(Array.from({ length: 10 }, () => next(t.app, 'concurrent')));
+    assert.deepEqual(
+      answers.map((a) => a.body.next_value),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    );
+    await t.close();
+  });
+
+  it('never repeats a value under heavy concurrency on many sequences', async () => {
+    const t = await testApp();
+    const names = ['x', 'y', 'z'];
+    const answers = await Promise.all(
+      Array.from({ length: 600 }, (_, i) => next(t.app, names[i % 3] ?? 'x')),
+    );
+    for (const name of names) {
+      const values = answers.filter((a) => a.body.sequence_id === name).map((a) => Number(a.body.next_value));
+      assert.deepEqual(values, Array.from({ length: 200 }, (_, i) => i + 1));
+    }
+    await t.close();
+  });
+
+  it('continues where it stopped after the store is reopened', async () => {
+    const t = await testApp();
+    await next(t.app, 'persist');
+    await next(t.app, 'persist');
+    await t.close();
+    const again = await testApp(t.path);
+    assert.equal((await next(again.app, 'persist')).body.next_value, 3);
+    await again.close();
+  });
+
+  it('accepts names with special characters, decoded from the URL', async () => {
+    const t = await testApp();
+    const names = ['test@sequence', 'bücher:2026 q1', 'a/b', 'with space', '🎟️ tickets', "quote'\"", '%literal'];
+    for (const name of names) {
+      const answer = await next(t.app, encodeURIComponent(name));
+      assert.equal(answer.status, 200, name);
+      assert.deepEqual(answer.body, { sequence_id: name, next_value: 1 });
+    }
+    await t.close();
+  });
+
+  it('accepts a name of exactly 255 UTF-8 bytes (765 URL characters encoded)', async () => {
+    const t = await testApp();
+    const name = 'é'.repeat(127) + 'a'; // 254 + 1 bytes
+    assert.equal(Buffer.byteLength(name), 255);
+    const answer = await next(t.app, encodeURIComponent(name));
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body.sequence_id, name);
+    const ascii = 'n'.repeat(255);
+    assert.equal((await next(t.app, ascii)).status, 200);
+    await t.close();
+  });
+
+  it('rejects bad names with 400 invalid_sequence_name and allocates nothing', async () => {
+    const t = await testApp();
+    const bad = [
+      'n'.repeat(256),
+      encodeURIComponent('é'.repeat(128)),
+      encodeURIComponent('x'.repeat(2000)),
+      '%00',
+      'a%0Ab',
+      '%7F',
+      '%C2%85', // U+0085, a C1 control
+      '%ZZ',
+      '%E0%A4%A',
+      '%ED%A0%80', // an encoded lone surrogate is not UTF-8
+    ];
+    for (const name of bad) {
+      for (const method of ['POST', 'GET'] as const) {
+        const answer = await next(t.app, name, method);
+        assert.equal(answer.status, 400, name);
+        assert.equal((answer.body.error as { code: string }).code, 'invalid_sequence_name', name);
+        assert.equal(typeof (answer.body.error as { message: string }).message, 'string');
+      }
+    }
+    assert.deepEqual(await exported(t.store), []);
+    await t.close();
+  });
+
+  it('answers 404 not_found for /next/ and /next', async () => {
+    const t = await testApp();
+    for (const url of ['/next/', '/next', '/next/a/b', '/nope']) {
+      const answer = await t.app.inject({ method: 'POST', url });
+      assert.equal(answer.statusCode, 404, url);
+      assert.equal(answer.json<{ error: { code: string } }>().error.code, 'not_found');
+    }
+    assert.deepEqual(await exported(t.store), []);
+    await t.close();
+  });
+
+  it('handles request bodies: ignored when valid, 400 invalid_body when malformed JSON, 413 when too large', async () => {
+    const t = await testApp();
+    const json = { 'content-type': 'application/json' };
+    assert.equal((await t.app.inject({ method: 'POST', url: '/next/b', headers: json, payload: '' })).statusCode, 200);
+    assert.equal((await t.app.inject({ method: 'POST', url: '/next/b', headers: json, payload: '{"x":1}' })).statusCode, 200);
+    const text = await t.app.inject({ method: 'POST', url: '/next/b', headers: { 'content-type': 'text/plain' }, payload: 'hi' });
+    assert.equal(text.statusCode, 200);
+    const malformed = await t.app.inject({ method: 'POST', url: '/next/b', headers: json, payload: '{nope' });
+    assert.equal(malformed.statusCode, 400);
+    assert.equal(malformed.json<{ error: { code: string } }>().error.code, 'invalid_body');
+    const big = await t.app.inject({ method: 'POST', url: '/next/b', headers: json, payload: `"${'x'.repeat(70_000)}"` });
+    assert.equal(big.statusCode, 413);
+    assert.equal(big.json<{ error: { code: string } }>().error.code, 'payload_too_large');
+    assert.deepEqual(await exported(t.store), [['b', 3n]]);
+    await t.close();
+  });
+
+  it('writes exact integers above 2^53 and answers 409 sequence_exhausted at 2^63-1', async () => {
+    const t = await testApp();
+    await t.store.importLastValues(new Map([['big', 9007199254740992n], ['edge', INT64_MAX - 1n]]));
+    assert.equal((await next(t.app, 'big')).raw, '{"sequence_id":"big","next_value":9007199254740993}');
+    assert.equal((await next(t.app, 'edge')).raw, '{"sequence_id":"edge","next_value":9223372036854775807}');
+    for (let i = 0; i < 2; i += 1) {
+      const exhausted = await next(t.app, 'edge');
+      assert.equal(exhausted.status, 409);
+      assert.equal((exhausted.body.error as { code: string }).code, 'sequence_exhausted');
+    }
+    // An exhausted sequence in the same group commit does not disturb the others.
+    const [a, b] = await Promise.all([next(t.app, 'edge'), next(t.app, 'big')]);
+    assert.equal(a.status, 409);
+    assert.equal(b.raw, '{"sequence_id":"big","next_value":9007199254740994}');
+    assert.deepEqual(await exported(t.store), [['big', 9007199254740994n], ['edge', INT64_MAX]]);
+    await t.close();
+  });
+});
+
+describe('health and failures', () => {
+  it('answers /healthz and /readyz', async () => {
+    const t = await testApp();
+    const health = await t.app.inject({ url: '/healthz' });
+    assert.deepEqual([health.statusCode, health.json()], [200, { status: 'ok' }]);
+    const ready = await t.app.inject({ url: '/readyz' });
+    assert.deepEqual([ready.statusCode, ready.json()], [200, { status: 'ready' }]);
+    await t.close();
+  });
+
+  it('answers 503 store_unavailable while the store fails, and recovers', async () => {
+    const t = await testApp();
+    let failing = false;
+    const flaky: SequenceStore = {
+      location: t.store.location,
+      allocate: (requests) => (failing ? Promise.reject(new Error('disk I/O error')) : t.store.allocate(requests)),
+      importLastValues: (entries) => t.store.importLastValues(entries),
+      exportLastValues: () => t.store.exportLastValues(),
+      ping: () => (failing ? Promise.reject(new Error('disk I/O error')) : t.store.ping()),
+      close: () => t.store.close(),
+    };
+    const app = await buildApp({ store: flaky });
+    assert.equal((await next(app, 'f')).body.next_value, 1);
+    failing = true;
+    const failed = await Promise.all([next(app, 'f'), next(app, 'g')]);
+    for (const answer of failed) {
+      assert.equal(answer.status, 503);
+      assert.equal((answer.body.error as { code: string }).code, 'store_unavailable');
+    }
+    const notReady = await app.inject({ url: '/readyz' });
+    assert.equal(notReady.statusCode, 503);
+    assert.equal(notReady.json<{ error: { code: string } }>().error.code, 'store_unavailable');
+    failing = false;
+    assert.equal((await next(app, 'f')).body.next_value, 2);
+    assert.equal((await app.inject({ url: '/readyz' })).statusCode, 200);
+    await app.close();
+    await t.close();
+  });
+});
