@@ -114,8 +114,10 @@ describe('/next/{name}', () => {
     await t.close();
   });
 
-  it('answers 404 not_found for /next/ and /next', async () => {
+  it('answers 404 not_found for /next/ and /next, and HEAD takes no number', async () => {
     const t = await testApp();
+    const head = await t.app.inject({ method: 'HEAD', url: '/next/head' });
+    assert.equal(head.statusCode, 404);
     for (const url of ['/next/', '/next', '/next/a/b', '/nope']) {
       const answer = await t.app.inject({ method: 'POST', url });
       assert.equal(answer.statusCode, 404, url);

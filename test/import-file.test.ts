@@ -35,6 +35,7 @@ describe('reading a Python TakeANumber sequences.json', () => {
       ['{"": 1}', /"": the sequence name is empty/],
       [`{"${'x'.repeat(256)}": 1}`, /256 bytes/],
       ['{"a\\u0000b": 1}', /control character/],
+      ['{"\\ud800": 1}', /not valid Unicode/],
       ['{"a": 1, "a": 2}', /not valid JSON: Duplicate key/],
     ];
     for (const [text, expected] of cases) {

@@ -9,6 +9,8 @@ export function registerNextRoute(app: FastifyInstance, allocator: Allocator): v
   app.route<{ Params: SequenceParams; Reply: NextResponse }>({
     method: ['POST', 'GET'],
     url: '/next/:name',
+    // Fastify would add HEAD for GET; a HEAD (a crawler, a monitor) must never take a number.
+    exposeHeadRoute: false,
     schema: {
       params: SequenceParams,
       response: { 200: NextResponse, ...errorResponses },
