@@ -9,6 +9,8 @@ import { VERSION } from './version.js';
 
 const STORE_HELP = `  --store STORE      sqlite:PATH (env TAKEANUMBER_STORE; default sqlite:takeanumber.db
                      in the working directory; missing folders are created)`;
+const EXISTING_STORE_HELP = `  --store STORE      sqlite:PATH of an existing store (env TAKEANUMBER_STORE;
+                     default sqlite:takeanumber.db in the working directory)`;
 
 const HELP = {
   main: `take-a-number ${VERSION}: a sequence-number service (unique, increasing numbers over HTTP)
@@ -52,7 +54,7 @@ Writes every sequence with its last issued value as sequences.json, to FILE
 (replaced atomically) or to stdout. Works while a server uses the store.
 
 Options:
-${STORE_HELP}
+${EXISTING_STORE_HELP}
   -h, --help         Show this help`,
 } as const;
 
@@ -87,10 +89,8 @@ function positionals(command: Command, values: string[], min: number, max: numbe
 
 async function run(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
-  if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
-    process.stdout.write(`${HELP.main}\n`);
-    return first === undefined ? 2 : 0;
-  }
+  if (first === undefined) throw new UsageError('No command given.', 'main');
+  if (first === '-h' || first === '--help' || first === 'help') return printHelp('main');
   if (first === '-v' || first === '--version') {
     process.stdout.write(`${VERSION}\n`);
     return 0;

@@ -29,7 +29,7 @@ function clientFacing(error: FastifyError | AppError): ClientFacingError | undef
   if (error instanceof AppError) return { code: error.code, status: error.statusCode, message: error.message };
   const mapped = FASTIFY_CODES[error.code];
   if (mapped !== undefined) {
-    return { code: mapped, status: ERROR_CATALOGUE[mapped].status, message: FRAMEWORK_MESSAGES[error.code] ?? error.message };
+    return { code: mapped, status: ERROR_CATALOGUE[mapped].status, message: FRAMEWORK_MESSAGES[error.code] ?? ERROR_CATALOGUE[mapped].message };
   }
   if (error.validation !== undefined) {
     const code: ErrorCode = error.validationContext === 'params' ? 'invalid_sequence_name' : 'bad_request';

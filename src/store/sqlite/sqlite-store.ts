@@ -41,15 +41,6 @@ function openChecked(path: string, mode: 'write' | 'read'): Database.Database {
   if (mode === 'read' && !existsSync(path)) {
     throw new StoreOpenError(`No store at ${path}: the file does not exist.`);
   }
-  if (mode === 'write') {
-    try {
-      mkdirSync(dirname(path), { recursive: true });
-    } catch (error) {
-      throw new StoreOpenError(`Cannot create the folder for the store ${path}: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-  }
   let db: Database.Database;
   try {
     db = new Database(path, { readonly: mode === 'read', fileMustExist: mode === 'read', timeout: 2000 });
@@ -179,19 +170,28 @@ export class SqliteStore implements SequenceStore {
 
   /** Opens (in write mode, creating and upgrading) the store at `path`; see SqliteStoreOptions. */
   static open(path: string, options: SqliteStoreOptions): SqliteStore {
-    const db = openChecked(path, options.mode);
-    if (options.mode === 'read') return new SqliteStore(path, db, undefined);
-    let lock: WriterLock | undefined;
+    if (options.mode === 'read') return new SqliteStore(path, openChecked(path, 'read'), undefined);
     try {
-      lock = WriterLock.acquire(path);
+      mkdirSync(dirname(path), { recursive: true });
+    } catch (error) {
+      throw new StoreOpenError(`Cannot create the folder for the store ${path}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    // The lock comes first: a second writer is refused at once, before any
+    // (possibly long) integrity check of a large store.
+    const lock = WriterLock.acquire(path);
+    let db: Database.Database | undefined;
+    try {
+      db = openChecked(path, 'write');
       const journal = db.pragma('journal_mode = WAL', { simple: true }) as string;
       if (journal !== 'wal') throw new StoreOpenError(`The store ${path} cannot use WAL mode (got ${journal}).`);
       db.pragma('synchronous = FULL');
       migrate(db);
       return new SqliteStore(path, db, lock);
     } catch (error) {
-      db.close();
-      lock?.release();
+      db?.close();
+      lock.release();
       if (error instanceof StoreOpenError) throw error;
       throw new StoreOpenError(`Cannot prepare the store ${path}: ${(error as Error).message}`, { cause: error });
     }

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { ERROR_CATALOGUE, ERROR_CODES } from '../src/errors.js';
+
+// README.md sits at the package root, one level above test/.
+const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+const LINES = README.split('\n');
+
+/** The text of the `## title` section, up to the next `## ` heading. */
+function section(title: string): string {
+  const start = LINES.findIndex((line) => line.trim() === `## ${title}`);
+  assert.notEqual(start, -1, `README.md has no "## ${title}" section`);
+  const rest = LINES.slice(start + 1);
+  const end = rest.findIndex((line) => line.startsWith('## '));
+  return (end === -1 ? rest : rest.slice(0, end)).join('\n');
+}
+
+/** The first cell of a Markdown table row when it is a single `code` in backticks. */
+function firstCellCode(line: string): string | undefined {
+  return /^\|\s*`([a-z][a-z0-9_]*)`\s*\|/.exec(line)?.[1];
+}
+
+describe('README.md', () => {
+  it('documents every error code in backticks with its HTTP status', () => {
+    const undocumented = ERROR_CODES.filter((code) => {
+      const { status } = ERROR_CATALOGUE[code];
+      const statusPattern = new RegExp(`(^|[^0-9])${status}([^0-9]|$)`);
+      return !LINES.some((line) => line.includes(`\`${code}\``) && statusPattern.test(line));
+    });
+    assert.deepEqual(undocumented, [], 'each code needs a line with `code` and its status (a row of the Errors table)');
+  });
+
+  it('lists in its Errors table only codes that exist, each with its own status', () => {
+    const rows = section('Errors')
+      .split('\n')
+      .map((line) => ({ code: firstCellCode(line), cells: line.split('|').map((cell) => cell.trim()) }))
+      .filter((row): row is { code: string; cells: string[] } => row.code !== undefined);
+    assert.ok(rows.length > 0, 'the Errors section has a table of codes');
+    for (const { code, cells } of rows) {
+      assert.ok(code in ERROR_CATALOGUE, `README.md documents \`${code}\`, which src/errors.ts does not define`);
+      const status = ERROR_CATALOGUE[code as keyof typeof ERROR_CATALOGUE].status;
+      assert.equal(cells[2], String(status), `\`${code}\` is documented with status ${cells[2] ?? '(none)'}, not ${status}`);
+    }
+    assert.deepEqual(
+      rows.map((row) => row.code).sort(),
+      [...ERROR_CODES].sort(),
+      'the Errors table has one row per code',
+    );
+  });
+
+  it('has a quick start that runs the service and the tests in one command each', () => {
+    const quickStart = section('Quick start');
+    assert.ok(quickStart.includes('npm ci && npm start'), 'the quick start runs the service with `npm ci && npm start`');
+    assert.match(quickStart, /^npm test$/m, 'the quick start runs the tests with `npm test`');
+  });
+});
