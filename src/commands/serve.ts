@@ -36,10 +36,18 @@ export async function serve(config: ServeConfig): Promise<void> {
         process.exit(1);
       }, SHUTDOWN_GRACE_MS);
       timer.unref();
+      // Keep-alive connections would hold the server open: answers from now on
+      // say `Connection: close`, and connections that fall idle are closed.
+      app.server.on('request', (_request, response) => {
+        if (!response.headersSent) response.setHeader('Connection', 'close');
+      });
+      const closeIdle = setInterval(() => app.server.closeIdleConnections(), 100);
+      closeIdle.unref();
       app
         .close()
         .finally(() => store.close())
         .then(() => {
+          clearInterval(closeIdle);
           app.log.info('stopped');
           resolve();
         }, reject);
