@@ -4,6 +4,8 @@ import type { AllocationRequest, SequenceStore } from './store/store.js';
 export interface Allocation {
   readonly first: bigint;
   readonly last: bigint;
+  /** True when this is the recorded answer to an earlier request with the same idempotency key. */
+  readonly replayed: boolean;
 }
 
 interface Pending extends AllocationRequest {
@@ -41,11 +43,11 @@ export class Allocator {
     this.#maxBatch = options.maxBatch ?? 4096;
   }
 
-  /** Takes `count` consecutive values of sequence `name` (the name must be valid). */
-  allocate(name: string, count = 1n): Promise<Allocation> {
+  /** Takes `request.count` consecutive values of a sequence (the request must be valid). */
+  allocate(request: AllocationRequest): Promise<Allocation> {
     if (this.#closed) return Promise.reject(new AppError('shutting_down'));
     return new Promise<Allocation>((resolve, reject) => {
-      this.#queue.push({ name, count, resolve, reject });
+      this.#queue.push({ ...request, resolve, reject });
       this.#scheduleFlush();
     });
   }
@@ -94,8 +96,19 @@ export class Allocator {
     for (let i = 0; i < batch.length; i += 1) {
       const request = batch[i] as Pending;
       const outcome = outcomes[i] as (typeof outcomes)[number];
-      if (outcome.ok) request.resolve({ first: outcome.first, last: outcome.last });
-      else request.reject(new AppError('sequence_exhausted', `Sequence '${request.name}' has no values left.`));
+      if (outcome.ok) request.resolve({ first: outcome.first, last: outcome.last, replayed: outcome.replayed });
+      else request.reject(refusal(request, outcome.reason));
     }
+  }
+}
+
+function refusal(request: AllocationRequest, reason: 'exhausted' | 'not_found' | 'key_reused'): AppError {
+  switch (reason) {
+    case 'exhausted':
+      return new AppError('sequence_exhausted', `Sequence '${request.name}' has no ${request.count === 1n ? 'value' : `${request.count} values`} left within its bounds.`);
+    case 'not_found':
+      return new AppError('sequence_not_found', `No sequence '${request.name}' (this server does not create sequences on first use).`);
+    case 'key_reused':
+      return new AppError('idempotency_key_reused');
   }
 }

@@ -5,7 +5,9 @@ import { clientErrorHandler, frameworkErrorHandler, registerErrorHandling } from
 import { registerHealthRoutes } from './http/health-routes.js';
 import { registerNextRoute } from './http/next-route.js';
 import { RequestLogsAtDebug } from './http/request-logs.js';
-import { ErrorResponse } from './http/schemas.js';
+import { registerApiDocs } from './http/api-docs.js';
+import { ErrorResponse, SequenceView } from './http/schemas.js';
+import { registerSequenceRoutes } from './http/sequence-routes.js';
 import { parseJsonLossless } from './json.js';
 import { MAX_NAME_BYTES } from './sequence-name.js';
 import type { SequenceStore } from './store/store.js';
@@ -16,7 +18,18 @@ export interface AppOptions {
   readonly logger?: FastifyServerOptions['logger'];
   /** Largest request body in bytes (default 64 KiB). */
   readonly bodyLimit?: number;
+  /** Create unknown sequences on first use of /next (default true). */
+  readonly autoCreate?: boolean;
+  /** The largest `count` of one /next request (default 100000). */
+  readonly maxCount?: number;
+  /** How long idempotency keys are kept, in milliseconds (default 24 hours). */
+  readonly idempotencyTtlMs?: number;
 }
+
+export const DEFAULT_MAX_COUNT = 100_000;
+export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+const PURGE_INTERVAL_MS = 60_000;
+const PURGE_BATCH = 1000;
 
 // Percent-encoding triples a byte: the longest valid name is 765 URL characters.
 // Longer parameters are still read in full and answered as invalid names.
@@ -36,7 +49,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.addSchema(ErrorResponse);
+  app.addSchema(SequenceView);
   registerErrorHandling(app);
+  // Input is checked by http/inputs.ts, which keeps 64-bit integers exact and
+  // answers with the catalogue's codes; Ajv sees a bigint as no integer at all.
+  // The route schemas describe the input for OpenAPI and serialize the output.
+  app.setValidatorCompiler(() => (data: unknown) => ({ value: data }));
+  await registerApiDocs(app);
 
   // Bodies are JSON parsed losslessly (64-bit integers stay exact); an empty body is no body.
   // Bodies of other types are read (within bodyLimit) and ignored: /next needs none.
@@ -60,6 +79,41 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onClose', () => allocator.close());
 
   registerHealthRoutes(app, options.store);
-  registerNextRoute(app, allocator);
+  registerNextRoute(app, allocator, {
+    autoCreate: options.autoCreate ?? true,
+    maxCount: options.maxCount ?? DEFAULT_MAX_COUNT,
+  });
+  registerSequenceRoutes(app, options.store);
+  schedulePurge(app, options.store, options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS);
   return app;
+}
+
+/**
+ * Purges expired idempotency keys every minute, a thousand per transaction
+ * with the event loop free in between, so requests never wait behind it.
+ */
+function schedulePurge(app: FastifyInstance, store: SequenceStore, ttlMs: number): void {
+  let running = false;
+  const purge = async (): Promise<void> => {
+    if (running) return;
+    running = true;
+    try {
+      const before = Date.now() - ttlMs;
+      let purged = 0;
+      for (;;) {
+        const deleted = await store.purgeIdempotencyKeys(before, PURGE_BATCH);
+        purged += deleted;
+        if (deleted < PURGE_BATCH) break;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      if (purged > 0) app.log.info({ purged }, 'purged expired idempotency keys');
+    } catch (error) {
+      app.log.warn({ err: error }, 'purging idempotency keys failed; will retry');
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => void purge(), PURGE_INTERVAL_MS);
+  timer.unref();
+  app.addHook('onClose', () => clearInterval(timer));
 }

@@ -38,6 +38,13 @@ Options:
 ${STORE_HELP}
   --log-level LEVEL  fatal, error, warn, info, debug (logs every request), trace or
                      silent (env TAKEANUMBER_LOG_LEVEL; default info)
+  --no-auto-create   Unknown names on /next answer 404 instead of being created
+                     (env TAKEANUMBER_AUTO_CREATE=false); create them with PUT /sequences/{name}
+  --max-count N      Largest ?count= of one /next request (env TAKEANUMBER_MAX_COUNT;
+                     default 100000)
+  --idempotency-ttl HOURS
+                     How long Idempotency-Key answers are kept (env
+                     TAKEANUMBER_IDEMPOTENCY_TTL; default 24)
   -h, --help         Show this help`,
   import: `Usage: take-a-number import FILE [--store STORE]
 
@@ -104,12 +111,23 @@ async function run(argv: string[]): Promise<number> {
         port: { type: 'string' },
         host: { type: 'string' },
         'log-level': { type: 'string' },
+        'no-auto-create': { type: 'boolean' },
+        'max-count': { type: 'string' },
+        'idempotency-ttl': { type: 'string' },
         ...STORE_OPTION,
       });
       if (values.help) return printHelp(command);
       positionals(command, extra, 0, 0);
       const config = resolveServeConfig(
-        { port: values.port, host: values.host, store: values.store, logLevel: values['log-level'] },
+        {
+          port: values.port,
+          host: values.host,
+          store: values.store,
+          logLevel: values['log-level'],
+          noAutoCreate: values['no-auto-create'],
+          maxCount: values['max-count'],
+          idempotencyTtl: values['idempotency-ttl'],
+        },
         process.env,
       );
       await serve(config);

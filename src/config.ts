@@ -14,6 +14,10 @@ export interface ServeConfig {
   readonly host: string;
   readonly store: StoreLocation;
   readonly logLevel: LogLevel;
+  /** Create unknown sequences on first use of /next. */
+  readonly autoCreate: boolean;
+  readonly maxCount: number;
+  readonly idempotencyTtlMs: number;
 }
 
 /** A setting has a value that cannot be used; the message names the setting. */
@@ -56,7 +60,21 @@ export interface ServeFlags {
   readonly host?: string | undefined;
   readonly store?: string | undefined;
   readonly logLevel?: string | undefined;
+  readonly noAutoCreate?: boolean | undefined;
+  readonly maxCount?: string | undefined;
+  readonly idempotencyTtl?: string | undefined;
 }
+
+function wholeNumber(setting: { value: string; source: string } | undefined, fallback: number, min: number, max: number, what: string): number {
+  if (setting === undefined) return fallback;
+  const value = /^\d{1,15}$/.test(setting.value) ? Number(setting.value) : Number.NaN;
+  if (!(value >= min && value <= max)) {
+    throw new ConfigError(`${setting.source}: expected ${what} from ${min} to ${max}, got '${setting.value}'.`);
+  }
+  return value;
+}
+
+const BOOLEAN_WORDS: Readonly<Record<string, boolean>> = { true: true, '1': true, yes: true, false: false, '0': false, no: false };
 
 export function resolveServeConfig(flags: ServeFlags, env: Env, cwd: string = process.cwd()): ServeConfig {
   const portSetting = pick(flags.port, '--port', env, 'PORT');
@@ -75,5 +93,30 @@ export function resolveServeConfig(flags: ServeFlags, env: Env, cwd: string = pr
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new ConfigError(`${levelSetting?.source ?? '--log-level'}: expected one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'.`);
   }
-  return { port, host, store: resolveStore(flags.store, env, cwd), logLevel: logLevel as LogLevel };
+  let autoCreate = true;
+  if (flags.noAutoCreate === true) autoCreate = false;
+  else if (env.TAKEANUMBER_AUTO_CREATE !== undefined && env.TAKEANUMBER_AUTO_CREATE !== '') {
+    const word = BOOLEAN_WORDS[env.TAKEANUMBER_AUTO_CREATE.toLowerCase()];
+    if (word === undefined) {
+      throw new ConfigError(`TAKEANUMBER_AUTO_CREATE: expected true or false, got '${env.TAKEANUMBER_AUTO_CREATE}'.`);
+    }
+    autoCreate = word;
+  }
+  const maxCount = wholeNumber(pick(flags.maxCount, '--max-count', env, 'TAKEANUMBER_MAX_COUNT'), 100_000, 1, 10_000_000, 'a count');
+  const ttlHours = wholeNumber(
+    pick(flags.idempotencyTtl, '--idempotency-ttl', env, 'TAKEANUMBER_IDEMPOTENCY_TTL'),
+    24,
+    1,
+    24 * 365,
+    'a number of hours',
+  );
+  return {
+    port,
+    host,
+    store: resolveStore(flags.store, env, cwd),
+    logLevel: logLevel as LogLevel,
+    autoCreate,
+    maxCount,
+    idempotencyTtlMs: ttlHours * 3_600_000,
+  };
 }

@@ -10,9 +10,26 @@ export const ERROR_CATALOGUE = {
     message: 'A sequence name is 1 to 255 bytes of UTF-8 without control characters.',
   },
   invalid_body: { status: 400, message: 'The request body is not valid JSON.' },
+  invalid_options: { status: 400, message: 'The sequence options are not valid.' },
+  invalid_count: { status: 400, message: 'count must be a whole number from 1 to the server limit.' },
+  invalid_cursor: { status: 400, message: 'The cursor is not one this server handed out.' },
+  invalid_idempotency_key: {
+    status: 400,
+    message: 'An Idempotency-Key is 1 to 255 printable ASCII characters.',
+  },
   not_found: { status: 404, message: 'No such route.' },
-  sequence_exhausted: { status: 409, message: 'The sequence has reached its maximum value.' },
+  sequence_not_found: { status: 404, message: 'No such sequence.' },
+  sequence_exhausted: { status: 409, message: 'The sequence has no values left within its bounds.' },
+  options_conflict: { status: 409, message: 'The change conflicts with the values the sequence has handed out.' },
+  would_reissue: {
+    status: 409,
+    message: 'The reset moves the sequence back over values already handed out; send "force": true to do it anyway.',
+  },
   payload_too_large: { status: 413, message: 'The request body is too large.' },
+  idempotency_key_reused: {
+    status: 422,
+    message: 'This Idempotency-Key was used for a different request (another sequence or count).',
+  },
   unsupported_media_type: { status: 415, message: 'The request body has an unsupported content type.' },
   headers_too_large: { status: 431, message: 'The request headers are too large.' },
   internal_error: { status: 500, message: 'An unexpected error occurred; it has been logged.' },
@@ -28,19 +45,26 @@ export const ERROR_CODES = Object.keys(ERROR_CATALOGUE) as ErrorCode[];
 export class AppError extends Error {
   readonly code: ErrorCode;
   readonly statusCode: number;
+  /** The input field at fault, where there is one (`invalid_options`). */
+  readonly field: string | undefined;
 
-  constructor(code: ErrorCode, message: string = ERROR_CATALOGUE[code].message, options?: ErrorOptions) {
+  constructor(
+    code: ErrorCode,
+    message: string = ERROR_CATALOGUE[code].message,
+    options?: ErrorOptions & { field?: string },
+  ) {
     super(message, options);
     this.name = 'AppError';
     this.code = code;
     this.statusCode = ERROR_CATALOGUE[code].status;
+    this.field = options?.field;
   }
 }
 
 export interface ErrorBody {
-  error: { code: ErrorCode; message: string };
+  error: { code: ErrorCode; message: string; field?: string };
 }
 
-export function errorBody(code: ErrorCode, message: string = ERROR_CATALOGUE[code].message): ErrorBody {
-  return { error: { code, message } };
+export function errorBody(code: ErrorCode, message: string = ERROR_CATALOGUE[code].message, field?: string): ErrorBody {
+  return { error: field === undefined ? { code, message } : { code, message, field } };
 }

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { allocateAfter } from '../src/allocation.js';
 import { Allocator } from '../src/allocator.js';
 import { AppError } from '../src/errors.js';
 import { INT64_MAX } from '../src/int64.js';
 import type { AllocationOutcome, AllocationRequest, SequenceStore } from '../src/store/store.js';
+
+const req = (name: string, count = 1n): AllocationRequest => ({ name, count, create: true });
 
 /** An in-memory store that records each batch and lets the test decide when a commit completes. */
 class RecordingStore implements SequenceStore {
@@ -18,13 +19,26 @@ class RecordingStore implements SequenceStore {
     this.batches.push(requests.map((r) => r.name));
     if (this.hold) await this.hold;
     if (this.fail) throw new Error('commit failed');
-    return requests.map((request) => {
-      const outcome = allocateAfter(this.values.get(request.name) ?? 0n, request.count);
-      if (outcome.ok) this.values.set(request.name, outcome.last);
-      return outcome;
+    return requests.map((request): AllocationOutcome => {
+      const last = this.values.get(request.name) ?? 0n;
+      if (last > INT64_MAX - request.count) return { ok: false, reason: 'exhausted' };
+      this.values.set(request.name, last + request.count);
+      return { ok: true, first: last + 1n, last: last + request.count, replayed: false };
     });
   }
   importLastValues(): Promise<never> {
+    return Promise.reject(new Error('not used'));
+  }
+  getSequence(): Promise<never> {
+    return Promise.reject(new Error('not used'));
+  }
+  listSequences(): Promise<never> {
+    return Promise.reject(new Error('not used'));
+  }
+  modifySequence(): Promise<never> {
+    return Promise.reject(new Error('not used'));
+  }
+  purgeIdempotencyKeys(): Promise<never> {
     return Promise.reject(new Error('not used'));
   }
   async *exportLastValues(): AsyncIterable<readonly [string, bigint]> {
@@ -47,17 +61,17 @@ describe('Allocator (group commit)', () => {
     const store = new RecordingStore();
     const allocator = new Allocator(store);
     const answers = await Promise.all([
-      allocator.allocate('a'),
-      allocator.allocate('b'),
-      allocator.allocate('a'),
-      allocator.allocate('a', 5n),
+      allocator.allocate(req('a')),
+      allocator.allocate(req('b')),
+      allocator.allocate(req('a')),
+      allocator.allocate(req('a', 5n)),
     ]);
     assert.deepEqual(store.batches, [['a', 'b', 'a', 'a']]);
     assert.deepEqual(answers, [
-      { first: 1n, last: 1n },
-      { first: 1n, last: 1n },
-      { first: 2n, last: 2n },
-      { first: 3n, last: 7n },
+      { first: 1n, last: 1n, replayed: false },
+      { first: 1n, last: 1n, replayed: false },
+      { first: 2n, last: 2n, replayed: false },
+      { first: 3n, last: 7n, replayed: false },
     ]);
   });
 
@@ -66,18 +80,18 @@ describe('Allocator (group commit)', () => {
     let release = (): void => undefined;
     store.hold = new Promise((resolve) => (release = resolve));
     const allocator = new Allocator(store);
-    const first = allocator.allocate('s');
+    const first = allocator.allocate(req('s'));
     await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(store.batches, [['s']]);
-    const later = [allocator.allocate('s'), allocator.allocate('s')];
+    const later = [allocator.allocate(req('s')), allocator.allocate(req('s'))];
     await new Promise((resolve) => setTimeout(resolve, 5));
     assert.equal(store.batches.length, 1, 'no second commit while the first is running');
     store.hold = undefined;
     release();
     assert.deepEqual(await Promise.all([first, ...later]), [
-      { first: 1n, last: 1n },
-      { first: 2n, last: 2n },
-      { first: 3n, last: 3n },
+      { first: 1n, last: 1n, replayed: false },
+      { first: 2n, last: 2n, replayed: false },
+      { first: 3n, last: 3n, replayed: false },
     ]);
     assert.deepEqual(store.batches, [['s'], ['s', 's']]);
   });
@@ -85,7 +99,7 @@ describe('Allocator (group commit)', () => {
   it('splits a queue longer than maxBatch into several transactions', async () => {
     const store = new RecordingStore();
     const allocator = new Allocator(store, { maxBatch: 3 });
-    const answers = await Promise.all(Array.from({ length: 7 }, () => allocator.allocate('m')));
+    const answers = await Promise.all(Array.from({ length: 7 }, () => allocator.allocate(req('m'))));
     assert.deepEqual(store.batches.map((b) => b.length), [3, 3, 1]);
     assert.deepEqual(answers.map((a) => a.first), [1n, 2n, 3n, 4n, 5n, 6n, 7n]);
   });
@@ -95,42 +109,31 @@ describe('Allocator (group commit)', () => {
     const errors: unknown[] = [];
     const allocator = new Allocator(store, { onStoreError: (error) => errors.push(error) });
     store.fail = true;
-    const failed = await Promise.allSettled([allocator.allocate('f'), allocator.allocate('g')]);
+    const failed = await Promise.allSettled([allocator.allocate(req('f')), allocator.allocate(req('g'))]);
     assert.deepEqual(failed.map((r) => (r.status === 'rejected' ? code(r.reason) : 'fulfilled')), ['store_unavailable', 'store_unavailable']);
     assert.equal(errors.length, 1);
     store.fail = false;
-    assert.deepEqual(await allocator.allocate('f'), { first: 1n, last: 1n });
+    assert.deepEqual(await allocator.allocate(req('f')), { first: 1n, last: 1n, replayed: false });
   });
 
   it('answers sequence_exhausted for the request that does not fit, and serves the rest of the batch', async () => {
     const store = new RecordingStore();
     store.values.set('edge', INT64_MAX);
     const allocator = new Allocator(store);
-    const [edge, other] = await Promise.allSettled([allocator.allocate('edge'), allocator.allocate('other')]);
+    const [edge, other] = await Promise.allSettled([allocator.allocate(req('edge')), allocator.allocate(req('other'))]);
     assert.equal(edge.status === 'rejected' ? code(edge.reason) : 'fulfilled', 'sequence_exhausted');
-    assert.deepEqual(other.status === 'fulfilled' ? other.value : undefined, { first: 1n, last: 1n });
+    assert.deepEqual(other.status === 'fulfilled' ? other.value : undefined, { first: 1n, last: 1n, replayed: false });
   });
 
   it('on close, answers what is queued and refuses what comes after with shutting_down', async () => {
     const store = new RecordingStore();
     const allocator = new Allocator(store);
-    const queued = [allocator.allocate('q'), allocator.allocate('q')];
+    const queued = [allocator.allocate(req('q')), allocator.allocate(req('q'))];
     await allocator.close();
     assert.deepEqual(await Promise.all(queued), [
-      { first: 1n, last: 1n },
-      { first: 2n, last: 2n },
+      { first: 1n, last: 1n, replayed: false },
+      { first: 2n, last: 2n, replayed: false },
     ]);
-    await assert.rejects(allocator.allocate('q'), (error: unknown) => code(error) === 'shutting_down');
-  });
-});
-
-describe('allocateAfter', () => {
-  it('takes consecutive values and refuses any that would pass 2^63-1', () => {
-    assert.deepEqual(allocateAfter(0n, 1n), { ok: true, first: 1n, last: 1n });
-    assert.deepEqual(allocateAfter(41n, 10n), { ok: true, first: 42n, last: 51n });
-    assert.deepEqual(allocateAfter(INT64_MAX - 1n, 1n), { ok: true, first: INT64_MAX, last: INT64_MAX });
-    assert.deepEqual(allocateAfter(INT64_MAX, 1n), { ok: false, reason: 'exhausted' });
-    assert.deepEqual(allocateAfter(INT64_MAX - 5n, 6n), { ok: false, reason: 'exhausted' });
-    assert.throws(() => allocateAfter(1n, 0n), RangeError);
+    await assert.rejects(allocator.allocate(req('q')), (error: unknown) => code(error) === 'shutting_down');
   });
 });

@@ -12,23 +12,42 @@ describe('serve configuration', () => {
       host: '0.0.0.0',
       store: { kind: 'sqlite', path: '/srv/app/takeanumber.db' },
       logLevel: 'info',
+      autoCreate: true,
+      maxCount: 100_000,
+      idempotencyTtlMs: 86_400_000,
     });
   });
 
   it('takes flags over environment over defaults', () => {
-    const env = { PORT: '6000', HOST: '127.0.0.1', TAKEANUMBER_STORE: 'sqlite:env.db', TAKEANUMBER_LOG_LEVEL: 'warn' };
+    const env = {
+      PORT: '6000',
+      HOST: '127.0.0.1',
+      TAKEANUMBER_STORE: 'sqlite:env.db',
+      TAKEANUMBER_LOG_LEVEL: 'warn',
+      TAKEANUMBER_AUTO_CREATE: 'false',
+      TAKEANUMBER_MAX_COUNT: '500',
+      TAKEANUMBER_IDEMPOTENCY_TTL: '2',
+    };
     assert.deepEqual(resolveServeConfig({}, env, cwd), {
       port: 6000,
       host: '127.0.0.1',
       store: { kind: 'sqlite', path: '/srv/app/env.db' },
       logLevel: 'warn',
+      autoCreate: false,
+      maxCount: 500,
+      idempotencyTtlMs: 7_200_000,
     });
-    assert.deepEqual(resolveServeConfig({ port: '7000', host: '::1', store: 'flag.db', logLevel: 'debug' }, env, cwd), {
+    const flags = { port: '7000', host: '::1', store: 'flag.db', logLevel: 'debug', maxCount: '7', idempotencyTtl: '48' };
+    assert.deepEqual(resolveServeConfig(flags, env, cwd), {
       port: 7000,
       host: '::1',
       store: { kind: 'sqlite', path: '/srv/app/flag.db' },
       logLevel: 'debug',
+      autoCreate: false,
+      maxCount: 7,
+      idempotencyTtlMs: 172_800_000,
     });
+    assert.equal(resolveServeConfig({ noAutoCreate: true }, {}, cwd).autoCreate, false);
   });
 
   it('names the bad setting in its message', () => {
@@ -37,6 +56,9 @@ describe('serve configuration', () => {
     assert.throws(() => resolveServeConfig({ port: '-1' }, {}, cwd), ConfigError);
     assert.throws(() => resolveServeConfig({ logLevel: 'loud' }, {}, cwd), /--log-level: expected one of/);
     assert.throws(() => resolveServeConfig({ host: ' ' }, {}, cwd), /--host/);
+    assert.throws(() => resolveServeConfig({ maxCount: '0' }, {}, cwd), /--max-count: expected a count from 1/);
+    assert.throws(() => resolveServeConfig({ idempotencyTtl: '1.5' }, {}, cwd), /--idempotency-ttl: expected a number of hours/);
+    assert.throws(() => resolveServeConfig({}, { TAKEANUMBER_AUTO_CREATE: 'maybe' }, cwd), /TAKEANUMBER_AUTO_CREATE/);
     assert.throws(() => resolveStore('postgres://db/x', {}, cwd), { name: 'ConfigError', message: /--store: PostgreSQL/ });
     assert.throws(() => resolveStore(undefined, { TAKEANUMBER_STORE: 'redis://x' }, cwd), /TAKEANUMBER_STORE: Unknown store/);
   });

@@ -176,13 +176,18 @@ describe('health and failures', () => {
   it('answers 503 store_unavailable while the store fails, and recovers', async () => {
     const t = await testApp();
     let failing = false;
+    const real = t.store;
     const flaky: SequenceStore = {
-      location: t.store.location,
-      allocate: (requests) => (failing ? Promise.reject(new Error('disk I/O error')) : t.store.allocate(requests)),
-      importLastValues: (entries) => t.store.importLastValues(entries),
-      exportLastValues: () => t.store.exportLastValues(),
-      ping: () => (failing ? Promise.reject(new Error('disk I/O error')) : t.store.ping()),
-      close: () => t.store.close(),
+      location: real.location,
+      allocate: (requests) => (failing ? Promise.reject(new Error('disk I/O error')) : real.allocate(requests)),
+      getSequence: (name) => real.getSequence(name),
+      listSequences: (query) => real.listSequences(query),
+      modifySequence: (name, decide) => real.modifySequence(name, decide),
+      purgeIdempotencyKeys: (before, limit) => real.purgeIdempotencyKeys(before, limit),
+      importLastValues: (entries) => real.importLastValues(entries),
+      exportLastValues: () => real.exportLastValues(),
+      ping: () => (failing ? Promise.reject(new Error('disk I/O error')) : real.ping()),
+      close: () => real.close(),
     };
     const app = await buildApp({ store: flaky });
     assert.equal((await next(app, 'f')).body.next_value, 1);

@@ -10,7 +10,8 @@ import { StoreLockedError, StoreOpenError, type SequenceStore } from '../src/sto
 import { tempDir } from './helpers/temp.js';
 
 const storePath = (): string => join(tempDir(), 'store.db');
-const one = (name: string) => ({ name, count: 1n });
+const one = (name: string) => ({ name, count: 1n, create: true });
+const some = (name: string, count: bigint) => ({ name, count, create: true });
 
 async function all(store: SequenceStore): Promise<Record<string, bigint>> {
   const result: Record<string, bigint> = {};
@@ -21,13 +22,13 @@ async function all(store: SequenceStore): Promise<Record<string, bigint>> {
 describe('SqliteStore', () => {
   it('serves a batch in order, per sequence, in one transaction', async () => {
     const store = SqliteStore.open(storePath(), { mode: 'write' });
-    const outcomes = await store.allocate([one('a'), one('b'), one('a'), { name: 'a', count: 3n }, one('b')]);
+    const outcomes = await store.allocate([one('a'), one('b'), one('a'), some('a', 3n), one('b')]);
     assert.deepEqual(outcomes, [
-      { ok: true, first: 1n, last: 1n },
-      { ok: true, first: 1n, last: 1n },
-      { ok: true, first: 2n, last: 2n },
-      { ok: true, first: 3n, last: 5n },
-      { ok: true, first: 2n, last: 2n },
+      { ok: true, first: 1n, last: 1n, replayed: false },
+      { ok: true, first: 1n, last: 1n, replayed: false },
+      { ok: true, first: 2n, last: 2n, replayed: false },
+      { ok: true, first: 3n, last: 5n, replayed: false },
+      { ok: true, first: 2n, last: 2n, replayed: false },
     ]);
     assert.deepEqual(await all(store), { a: 5n, b: 2n });
     await store.close();
@@ -36,10 +37,10 @@ describe('SqliteStore', () => {
   it('refuses a request that does not fit below 2^63 whole, without consuming anything', async () => {
     const store = SqliteStore.open(storePath(), { mode: 'write' });
     await store.importLastValues(new Map([['edge', INT64_MAX - 2n]]));
-    const outcomes = await store.allocate([{ name: 'edge', count: 3n }, { name: 'edge', count: 2n }, one('edge')]);
+    const outcomes = await store.allocate([some('edge', 3n), some('edge', 2n), one('edge')]);
     assert.deepEqual(outcomes, [
       { ok: false, reason: 'exhausted' },
-      { ok: true, first: INT64_MAX - 1n, last: INT64_MAX },
+      { ok: true, first: INT64_MAX - 1n, last: INT64_MAX, replayed: false },
       { ok: false, reason: 'exhausted' },
     ]);
     assert.deepEqual(await all(store), { edge: INT64_MAX });
@@ -58,7 +59,7 @@ describe('SqliteStore', () => {
     assert.equal(db.prepare("SELECT typeof(last_value) FROM sequences WHERE name = 'kept'").pluck().get(), 'integer');
     db.close();
     const again = SqliteStore.open(path, { mode: 'write' });
-    assert.deepEqual(await again.allocate([one('kept')]), [{ ok: true, first: 3n, last: 3n }]);
+    assert.deepEqual(await again.allocate([one('kept')]), [{ ok: true, first: 3n, last: 3n, replayed: false }]);
     await again.close();
   });
 
@@ -77,7 +78,7 @@ describe('SqliteStore', () => {
 
   it('imports without ever lowering a counter', async () => {
     const store = SqliteStore.open(storePath(), { mode: 'write' });
-    await store.allocate([{ name: 'high', count: 10n }, one('low')]);
+    await store.allocate([some('high', 10n), one('low')]);
     const summary = await store.importLastValues(
       new Map([
         ['high', 5n],

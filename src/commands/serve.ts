@@ -12,7 +12,13 @@ const SHUTDOWN_GRACE_MS = 10_000;
  */
 export async function serve(config: ServeConfig): Promise<void> {
   const store = openStore(config.store, 'write');
-  const app = await buildApp({ store, logger: { level: config.logLevel } });
+  const app = await buildApp({
+    store,
+    logger: { level: config.logLevel },
+    autoCreate: config.autoCreate,
+    maxCount: config.maxCount,
+    idempotencyTtlMs: config.idempotencyTtlMs,
+  });
   let url: string;
   try {
     url = await app.listen({ port: config.port, host: config.host });

@@ -22,11 +22,14 @@ interface ClientFacingError {
   readonly code: ErrorCode;
   readonly status: number;
   readonly message: string;
+  readonly field?: string | undefined;
 }
 
 /** Maps any error to what the client is told; undefined for a fault of ours (500). */
 function clientFacing(error: FastifyError | AppError): ClientFacingError | undefined {
-  if (error instanceof AppError) return { code: error.code, status: error.statusCode, message: error.message };
+  if (error instanceof AppError) {
+    return { code: error.code, status: error.statusCode, message: error.message, field: error.field };
+  }
   const mapped = FASTIFY_CODES[error.code];
   if (mapped !== undefined) {
     return { code: mapped, status: ERROR_CATALOGUE[mapped].status, message: FRAMEWORK_MESSAGES[error.code] ?? ERROR_CATALOGUE[mapped].message };
@@ -43,8 +46,8 @@ function clientFacing(error: FastifyError | AppError): ClientFacingError | undef
   return undefined;
 }
 
-function sendError(reply: FastifyReply, code: ErrorCode, status: number, message: string): FastifyReply {
-  return reply.code(status).type('application/json; charset=utf-8').send(errorBody(code, message));
+function sendError(reply: FastifyReply, code: ErrorCode, status: number, message: string, field?: string): FastifyReply {
+  return reply.code(status).type('application/json; charset=utf-8').send(errorBody(code, message, field));
 }
 
 /** Every error a client sees has the shape `{"error": {"code", "message"}}`, from the one catalogue. */
@@ -56,7 +59,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
       return sendError(reply, 'internal_error', 500, ERROR_CATALOGUE.internal_error.message);
     }
     if (known.status >= 500) request.log.warn({ err: error.cause ?? error }, known.message);
-    return sendError(reply, known.code, known.status, known.message);
+    return sendError(reply, known.code, known.status, known.message, known.field);
   });
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, 'not_found', 404, `No route ${request.method} ${request.url.split('?')[0] ?? ''}.`),

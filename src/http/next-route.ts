@@ -2,26 +2,48 @@ import type { FastifyInstance } from 'fastify';
 import type { Allocator } from '../allocator.js';
 import { AppError } from '../errors.js';
 import { checkSequenceName } from '../sequence-name.js';
-import { errorResponses, NextResponse, SequenceParams } from './schemas.js';
+import { parseCount, parseIdempotencyKey } from './inputs.js';
+import { errorResponses, NextQuery, NextResponse, SequenceParams } from './schemas.js';
 
-/** `/next/{name}`: the original service's API, unchanged. POST is the recommended form. */
-export function registerNextRoute(app: FastifyInstance, allocator: Allocator): void {
-  app.route<{ Params: SequenceParams; Reply: NextResponse }>({
+export interface NextRouteOptions {
+  /** Create unknown sequences on first use (else 404 sequence_not_found). */
+  readonly autoCreate: boolean;
+  /** The largest `count` one request may take. */
+  readonly maxCount: number;
+}
+
+/**
+ * `/next/{name}`: the original service's API, unchanged without `count`.
+ * POST is the recommended form; `?count=N` takes a contiguous batch, and an
+ * `Idempotency-Key` header makes a retry return the first answer.
+ */
+export function registerNextRoute(app: FastifyInstance, allocator: Allocator, options: NextRouteOptions): void {
+  app.route<{ Params: SequenceParams; Querystring: NextQuery; Reply: NextResponse }>({
     method: ['POST', 'GET'],
     url: '/next/:name',
     // Fastify would add HEAD for GET; a HEAD (a crawler, a monitor) must never take a number.
     exposeHeadRoute: false,
     schema: {
       params: SequenceParams,
+      querystring: NextQuery,
       response: { 200: NextResponse, ...errorResponses },
     },
-    async handler(request) {
+    async handler(request, reply) {
       const { name } = request.params;
       // The router matches `/next/` with an empty name; the original answers 404 there.
       if (name === '') throw new AppError('not_found', 'No sequence name given: use /next/{name}.');
       checkSequenceName(name);
-      const { first } = await allocator.allocate(name);
-      return { sequence_id: name, next_value: first };
+      const requestCount = parseCount((request.query as Record<string, unknown>).count, options.maxCount);
+      const key = parseIdempotencyKey(request.headers['idempotency-key']);
+      const allocation = await allocator.allocate({
+        name,
+        count: requestCount ?? 1n,
+        create: options.autoCreate,
+        idempotency: key === undefined ? undefined : { key, requestCount },
+      });
+      if (allocation.replayed) void reply.header('Idempotent-Replayed', 'true');
+      if (requestCount === undefined) return { sequence_id: name, next_value: allocation.first };
+      return { sequence_id: name, next_value: allocation.first, last_value: allocation.last, count: requestCount };
     },
   });
 }

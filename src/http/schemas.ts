@@ -11,6 +11,7 @@ export const ErrorResponse = Type.Object(
     error: Type.Object({
       code: Type.String({ description: 'Stable, snake_case: match on this.' }),
       message: Type.String({ description: 'For a person; may change.' }),
+      field: Type.Optional(Type.String({ description: 'The input field at fault (invalid_options).' })),
     }),
   },
   { $id: 'ErrorResponse' },
@@ -24,6 +25,8 @@ export type SequenceParams = Static<typeof SequenceParams>;
 export const NextResponse = Type.Object({
   sequence_id: Type.String(),
   next_value: Int64,
+  last_value: Type.Optional(Int64),
+  count: Type.Optional(Int64),
 });
 export type NextResponse = Static<typeof NextResponse>;
 
@@ -33,3 +36,67 @@ export type StatusResponse = Static<typeof StatusResponse>;
 /** Response schemas every route shares for its errors. */
 const ErrorResponseRef = Type.Unsafe<Static<typeof ErrorResponse>>(Type.Ref('ErrorResponse'));
 export const errorResponses = { '4xx': ErrorResponseRef, '5xx': ErrorResponseRef } as const;
+
+const NullableInt64 = Type.Unsafe<bigint | null>({ type: 'integer', format: 'int64', nullable: true });
+
+/** A 64-bit option in a request: a JSON integer or a string of decimal digits. */
+const Int64Input = Type.Unsafe<bigint | string>({
+  anyOf: [
+    { type: 'integer', format: 'int64' },
+    { type: 'string', pattern: '^-?[0-9]+$' },
+  ],
+});
+
+export const SequenceView = Type.Object(
+  {
+    name: Type.String(),
+    last_value: NullableInt64,
+    next_value: NullableInt64,
+    start: Int64,
+    increment: Int64,
+    min_value: Int64,
+    max_value: Int64,
+    cycle: Type.Boolean(),
+    cache: Int64,
+    created_at: Type.String({ format: 'date-time' }),
+    updated_at: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'Sequence' },
+);
+export type SequenceView = Static<typeof SequenceView>;
+export const SequenceViewRef = Type.Unsafe<SequenceView>(Type.Ref('Sequence'));
+
+export const SequenceOptionsInput = Type.Object(
+  {
+    start: Type.Optional(Int64Input),
+    increment: Type.Optional(Int64Input),
+    min_value: Type.Optional(Int64Input),
+    max_value: Type.Optional(Int64Input),
+    cycle: Type.Optional(Type.Boolean()),
+    cache: Type.Optional(Int64Input),
+  },
+  { additionalProperties: false },
+);
+
+export const ResetInput = Type.Object(
+  { next_value: Int64Input, force: Type.Optional(Type.Boolean()) },
+  { additionalProperties: false },
+);
+
+export const ListQuery = Type.Object({
+  prefix: Type.Optional(Type.String({ description: 'Only names starting with this.' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  cursor: Type.Optional(Type.String({ description: 'next_cursor of the previous page.' })),
+});
+export type ListQuery = Static<typeof ListQuery>;
+
+export const ListResponse = Type.Object({
+  sequences: Type.Array(SequenceViewRef),
+  next_cursor: Type.Unsafe<string | null>({ type: 'string', nullable: true }),
+});
+export type ListResponse = Static<typeof ListResponse>;
+
+export const NextQuery = Type.Object({
+  count: Type.Optional(Type.Integer({ minimum: 1, description: 'Take this many consecutive values (a batch).' })),
+});
+export type NextQuery = Static<typeof NextQuery>;

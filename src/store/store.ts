@@ -1,17 +1,53 @@
+import type { SequenceOptions, SequencePosition } from '../sequence.js';
+
 /**
- * The storage contract: everything the allocator and the commands need from a
- * store, and nothing about HTTP. One implementation per backend.
+ * The storage contract: everything the allocator, the admin API and the
+ * commands need from a store, and nothing about HTTP. One implementation per
+ * backend; the sequence arithmetic they share lives in sequence.ts.
  */
+
+export interface IdempotentRequest {
+  readonly key: string;
+  /** The `count` the client sent, or undefined when it sent none (the answer's shape differs). */
+  readonly requestCount: bigint | undefined;
+}
 
 export interface AllocationRequest {
   readonly name: string;
   /** How many consecutive values to take; at least 1. */
   readonly count: bigint;
+  /** Create a missing sequence with default options (else the outcome is `not_found`). */
+  readonly create: boolean;
+  readonly idempotency?: IdempotentRequest | undefined;
 }
 
 export type AllocationOutcome =
-  | { readonly ok: true; readonly first: bigint; readonly last: bigint }
-  | { readonly ok: false; readonly reason: 'exhausted' };
+  | { readonly ok: true; readonly first: bigint; readonly last: bigint; readonly replayed: boolean }
+  | { readonly ok: false; readonly reason: 'exhausted' | 'not_found' | 'key_reused' };
+
+export interface SequenceRecord {
+  readonly name: string;
+  readonly options: SequenceOptions;
+  /** The durable position: with cache > 1, the end of what has been reserved. */
+  readonly position: SequencePosition;
+  /** Milliseconds since the epoch. */
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+/** What `modifySequence`'s decision asks the store to write. */
+export type SequenceWrite =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'put'; readonly options: SequenceOptions; readonly position: SequencePosition }
+  | { readonly kind: 'delete' };
+
+export interface ListQuery {
+  /** Only names starting with this. */
+  readonly prefix: string;
+  /** Only names after this one (keyset pagination). */
+  readonly after: string | undefined;
+  readonly limit: number;
+}
 
 export interface ImportSummary {
   readonly created: number;
@@ -26,19 +62,37 @@ export interface SequenceStore {
 
   /**
    * Serves every request, in array order (so within one sequence values follow
-   * the order of the requests), in one transaction. Resolves only once that
-   * transaction is durable on disk. Rejects when it did not commit; then no
-   * outcome of the batch may be handed out.
+   * the order of the requests), in one transaction, recording idempotency keys
+   * in it. Resolves only once that transaction is durable on disk. Rejects
+   * when it did not commit; then no outcome of the batch may be handed out.
    */
   allocate(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]>;
 
+  getSequence(name: string): Promise<SequenceRecord | undefined>;
+
+  /** Sequences ordered by name (byte order of their UTF-8). */
+  listSequences(query: ListQuery): Promise<SequenceRecord[]>;
+
+  /**
+   * Reads the sequence and writes what `decide` returns, atomically (no
+   * allocation or other change in between). `decide` may throw: then nothing
+   * is written. Deleting a sequence deletes its idempotency keys.
+   */
+  modifySequence<T>(
+    name: string,
+    decide: (current: SequenceRecord | undefined) => { readonly write: SequenceWrite; readonly result: T },
+  ): Promise<T>;
+
+  /** Deletes idempotency keys recorded before `before` (ms since epoch), at most `limit`; returns how many. */
+  purgeIdempotencyKeys(before: number, limit: number): Promise<number>;
+
   /**
    * Sets each sequence's last issued value to the given one unless it is
-   * already higher: never lowers a counter. All or nothing, in one transaction.
+   * already further: never lowers a counter. All or nothing, in one transaction.
    */
   importLastValues(entries: ReadonlyMap<string, bigint>): Promise<ImportSummary>;
 
-  /** Every sequence with its last issued value, ordered by name. */
+  /** Every sequence with its last issued value (the seed format), ordered by name. */
   exportLastValues(): AsyncIterable<readonly [name: string, lastValue: bigint]>;
 
   /** Resolves when the store can serve; rejects with the reason otherwise. */

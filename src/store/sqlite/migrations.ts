@@ -28,6 +28,32 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    description: 'per-sequence options (PostgreSQL semantics) and idempotency keys',
+    // Version 1 kept the last issued value, 0 meaning none: that becomes
+    // PostgreSQL's (last_value, is_called) pair, with is_called false before the first value.
+    sql: `
+      ALTER TABLE sequences ADD COLUMN is_called INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE sequences ADD COLUMN start_value INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE sequences ADD COLUMN increment INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE sequences ADD COLUMN min_value INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE sequences ADD COLUMN max_value INTEGER NOT NULL DEFAULT 9223372036854775807;
+      ALTER TABLE sequences ADD COLUMN cycle INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE sequences ADD COLUMN cache INTEGER NOT NULL DEFAULT 1;
+      UPDATE sequences SET last_value = 1, is_called = 0 WHERE last_value = 0;
+      CREATE TABLE idempotency_keys (
+        key TEXT NOT NULL PRIMARY KEY,
+        name TEXT NOT NULL,
+        request_count INTEGER,
+        first_value INTEGER NOT NULL,
+        last_value INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
+      CREATE INDEX idempotency_keys_by_name ON idempotency_keys (name);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -1,15 +1,27 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { allocateAfter, INITIAL_LAST_VALUE } from '../../allocation.js';
+import {
+  allocate,
+  DEFAULT_OPTIONS,
+  initialPosition,
+  peekNext,
+  reserve,
+  type SequenceOptions,
+  type SequencePosition,
+} from '../../sequence.js';
+import { BlockCache, takeFromBlock, type Block } from '../block-cache.js';
 import {
   StoreOpenError,
   type AllocationOutcome,
   type AllocationRequest,
   type ImportSummary,
+  type ListQuery,
+  type SequenceRecord,
   type SequenceStore,
+  type SequenceWrite,
 } from '../store.js';
-import { APPLICATION_ID, LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.js';
+import { migrate, openChecked } from './open.js';
 import { WriterLock } from './writer-lock.js';
 
 export interface SqliteStoreOptions {
@@ -21,8 +33,6 @@ export interface SqliteStoreOptions {
   readonly mode: 'write' | 'read';
 }
 
-type Statement = Database.Statement;
-
 /** Runs synchronous store work as a promise: its value, or its error as a rejection. */
 function settle<T>(work: () => T): Promise<T> {
   try {
@@ -32,78 +42,37 @@ function settle<T>(work: () => T): Promise<T> {
   }
 }
 
-function errorCode(error: unknown): string | undefined {
-  return (error as { code?: unknown }).code === undefined ? undefined : String((error as { code: unknown }).code);
+const COLUMNS =
+  'name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache, created_at, updated_at';
+
+type Row = [string, bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint];
+
+function toRecord(row: Row): SequenceRecord {
+  const [name, lastValue, isCalled, start, increment, minValue, maxValue, cycle, cache, createdAt, updatedAt] = row;
+  return {
+    name,
+    options: { start, increment, minValue, maxValue, cycle: cycle !== 0n, cache },
+    position: { lastValue, isCalled: isCalled !== 0n },
+    createdAt: Number(createdAt),
+    updatedAt: Number(updatedAt),
+  };
 }
 
-/** Opens `path` and checks it is a sound TakeANumber store, or throws a StoreOpenError naming file and cause. */
-function openChecked(path: string, mode: 'write' | 'read'): Database.Database {
-  if (mode === 'read' && !existsSync(path)) {
-    throw new StoreOpenError(`No store at ${path}: the file does not exist.`);
-  }
-  let db: Database.Database;
-  try {
-    db = new Database(path, { readonly: mode === 'read', fileMustExist: mode === 'read', timeout: 2000 });
-  } catch (error) {
-    throw new StoreOpenError(`Cannot open the store ${path}: ${(error as Error).message}`, { cause: error });
-  }
-  try {
-    checkStore(db, path, mode);
-    return db;
-  } catch (error) {
-    db.close();
-    if (error instanceof StoreOpenError) throw error;
-    const code = errorCode(error);
-    if (code === 'SQLITE_NOTADB' || code?.startsWith('SQLITE_CORRUPT')) {
-      throw new StoreOpenError(
-        `The store ${path} is not a readable SQLite database (${(error as Error).message}). ` +
-          'It is left untouched and no counter is reset: restore it from a backup. ' +
-          "(To migrate a Python TakeANumber sequences.json, use 'take-a-number import'.)",
-        { cause: error },
-      );
-    }
-    throw new StoreOpenError(`Cannot use the store ${path}: ${(error as Error).message}`, { cause: error });
-  }
+/** A sequence as one batch sees it: read once, written once at the end. */
+interface Working {
+  options: SequenceOptions;
+  position: SequencePosition;
+  readonly isNew: boolean;
+  changed: boolean;
+  /** The staged block of a cached sequence; becomes the cached one only after the commit. */
+  block: Block | undefined;
 }
 
-function checkStore(db: Database.Database, path: string, mode: 'write' | 'read'): void {
-  const applicationId = db.pragma('application_id', { simple: true }) as number;
-  const version = db.pragma('user_version', { simple: true }) as number;
-  const objects = db.prepare('SELECT count(*) FROM sqlite_schema').pluck().get() as number;
-  if (applicationId !== APPLICATION_ID && !(applicationId === 0 && version === 0 && objects === 0)) {
-    throw new StoreOpenError(`The file ${path} is a SQLite database but not a TakeANumber store; it is left untouched.`);
-  }
-  if (version > LATEST_SCHEMA_VERSION) {
-    throw new StoreOpenError(
-      `The store ${path} has schema version ${version}, written by a newer take-a-number; ` +
-        `this one knows versions up to ${LATEST_SCHEMA_VERSION}. Upgrade take-a-number.`,
-    );
-  }
-  if (mode === 'read' && version < LATEST_SCHEMA_VERSION) {
-    throw new StoreOpenError(
-      `The store ${path} has schema version ${version}; this take-a-number needs ${LATEST_SCHEMA_VERSION}. ` +
-        "Run 'take-a-number serve' on it once to upgrade it.",
-    );
-  }
-  const problems = db.pragma('quick_check', { simple: false }) as { quick_check: string }[];
-  if (problems.length !== 1 || problems[0]?.quick_check !== 'ok') {
-    const detail = problems.slice(0, 3).map((row) => row.quick_check).join('; ');
-    throw new StoreOpenError(
-      `The store ${path} is corrupt (${detail}). It is left untouched and no counter is reset: restore it from a backup.`,
-    );
-  }
-}
-
-function migrate(db: Database.Database): void {
-  db.transaction(() => {
-    const current = db.pragma('user_version', { simple: true }) as number;
-    for (const migration of MIGRATIONS) {
-      if (migration.version <= current) continue;
-      db.exec(migration.sql);
-      db.pragma(`user_version = ${migration.version}`);
-    }
-    db.pragma(`application_id = ${APPLICATION_ID}`);
-  }).immediate();
+interface PriorKey {
+  readonly name: string;
+  readonly requestCount: bigint | null;
+  readonly first: bigint;
+  readonly last: bigint;
 }
 
 /**
@@ -115,57 +84,13 @@ export class SqliteStore implements SequenceStore {
   readonly location: string;
   readonly #db: Database.Database;
   readonly #lock: WriterLock | undefined;
+  readonly #blocks = new BlockCache();
   #closed = false;
-  readonly #selectLast: Statement;
-  readonly #insert: Statement;
-  readonly #update: Statement;
-  readonly #ping: Statement;
-  readonly #allocateBatch: (requests: readonly AllocationRequest[]) => AllocationOutcome[];
 
   private constructor(path: string, db: Database.Database, lock: WriterLock | undefined) {
     this.location = `sqlite:${path}`;
     this.#db = db;
     this.#lock = lock;
-    this.#selectLast = db.prepare('SELECT last_value FROM sequences WHERE name = ?').pluck().safeIntegers(true);
-    this.#ping = db.prepare('SELECT count(*) FROM sqlite_schema').pluck();
-    if (lock === undefined) {
-      // Read-only: the writing statements are never prepared.
-      this.#insert = this.#update = this.#ping;
-      this.#allocateBatch = () => {
-        throw new Error('this store was opened read-only');
-      };
-      return;
-    }
-    this.#insert = db.prepare('INSERT INTO sequences (name, last_value, created_at, updated_at) VALUES (?, ?, ?, ?)');
-    this.#update = db.prepare('UPDATE sequences SET last_value = ?, updated_at = ? WHERE name = ?');
-    // Reading then writing is atomic here: this process holds the writer lock
-    // and the transaction is BEGIN IMMEDIATE. Computing in bigint before the
-    // write keeps SQLite's integer overflow (which yields a float) out of play.
-    const batch = db.transaction((requests: readonly AllocationRequest[]) => {
-      const now = Date.now();
-      const lastValues = new Map<string, { value: bigint; isNew: boolean; changed: boolean }>();
-      const outcomes = requests.map((request) => {
-        let state = lastValues.get(request.name);
-        if (state === undefined) {
-          const stored = this.#selectLast.get(request.name) as bigint | undefined;
-          state = { value: stored ?? INITIAL_LAST_VALUE, isNew: stored === undefined, changed: false };
-          lastValues.set(request.name, state);
-        }
-        const outcome = allocateAfter(state.value, request.count);
-        if (outcome.ok) {
-          state.value = outcome.last;
-          state.changed = true;
-        }
-        return outcome;
-      });
-      for (const [name, state] of lastValues) {
-        if (!state.changed) continue;
-        if (state.isNew) this.#insert.run(name, state.value, now, now);
-        else this.#update.run(state.value, now, name);
-      }
-      return outcomes;
-    });
-    this.#allocateBatch = (requests) => batch.immediate(requests);
   }
 
   /** Opens (in write mode, creating and upgrading) the store at `path`; see SqliteStoreOptions. */
@@ -197,8 +122,211 @@ export class SqliteStore implements SequenceStore {
     }
   }
 
+  // Statements are prepared on first use: a read-only store never prepares the writing ones.
+  readonly #statements = new Map<string, Database.Statement>();
+  #sql(sql: string): Database.Statement {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql).safeIntegers(true);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  #read(name: string): SequenceRecord | undefined {
+    const row = this.#sql(`SELECT ${COLUMNS} FROM sequences WHERE name = ?`).raw(true).get(name) as Row | undefined;
+    return row === undefined ? undefined : toRecord(row);
+  }
+
+  #insert(name: string, options: SequenceOptions, position: SequencePosition, now: number): void {
+    this.#sql(`INSERT INTO sequences (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+      name,
+      position.lastValue,
+      position.isCalled ? 1 : 0,
+      options.start,
+      options.increment,
+      options.minValue,
+      options.maxValue,
+      options.cycle ? 1 : 0,
+      options.cache,
+      now,
+      now,
+    );
+  }
+
+  #updatePosition(name: string, position: SequencePosition, now: number): void {
+    this.#sql('UPDATE sequences SET last_value = ?, is_called = ?, updated_at = ? WHERE name = ?').run(
+      position.lastValue,
+      position.isCalled ? 1 : 0,
+      now,
+      name,
+    );
+  }
+
+  #updateAll(name: string, options: SequenceOptions, position: SequencePosition, now: number): void {
+    this.#sql(
+      `UPDATE sequences SET last_value = ?, is_called = ?, start_value = ?, increment = ?, min_value = ?,
+         max_value = ?, cycle = ?, cache = ?, updated_at = ? WHERE name = ?`,
+    ).run(
+      position.lastValue,
+      position.isCalled ? 1 : 0,
+      options.start,
+      options.increment,
+      options.minValue,
+      options.maxValue,
+      options.cycle ? 1 : 0,
+      options.cache,
+      now,
+      name,
+    );
+  }
+
+  #priorKey(key: string): PriorKey | undefined {
+    const row = this.#sql('SELECT name, request_count, first_value, last_value FROM idempotency_keys WHERE key = ?')
+      .raw(true)
+      .get(key) as [string, bigint | null, bigint, bigint] | undefined;
+    return row === undefined ? undefined : { name: row[0], requestCount: row[1], first: row[2], last: row[3] };
+  }
+
+  // Reading then writing is atomic here: this process holds the writer lock and
+  // every transaction is BEGIN IMMEDIATE. The arithmetic is bigint (sequence.ts),
+  // checked before the write: SQLite's integer overflow (a float) never happens.
+  readonly #allocateBatch = (requests: readonly AllocationRequest[]) => {
+    const now = Date.now();
+    const working = new Map<string, Working | null>();
+    const keys = new Map<string, PriorKey>();
+    const outcomes = requests.map((request): AllocationOutcome => {
+      const { name, count, idempotency } = request;
+      if (idempotency !== undefined) {
+        const prior = keys.get(idempotency.key) ?? this.#priorKey(idempotency.key);
+        if (prior !== undefined) {
+          const same = prior.name === name && prior.requestCount === (idempotency.requestCount ?? null);
+          return same ? { ok: true, first: prior.first, last: prior.last, replayed: true } : { ok: false, reason: 'key_reused' };
+        }
+      }
+      let state = working.get(name);
+      if (state === undefined) {
+        const stored = this.#read(name);
+        state =
+          stored === undefined
+            ? null
+            : { options: stored.options, position: stored.position, isNew: false, changed: false, block: this.#blocks.get(name) };
+        working.set(name, state);
+      }
+      if (state === null) {
+        if (!request.create) return { ok: false, reason: 'not_found' };
+        state = { options: DEFAULT_OPTIONS, position: initialPosition(DEFAULT_OPTIONS), isNew: true, changed: true, block: undefined };
+        working.set(name, state);
+      }
+      const taken = this.#take(state, count);
+      if (taken === undefined) return { ok: false, reason: 'exhausted' };
+      if (idempotency !== undefined) {
+        const record = { name, requestCount: idempotency.requestCount ?? null, first: taken.first, last: taken.last };
+        keys.set(idempotency.key, record);
+        this.#sql(
+          'INSERT INTO idempotency_keys (key, name, request_count, first_value, last_value, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+        ).run(idempotency.key, name, record.requestCount, record.first, record.last, now);
+      }
+      return { ok: true, first: taken.first, last: taken.last, replayed: false };
+    });
+    const staged: [string, Block][] = [];
+    for (const [name, state] of working) {
+      if (state === null) continue;
+      if (state.block !== undefined) staged.push([name, state.block]);
+      if (!state.changed) continue;
+      if (state.isNew) this.#insert(name, state.options, state.position, now);
+      else this.#updatePosition(name, state.position, now);
+    }
+    return { outcomes, staged };
+  };
+
+  /** Takes values for one request: from the durable position, or for a cached sequence from its block. */
+  #take(state: Working, count: bigint): { first: bigint; last: bigint } | undefined {
+    if (state.options.cache === 1n) {
+      const taken = allocate(state.position, state.options, count);
+      if (!taken.ok) return undefined;
+      state.position = taken.position;
+      state.changed = true;
+      return taken;
+    }
+    const fromBlock = state.block === undefined ? undefined : takeFromBlock(state.block, count);
+    if (fromBlock !== undefined) {
+      state.block = fromBlock.rest;
+      return fromBlock;
+    }
+    const reserved = reserve(state.position, state.options, count);
+    if (!reserved.ok) return undefined;
+    state.position = reserved.position;
+    state.changed = true;
+    const taken = takeFromBlock({ options: state.options, next: reserved.first, last: reserved.last }, count);
+    if (taken === undefined) throw new Error('a reserved block is smaller than the request it was reserved for');
+    state.block = taken.rest;
+    return taken;
+  }
+
   allocate(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]> {
-    return settle(() => this.#allocateBatch(requests));
+    return settle(() => {
+      const { outcomes, staged } = this.#db.transaction(this.#allocateBatch).immediate(requests);
+      // Blocks reserved by the batch are used only now that their reservation is durable.
+      for (const [name, block] of staged) this.#blocks.set(name, block);
+      return outcomes;
+    });
+  }
+
+  getSequence(name: string): Promise<SequenceRecord | undefined> {
+    return settle(() => this.#read(name));
+  }
+
+  listSequences(query: ListQuery): Promise<SequenceRecord[]> {
+    return settle(() => {
+      // Keyset pagination over the primary key: a range scan, fast at any depth.
+      const useAfter = query.after !== undefined && query.after >= query.prefix;
+      const lower = useAfter ? 'name > ?' : 'name >= ?';
+      const upper = prefixEnd(query.prefix);
+      const sql = `SELECT ${COLUMNS} FROM sequences WHERE ${lower}${upper === undefined ? '' : ' AND name < ?'} ORDER BY name LIMIT ?`;
+      const params: unknown[] = [useAfter ? query.after : query.prefix];
+      if (upper !== undefined) params.push(upper);
+      params.push(query.limit);
+      return (this.#sql(sql).raw(true).all(...params) as Row[]).map(toRecord);
+    });
+  }
+
+  modifySequence<T>(
+    name: string,
+    decide: (current: SequenceRecord | undefined) => { readonly write: SequenceWrite; readonly result: T },
+  ): Promise<T> {
+    return settle(() => {
+      // The in-memory block goes first: dropping it can only skip values.
+      this.#blocks.delete(name);
+      return this.#db
+        .transaction(() => {
+          const current = this.#read(name);
+          const { write, result } = decide(current);
+          this.#apply(name, current, write);
+          return result;
+        })
+        .immediate();
+    });
+  }
+
+  #apply(name: string, current: SequenceRecord | undefined, write: SequenceWrite): void {
+    const now = Date.now();
+    if (write.kind === 'put') {
+      if (current === undefined) this.#insert(name, write.options, write.position, now);
+      else this.#updateAll(name, write.options, write.position, now);
+    } else if (write.kind === 'delete' && current !== undefined) {
+      this.#sql('DELETE FROM sequences WHERE name = ?').run(name);
+      this.#sql('DELETE FROM idempotency_keys WHERE name = ?').run(name);
+    }
+  }
+
+  purgeIdempotencyKeys(before: number, limit: number): Promise<number> {
+    return settle(
+      () =>
+        this.#sql(
+          'DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys WHERE created_at < ? ORDER BY created_at LIMIT ?)',
+        ).run(before, limit).changes,
+    );
   }
 
   importLastValues(entries: ReadonlyMap<string, bigint>): Promise<ImportSummary> {
@@ -207,13 +335,20 @@ export class SqliteStore implements SequenceStore {
       let created = 0;
       let raised = 0;
       let unchanged = 0;
-      for (const [name, value] of entries) {
-        const stored = this.#selectLast.get(name) as bigint | undefined;
+      for (const [name, lastIssued] of entries) {
+        // The seed format's value is the last number issued, 0 for none.
+        const position: SequencePosition =
+          lastIssued === 0n ? initialPosition(DEFAULT_OPTIONS) : { lastValue: lastIssued, isCalled: true };
+        const stored = this.#read(name);
         if (stored === undefined) {
-          this.#insert.run(name, value, now, now);
+          this.#insert(name, DEFAULT_OPTIONS, position, now);
           created += 1;
-        } else if (stored < value) {
-          this.#update.run(value, now, name);
+          continue;
+        }
+        const upcoming = peekNext(stored.position, stored.options);
+        if (stored.options.increment > 0n && upcoming !== undefined && upcoming <= lastIssued) {
+          this.#updatePosition(name, position, now);
+          this.#blocks.delete(name);
           raised += 1;
         } else {
           unchanged += 1;
@@ -228,16 +363,18 @@ export class SqliteStore implements SequenceStore {
   // eslint-disable-next-line @typescript-eslint/require-await
   async *exportLastValues(): AsyncIterable<readonly [string, bigint]> {
     const rows = this.#db
-      .prepare('SELECT name, last_value FROM sequences ORDER BY name')
+      .prepare('SELECT name, last_value, is_called, increment FROM sequences ORDER BY name')
       .raw(true)
       .safeIntegers(true)
-      .iterate() as IterableIterator<[string, bigint]>;
-    for (const [name, lastValue] of rows) yield [name, lastValue] as const;
+      .iterate() as IterableIterator<[string, bigint, bigint, bigint]>;
+    for (const [name, lastValue, isCalled, increment] of rows) {
+      yield [name, isCalled !== 0n ? lastValue : lastValue - increment] as const;
+    }
   }
 
   ping(): Promise<void> {
     return settle(() => {
-      this.#ping.get();
+      this.#sql('SELECT count(*) FROM sqlite_schema').get();
     });
   }
 
@@ -249,4 +386,22 @@ export class SqliteStore implements SequenceStore {
     }
     return Promise.resolve();
   }
+}
+
+/**
+ * The least string greater than every string starting with `prefix` (UTF-8
+ * byte order is code point order): its last code point plus one, or
+ * undefined when every string starting with `prefix` is unbounded above.
+ */
+export function prefixEnd(prefix: string): string | undefined {
+  // Array.from splits by code point (never inside a surrogate pair), which is what is wanted here.
+  const points = Array.from(prefix);
+  while (points.length > 0) {
+    const last = (points.pop() as string).codePointAt(0) as number;
+    if (last < 0x10ffff) {
+      const next = last + 1 === 0xd800 ? 0xe000 : last + 1;
+      return points.join('') + String.fromCodePoint(next);
+    }
+  }
+  return undefined;
 }

@@ -1,0 +1,137 @@
+import { AppError } from '../errors.js';
+import { INT64_MAX, INT64_MIN } from '../int64.js';
+import type { OptionChanges, OptionName } from '../sequence.js';
+
+/**
+ * Input checks with the catalogue's codes. Ajv cannot check 64-bit values
+ * (the lossless JSON parser hands them over as bigint, which Ajv does not count
+ * as an integer), so request input is checked here and the route schemas
+ * describe it for OpenAPI.
+ */
+
+const DECIMAL = /^-?\d+$/;
+
+/** A 64-bit integer given as a JSON integer (bigint from the lossless parser) or a string of decimal digits. */
+function int64(value: unknown, field: string): bigint {
+  let parsed: bigint | undefined;
+  if (typeof value === 'bigint') parsed = value;
+  else if (typeof value === 'string' && DECIMAL.test(value) && value.length <= 21) parsed = BigInt(value);
+  if (parsed === undefined) {
+    throw new AppError('invalid_options', `${field} must be an integer (a JSON integer or a string of decimal digits).`, {
+      field,
+    });
+  }
+  if (parsed < INT64_MIN || parsed > INT64_MAX) {
+    throw new AppError('invalid_options', `${field} must lie within the signed 64-bit range.`, { field });
+  }
+  return parsed;
+}
+
+function boolean(value: unknown, field: string): boolean {
+  if (typeof value !== 'boolean') throw new AppError('invalid_options', `${field} must be true or false.`, { field });
+  return value;
+}
+
+function object(body: unknown): Record<string, unknown> {
+  if (body === undefined) return {};
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new AppError('invalid_body', 'The request body must be a JSON object.');
+  }
+  return body as Record<string, unknown>;
+}
+
+const OPTION_FIELDS: Readonly<Record<OptionName, keyof OptionChanges>> = {
+  start: 'start',
+  increment: 'increment',
+  min_value: 'minValue',
+  max_value: 'maxValue',
+  cycle: 'cycle',
+  cache: 'cache',
+};
+
+/** The body of `PUT /sequences/{name}`: the options to set (all optional). */
+export function parseOptionChanges(body: unknown): OptionChanges {
+  const changes: Record<string, bigint | boolean> = {};
+  for (const [field, value] of Object.entries(object(body))) {
+    const key = OPTION_FIELDS[field as OptionName] as keyof OptionChanges | undefined;
+    if (key === undefined) {
+      throw new AppError('invalid_options', `Unknown option '${field}'; the options are ${Object.keys(OPTION_FIELDS).join(', ')}.`, {
+        field,
+      });
+    }
+    changes[key] = field === 'cycle' ? boolean(value, field) : int64(value, field);
+  }
+  return changes;
+}
+
+export interface ResetRequest {
+  readonly nextValue: bigint;
+  readonly force: boolean;
+}
+
+/** The body of `POST /sequences/{name}/reset`: `{"next_value": N, "force"?: boolean}`. */
+export function parseReset(body: unknown): ResetRequest {
+  const fields = object(body);
+  for (const field of Object.keys(fields)) {
+    if (field !== 'next_value' && field !== 'force') {
+      throw new AppError('invalid_options', `Unknown field '${field}'; a reset takes next_value and force.`, { field });
+    }
+  }
+  if (fields.next_value === undefined) {
+    throw new AppError('invalid_options', 'next_value is required.', { field: 'next_value' });
+  }
+  return {
+    nextValue: int64(fields.next_value, 'next_value'),
+    force: fields.force === undefined ? false : boolean(fields.force, 'force'),
+  };
+}
+
+/** `?count=N`: undefined when absent; else a whole number from 1 to `max`. */
+export function parseCount(raw: unknown, max: number): bigint | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw === 'string' && /^\d{1,16}$/.test(raw)) {
+    const count = BigInt(raw);
+    if (count >= 1n && count <= BigInt(max)) return count;
+  }
+  throw new AppError('invalid_count', `count must be a whole number from 1 to ${max}.`);
+}
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]{1,255}$/;
+
+/** The `Idempotency-Key` header: undefined when absent; else 1 to 255 printable ASCII characters. */
+export function parseIdempotencyKey(raw: string | string[] | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw === 'string' && PRINTABLE_ASCII.test(raw)) return raw;
+  throw new AppError('invalid_idempotency_key');
+}
+
+/** `?limit=N` for listings: 1 to 1000, default 100. */
+export function parseLimit(raw: unknown): number {
+  if (raw === undefined) return 100;
+  if (typeof raw === 'string' && /^\d{1,4}$/.test(raw)) {
+    const limit = Number(raw);
+    if (limit >= 1 && limit <= 1000) return limit;
+  }
+  throw new AppError('bad_request', 'limit must be a whole number from 1 to 1000.');
+}
+
+/** A listing cursor is the last name of the previous page, base64url-encoded. */
+export function encodeCursor(name: string): string {
+  return Buffer.from(name, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(raw: unknown): string | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (typeof raw === 'string' && /^[A-Za-z0-9_-]{1,400}$/.test(raw)) {
+    const name = Buffer.from(raw, 'base64url').toString('utf8');
+    if (name !== '' && name.isWellFormed() && encodeCursor(name) === raw) return name;
+  }
+  throw new AppError('invalid_cursor');
+}
+
+/** `?prefix=`: a string of at most 255 UTF-8 bytes. */
+export function parsePrefix(raw: unknown): string {
+  if (raw === undefined) return '';
+  if (typeof raw === 'string' && Buffer.byteLength(raw) <= 255) return raw;
+  throw new AppError('bad_request', 'prefix must be a single string of at most 255 bytes.');
+}

@@ -1,0 +1,105 @@
+import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { AppError } from '../errors.js';
+import { peekNext } from '../sequence.js';
+import { defineSequence, deleteSequence, resetSequence } from '../sequence-admin.js';
+import { checkSequenceName } from '../sequence-name.js';
+import type { SequenceRecord, SequenceStore } from '../store/store.js';
+import { decodeCursor, encodeCursor, parseLimit, parseOptionChanges, parsePrefix, parseReset } from './inputs.js';
+import {
+  errorResponses,
+  ListQuery,
+  ListResponse,
+  ResetInput,
+  SequenceOptionsInput,
+  SequenceParams,
+  SequenceViewRef,
+  type SequenceView,
+} from './schemas.js';
+
+/** A sequence as the API shows it. With cache > 1 the values are those durably reserved. */
+export function sequenceView(record: SequenceRecord): SequenceView {
+  const { options, position } = record;
+  return {
+    name: record.name,
+    last_value: position.isCalled ? position.lastValue : null,
+    next_value: peekNext(position, options) ?? null,
+    start: options.start,
+    increment: options.increment,
+    min_value: options.minValue,
+    max_value: options.maxValue,
+    cycle: options.cycle,
+    cache: options.cache,
+    created_at: new Date(record.createdAt).toISOString(),
+    updated_at: new Date(record.updatedAt).toISOString(),
+  };
+}
+
+function nameOf(params: SequenceParams): string {
+  if (params.name === '') throw new AppError('not_found', 'No sequence name given: use /sequences/{name}.');
+  return checkSequenceName(params.name);
+}
+
+/** The admin API: define, inspect, list, reset and delete sequences. */
+export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStore): void {
+  const one = { 200: SequenceViewRef, ...errorResponses };
+
+  app.put<{ Params: SequenceParams; Reply: SequenceView }>(
+    '/sequences/:name',
+    { schema: { params: SequenceParams, body: SequenceOptionsInput, response: { ...one, 201: SequenceViewRef } } },
+    async (request, reply) => {
+      const name = nameOf(request.params);
+      const { created, sequence } = await defineSequence(store, name, parseOptionChanges(request.body));
+      void reply.code(created ? 201 : 200);
+      return sequenceView(sequence);
+    },
+  );
+
+  app.get<{ Params: SequenceParams; Reply: SequenceView }>(
+    '/sequences/:name',
+    { schema: { params: SequenceParams, response: one } },
+    async (request) => {
+      const name = nameOf(request.params);
+      const record = await store.getSequence(name);
+      if (record === undefined) throw new AppError('sequence_not_found', `No sequence '${name}'.`);
+      return sequenceView(record);
+    },
+  );
+
+  app.get<{ Querystring: ListQuery; Reply: ListResponse }>(
+    '/sequences',
+    { schema: { querystring: ListQuery, response: { 200: ListResponse, ...errorResponses } } },
+    async (request) => {
+      const query = request.query as Record<string, unknown>;
+      const limit = parseLimit(query.limit);
+      const page = await store.listSequences({
+        prefix: parsePrefix(query.prefix),
+        after: decodeCursor(query.cursor),
+        limit: limit + 1,
+      });
+      const more = page.length > limit;
+      const shown = more ? page.slice(0, limit) : page;
+      const last = shown[shown.length - 1];
+      return { sequences: shown.map(sequenceView), next_cursor: more && last !== undefined ? encodeCursor(last.name) : null };
+    },
+  );
+
+  app.post<{ Params: SequenceParams; Reply: SequenceView }>(
+    '/sequences/:name/reset',
+    { schema: { params: SequenceParams, body: ResetInput, response: one } },
+    async (request) => {
+      const name = nameOf(request.params);
+      const { nextValue, force } = parseReset(request.body);
+      return sequenceView(await resetSequence(store, name, nextValue, force));
+    },
+  );
+
+  app.delete<{ Params: SequenceParams }>(
+    '/sequences/:name',
+    { schema: { params: SequenceParams, response: { 204: Type.Null(), ...errorResponses } } },
+    async (request, reply) => {
+      await deleteSequence(store, nameOf(request.params));
+      return reply.code(204).send();
+    },
+  );
+}

@@ -1,0 +1,177 @@
+import { INT64_MAX, INT64_MIN } from './int64.js';
+
+/**
+ * Sequence arithmetic with PostgreSQL `CREATE SEQUENCE` semantics, in bigint,
+ * free of I/O: stores keep a sequence's options and position, and call these
+ * functions to move it. Nothing here can produce a value outside the 64-bit
+ * range or the sequence's bounds.
+ */
+
+export interface SequenceOptions {
+  readonly start: bigint;
+  readonly increment: bigint;
+  readonly minValue: bigint;
+  readonly maxValue: bigint;
+  readonly cycle: boolean;
+  /** How many values a store reserves ahead and hands out from memory (1: none). */
+  readonly cache: bigint;
+}
+
+/**
+ * Where a sequence stands, as PostgreSQL keeps it: `lastValue` with
+ * `isCalled` false means `lastValue` is the next value to hand out (after
+ * creation and after a reset); with `isCalled` true it was the last one handed out.
+ */
+export interface SequencePosition {
+  readonly lastValue: bigint;
+  readonly isCalled: boolean;
+}
+
+export const MAX_CACHE = 1_000_000n;
+
+export type OptionName = 'start' | 'increment' | 'min_value' | 'max_value' | 'cycle' | 'cache';
+
+/** An option set that cannot be used; `field` names the option at fault. */
+export class InvalidOptionsError extends Error {
+  constructor(
+    readonly field: OptionName | 'next_value',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'InvalidOptionsError';
+  }
+}
+
+export type OptionChanges = Partial<SequenceOptions>;
+
+/**
+ * Completes and checks an option set. Defaults follow PostgreSQL: ascending
+ * sequences span 1..2^63-1 and start at their minimum, descending ones span
+ * -2^63..-1 and start at their maximum.
+ */
+export function resolveOptions(given: OptionChanges, base?: SequenceOptions): SequenceOptions {
+  const increment = given.increment ?? base?.increment ?? 1n;
+  if (increment === 0n) throw new InvalidOptionsError('increment', 'increment must not be zero.');
+  const ascending = increment > 0n;
+  const minValue = given.minValue ?? base?.minValue ?? (ascending ? 1n : INT64_MIN);
+  const maxValue = given.maxValue ?? base?.maxValue ?? (ascending ? INT64_MAX : -1n);
+  if (minValue >= maxValue) {
+    throw new InvalidOptionsError(
+      given.maxValue !== undefined && given.minValue === undefined ? 'max_value' : 'min_value',
+      `min_value (${minValue}) must be less than max_value (${maxValue}).`,
+    );
+  }
+  const start = given.start ?? base?.start ?? (ascending ? minValue : maxValue);
+  if (start < minValue || start > maxValue) {
+    throw new InvalidOptionsError('start', `start (${start}) must lie within min_value (${minValue}) and max_value (${maxValue}).`);
+  }
+  const cache = given.cache ?? base?.cache ?? 1n;
+  if (cache < 1n || cache > MAX_CACHE) {
+    throw new InvalidOptionsError('cache', `cache must be from 1 to ${MAX_CACHE}, got ${cache}.`);
+  }
+  return { start, increment, minValue, maxValue, cycle: given.cycle ?? base?.cycle ?? false, cache };
+}
+
+export const DEFAULT_OPTIONS: SequenceOptions = resolveOptions({});
+
+/** The position of a sequence that has handed out nothing yet. */
+export function initialPosition(options: SequenceOptions): SequencePosition {
+  return { lastValue: options.start, isCalled: false };
+}
+
+const wrapTarget = (options: SequenceOptions): bigint => (options.increment > 0n ? options.minValue : options.maxValue);
+
+const within = (value: bigint, options: SequenceOptions): boolean =>
+  value >= options.minValue && value <= options.maxValue;
+
+/** The value the next allocation would return, or undefined when the sequence is exhausted. */
+export function peekNext(position: SequencePosition, options: SequenceOptions): bigint | undefined {
+  if (!position.isCalled) return position.lastValue;
+  const candidate = position.lastValue + options.increment;
+  if (within(candidate, options)) return candidate;
+  return options.cycle ? wrapTarget(options) : undefined;
+}
+
+export type Allocated =
+  | { readonly ok: true; readonly first: bigint; readonly last: bigint; readonly position: SequencePosition }
+  | { readonly ok: false; readonly reason: 'exhausted' };
+
+/**
+ * Takes `count` values: first, first+increment, … last, contiguous. A batch
+ * that would cross the bound takes nothing (answer: exhausted); with `cycle`
+ * it starts again from the other bound instead, skipping the values left
+ * before the bound, and is exhausted only if it does not fit the whole range.
+ */
+export function allocate(position: SequencePosition, options: SequenceOptions, count: bigint): Allocated {
+  if (count < 1n) throw new RangeError(`count must be at least 1, got ${count}`);
+  const span = (count - 1n) * options.increment;
+  const first = peekNext(position, options);
+  if (first !== undefined && within(first + span, options)) {
+    return { ok: true, first, last: first + span, position: { lastValue: first + span, isCalled: true } };
+  }
+  if (options.cycle) {
+    const restart = wrapTarget(options);
+    if (within(restart + span, options)) {
+      return { ok: true, first: restart, last: restart + span, position: { lastValue: restart + span, isCalled: true } };
+    }
+  }
+  return { ok: false, reason: 'exhausted' };
+}
+
+/**
+ * Why changing `current` to `next` at `position` would be unsafe, or
+ * undefined if it is not: the next value must stay within the new bounds, and
+ * a sequence that has handed out values must keep its direction (else the
+ * same values come again).
+ */
+export function changeConflict(current: SequenceOptions, next: SequenceOptions, position: SequencePosition): string | undefined {
+  if (position.isCalled && current.increment > 0n !== next.increment > 0n) {
+    return 'the change reverses the direction of a sequence that has handed out values, so they would be handed out again; reset it (with force) first.';
+  }
+  if (!within(position.lastValue, next)) {
+    return `the sequence stands at ${position.lastValue}, outside the new bounds ${next.minValue}..${next.maxValue}; reset it first.`;
+  }
+  return undefined;
+}
+
+/** How many values are left before the bound, without cycling. */
+export function valuesLeft(position: SequencePosition, options: SequenceOptions): bigint {
+  const first = position.isCalled ? position.lastValue + options.increment : position.lastValue;
+  if (!within(first, options)) return 0n;
+  return options.increment > 0n
+    ? (options.maxValue - first) / options.increment + 1n
+    : (first - options.minValue) / -options.increment + 1n;
+}
+
+/**
+ * Reserves a block for a cached sequence: `cache` values, or `count` if more,
+ * or what is left before the bound if that is less but still covers `count`.
+ */
+export function reserve(position: SequencePosition, options: SequenceOptions, count: bigint): Allocated {
+  const wanted = count > options.cache ? count : options.cache;
+  const block = allocate(position, options, wanted);
+  if (block.ok || wanted === count || options.cycle) return block;
+  const left = valuesLeft(position, options);
+  return left >= count ? allocate(position, options, left) : block;
+}
+
+/** The position after a reset to `nextValue`, which must lie within the bounds. */
+export function resetPosition(options: SequenceOptions, nextValue: bigint): SequencePosition {
+  if (!within(nextValue, options)) {
+    throw new InvalidOptionsError(
+      'next_value',
+      `next_value (${nextValue}) must lie within min_value (${options.minValue}) and max_value (${options.maxValue}).`,
+    );
+  }
+  return { lastValue: nextValue, isCalled: false };
+}
+
+/**
+ * Whether a reset to `nextValue` moves back towards values already handed
+ * out (lower for ascending, higher for descending than the next value).
+ */
+export function resetReissues(position: SequencePosition, options: SequenceOptions, nextValue: bigint): boolean {
+  // Past the bound (exhausted), the frontier is one step beyond it.
+  const frontier = peekNext(position, options) ?? (options.increment > 0n ? options.maxValue + 1n : options.minValue - 1n);
+  return options.increment > 0n ? nextValue < frontier : nextValue > frontier;
+}
