@@ -7,12 +7,12 @@ import { errorResponses, StatusResponse } from './schemas.js';
 export function registerHealthRoutes(app: FastifyInstance, store: SequenceStore): void {
   app.get<{ Reply: StatusResponse }>(
     '/healthz',
-    { schema: { response: { 200: StatusResponse, ...errorResponses } } },
+    { schema: { tags: ['health'], summary: 'Liveness: the process answers', response: { 200: StatusResponse, ...errorResponses } } },
     () => ({ status: 'ok' }),
   );
   app.get<{ Reply: StatusResponse }>(
     '/readyz',
-    { schema: { response: { 200: StatusResponse, ...errorResponses } } },
+    { schema: { tags: ['health'], summary: 'Readiness: the store is usable (else 503)', response: { 200: StatusResponse, ...errorResponses } } },
     async (request) => {
       try {
         await store.ping();

@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Allocator } from '../allocator.js';
 import { AppError } from '../errors.js';
@@ -24,6 +25,14 @@ export function registerNextRoute(app: FastifyInstance, allocator: Allocator, op
     // Fastify would add HEAD for GET; a HEAD (a crawler, a monitor) must never take a number.
     exposeHeadRoute: false,
     schema: {
+      tags: ['allocate'],
+      summary: 'Take the next value (or ?count=N consecutive values) of a sequence',
+      description:
+        'Creates an unknown sequence with default options (unless the server runs with --no-auto-create). ' +
+        'Without count the answer is {sequence_id, next_value}; with count it adds last_value and count. ' +
+        'Send an Idempotency-Key header to make retries safe: a repeat gets the first answer and ' +
+        'Idempotent-Replayed: true. POST is recommended; GET is kept for compatibility.',
+      headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) }),
       params: SequenceParams,
       querystring: NextQuery,
       response: { 200: NextResponse, ...errorResponses },

@@ -46,7 +46,16 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
 
   app.put<{ Params: SequenceParams; Reply: SequenceView }>(
     '/sequences/:name',
-    { schema: { params: SequenceParams, body: SequenceOptionsInput, response: { ...one, 201: SequenceViewRef } } },
+    {
+      schema: {
+        tags: ['sequences'],
+        summary: 'Create (201) or change (200) a sequence',
+        description: 'Options not given keep their values (or PostgreSQL defaults on creation). Changing start does not move the counter.',
+        params: SequenceParams,
+        body: SequenceOptionsInput,
+        response: { ...one, 201: SequenceViewRef },
+      },
+    },
     async (request, reply) => {
       const name = nameOf(request.params);
       const { created, sequence } = await defineSequence(store, name, parseOptionChanges(request.body));
@@ -57,7 +66,15 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
 
   app.get<{ Params: SequenceParams; Reply: SequenceView }>(
     '/sequences/:name',
-    { schema: { params: SequenceParams, response: one } },
+    {
+      schema: {
+        tags: ['sequences'],
+        summary: 'Show a sequence',
+        description: 'With cache > 1, last_value and next_value are those durably reserved.',
+        params: SequenceParams,
+        response: one,
+      },
+    },
     async (request) => {
       const name = nameOf(request.params);
       const record = await store.getSequence(name);
@@ -68,7 +85,14 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
 
   app.get<{ Querystring: ListQuery; Reply: ListResponse }>(
     '/sequences',
-    { schema: { querystring: ListQuery, response: { 200: ListResponse, ...errorResponses } } },
+    {
+      schema: {
+        tags: ['sequences'],
+        summary: 'List sequences by name, a page at a time',
+        querystring: ListQuery,
+        response: { 200: ListResponse, ...errorResponses },
+      },
+    },
     async (request) => {
       const query = request.query as Record<string, unknown>;
       const limit = parseLimit(query.limit);
@@ -86,7 +110,15 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
 
   app.post<{ Params: SequenceParams; Reply: SequenceView }>(
     '/sequences/:name/reset',
-    { schema: { params: SequenceParams, body: ResetInput, response: one } },
+    {
+      schema: {
+        tags: ['sequences'],
+        summary: 'Set the next value (setval); moving back over handed-out values needs force',
+        params: SequenceParams,
+        body: ResetInput,
+        response: one,
+      },
+    },
     async (request) => {
       const name = nameOf(request.params);
       const { nextValue, force } = parseReset(request.body);
@@ -96,7 +128,15 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
 
   app.delete<{ Params: SequenceParams }>(
     '/sequences/:name',
-    { schema: { params: SequenceParams, response: { 204: Type.Null(), ...errorResponses } } },
+    {
+      schema: {
+        tags: ['sequences'],
+        summary: 'Delete a sequence and its idempotency keys',
+        description: 'If the name is used again it starts afresh at its defaults: numbers are handed out again.',
+        params: SequenceParams,
+        response: { 204: Type.Null(), ...errorResponses },
+      },
+    },
     async (request, reply) => {
       await deleteSequence(store, nameOf(request.params));
       return reply.code(204).send();

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { APPLICATION_ID, LATEST_SCHEMA_VERSION, MIGRATIONS } from '../src/store/sqlite/migrations.js';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { tempDir } from './helpers/temp.js';
+
+/** Writes a store as the first release left it: schema version 1, last issued value per name (0 = none). */
+function writeVersion1Store(path: string, rows: [string, bigint][]): void {
+  const db = new Database(path);
+  const v1 = MIGRATIONS.find((migration) => migration.version === 1);
+  assert.ok(v1);
+  db.exec(v1.sql);
+  db.pragma('user_version = 1');
+  db.pragma(`application_id = ${APPLICATION_ID}`);
+  const insert = db.prepare('INSERT INTO sequences (name, last_value, created_at, updated_at) VALUES (?, ?, 0, 0)');
+  for (const [name, value] of rows) insert.run(name, value);
+  db.close();
+}
+
+describe('schema migrations', () => {
+  it('upgrades a version 1 store in place, keeping every counter where it was', async () => {
+    const path = join(tempDir(), 'v1.db');
+    writeVersion1Store(path, [
+      ['used', 41n],
+      ['never', 0n],
+      ['huge', 9223372036854775806n],
+    ]);
+    const store = SqliteStore.open(path, { mode: 'write' });
+    const outcomes = await store.allocate(
+      ['used', 'never', 'huge', 'huge'].map((name) => ({ name, count: 1n, create: false })),
+    );
+    assert.deepEqual(outcomes, [
+      { ok: true, first: 42n, last: 42n, replayed: false },
+      { ok: true, first: 1n, last: 1n, replayed: false },
+      { ok: true, first: 9223372036854775807n, last: 9223372036854775807n, replayed: false },
+      { ok: false, reason: 'exhausted' },
+    ]);
+    const used = await store.getSequence('used');
+    assert.deepEqual(used?.options, {
+      start: 1n,
+      increment: 1n,
+      minValue: 1n,
+      maxValue: 9223372036854775807n,
+      cycle: false,
+      cache: 1n,
+    });
+    await store.close();
+    const db = new Database(path, { readonly: true });
+    assert.equal(db.pragma('user_version', { simple: true }), LATEST_SCHEMA_VERSION);
+    db.close();
+  });
+
+  it('numbers its migrations 1, 2, … without gaps', () => {
+    assert.deepEqual(
+      MIGRATIONS.map((migration) => migration.version),
+      Array.from({ length: MIGRATIONS.length }, (_, i) => i + 1),
+    );
+  });
+});
