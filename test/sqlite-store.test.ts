@@ -143,6 +143,21 @@ describe('SqliteStore', () => {
     assert.throws(() => SqliteStore.open(path, { mode: 'read' }), /does not exist/);
   });
 
+  it('purges idempotency keys older than the cut-off, in batches, after which a key allocates afresh', async () => {
+    const store = SqliteStore.open(storePath(), { mode: 'write' });
+    const keyed = (key: string) => ({ name: 'k', count: 1n, create: true, idempotency: { key, requestCount: undefined } });
+    await store.allocate(Array.from({ length: 2500 }, (_, i) => keyed(`key-${i}`)));
+    assert.deepEqual(await store.allocate([keyed('key-7')]), [{ ok: true, first: 8n, last: 8n, replayed: true }]);
+    assert.equal(await store.purgeIdempotencyKeys(Date.now() - 60_000, 1000), 0, 'recent keys are kept');
+    const cutoff = Date.now() + 1;
+    assert.deepEqual(
+      [await store.purgeIdempotencyKeys(cutoff, 1000), await store.purgeIdempotencyKeys(cutoff, 1000), await store.purgeIdempotencyKeys(cutoff, 1000)],
+      [1000, 1000, 500],
+    );
+    assert.deepEqual(await store.allocate([keyed('key-7')]), [{ ok: true, first: 2501n, last: 2501n, replayed: false }]);
+    await store.close();
+  });
+
   it('rejects allocations once closed', async () => {
     const store = SqliteStore.open(storePath(), { mode: 'write' });
     await store.close();

@@ -68,6 +68,11 @@ interface Working {
   block: Block | undefined;
 }
 
+type AllocateBatch = (requests: readonly AllocationRequest[]) => {
+  outcomes: AllocationOutcome[];
+  staged: [string, Block][];
+};
+
 interface PriorKey {
   readonly name: string;
   readonly requestCount: bigint | null;
@@ -191,7 +196,7 @@ export class SqliteStore implements SequenceStore {
   // Reading then writing is atomic here: this process holds the writer lock and
   // every transaction is BEGIN IMMEDIATE. The arithmetic is bigint (sequence.ts),
   // checked before the write: SQLite's integer overflow (a float) never happens.
-  readonly #allocateBatch = (requests: readonly AllocationRequest[]) => {
+  readonly #allocateBatch: AllocateBatch = (requests) => {
     const now = Date.now();
     const working = new Map<string, Working | null>();
     const keys = new Map<string, PriorKey>();
@@ -264,9 +269,12 @@ export class SqliteStore implements SequenceStore {
     return taken;
   }
 
+  #allocateTransaction: Database.Transaction<AllocateBatch> | undefined;
+
   allocate(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]> {
     return settle(() => {
-      const { outcomes, staged } = this.#db.transaction(this.#allocateBatch).immediate(requests);
+      this.#allocateTransaction ??= this.#db.transaction(this.#allocateBatch);
+      const { outcomes, staged } = this.#allocateTransaction.immediate(requests);
       // Blocks reserved by the batch are used only now that their reservation is durable.
       for (const [name, block] of staged) this.#blocks.set(name, block);
       return outcomes;
