@@ -128,10 +128,12 @@ export function changeConflict(current: SequenceOptions, next: SequenceOptions, 
   if (position.isCalled && current.increment > 0n !== next.increment > 0n) {
     return 'the change reverses the direction of a sequence that has handed out values, so they would be handed out again; reset it (with force) first.';
   }
-  if (!within(position.lastValue, next)) {
-    return `the sequence stands at ${position.lastValue}, outside the new bounds ${next.minValue}..${next.maxValue}; reset it first.`;
-  }
-  return undefined;
+  const candidate = position.isCalled ? position.lastValue + next.increment : position.lastValue;
+  if (within(candidate, next)) return undefined;
+  const pastFarBound = next.increment > 0n ? candidate > next.maxValue : candidate < next.minValue;
+  // At the far bound the sequence wraps (cycle) or was exhausted already: the change does not cause that.
+  if (pastFarBound && position.isCalled && (next.cycle || peekNext(position, current) === undefined)) return undefined;
+  return `its next value would be ${candidate}, outside the new bounds ${next.minValue}..${next.maxValue}; reset it first.`;
 }
 
 /** How many values are left before the bound, without cycling. */
@@ -149,10 +151,10 @@ export function valuesLeft(position: SequencePosition, options: SequenceOptions)
  */
 export function reserve(position: SequencePosition, options: SequenceOptions, count: bigint): Allocated {
   const wanted = count > options.cache ? count : options.cache;
-  const block = allocate(position, options, wanted);
-  if (block.ok || wanted === count || options.cycle) return block;
   const left = valuesLeft(position, options);
-  return left >= count ? allocate(position, options, left) : block;
+  // What is left before the bound comes first, as with cache 1; only then does a cycle wrap.
+  if (left >= count && left < wanted) return allocate(position, options, left);
+  return allocate(position, options, wanted);
 }
 
 /** The position after a reset to `nextValue`, which must lie within the bounds. */

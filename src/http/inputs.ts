@@ -53,7 +53,8 @@ const OPTION_FIELDS: Readonly<Record<OptionName, keyof OptionChanges>> = {
 export function parseOptionChanges(body: unknown): OptionChanges {
   const changes: Record<string, bigint | boolean> = {};
   for (const [field, value] of Object.entries(object(body))) {
-    const key = OPTION_FIELDS[field as OptionName] as keyof OptionChanges | undefined;
+    // hasOwn: a name like "toString" or "__proto__" is unknown, not an inherited member.
+    const key = Object.hasOwn(OPTION_FIELDS, field) ? OPTION_FIELDS[field as OptionName] : undefined;
     if (key === undefined) {
       throw new AppError('invalid_options', `Unknown option '${field}'; the options are ${Object.keys(OPTION_FIELDS).join(', ')}.`, {
         field,
