@@ -4,13 +4,16 @@ import { exportSequences } from './commands/export.js';
 import { ImportFileError, importFile } from './commands/import.js';
 import { serve } from './commands/serve.js';
 import { ConfigError, resolveServeConfig, resolveStore } from './config.js';
+import { describeLocation, openStore } from './store/open-store.js';
 import { StoreOpenError } from './store/store.js';
 import { VERSION } from './version.js';
 
-const STORE_HELP = `  --store STORE      sqlite:PATH (env TAKEANUMBER_STORE; default sqlite:takeanumber.db
+const STORE_HELP = `  --store STORE      sqlite:PATH or postgres://user:pass@host:port/db (env
+                     TAKEANUMBER_STORE, else DATABASE_URL; default sqlite:takeanumber.db
                      in the working directory; missing folders are created)`;
-const EXISTING_STORE_HELP = `  --store STORE      sqlite:PATH of an existing store (env TAKEANUMBER_STORE;
-                     default sqlite:takeanumber.db in the working directory)`;
+const EXISTING_STORE_HELP = `  --store STORE      sqlite:PATH of an existing store, or postgres://… (env
+                     TAKEANUMBER_STORE, else DATABASE_URL; default sqlite:takeanumber.db
+                     in the working directory)`;
 
 const HELP = {
   main: `take-a-number ${VERSION}: a sequence-number service (unique, increasing numbers over HTTP)
@@ -21,6 +24,7 @@ Commands:
   serve              Run the HTTP service (POST /next/{name} answers the next number)
   import FILE        Load a Python TakeANumber sequences.json into the store
   export [FILE]      Write the store as sequences.json (to stdout without FILE)
+  migrate            Create or upgrade the store's schema, then exit
 
 Options:
   -h, --help         Show help (also: take-a-number <command> --help)
@@ -45,6 +49,12 @@ ${STORE_HELP}
   --idempotency-ttl HOURS
                      How long Idempotency-Key answers are kept (env
                      TAKEANUMBER_IDEMPOTENCY_TTL; default 24)
+  --pool-size N      PostgreSQL connections per instance (env TAKEANUMBER_POOL_SIZE;
+                     default 10)
+  --statement-timeout MS
+                     PostgreSQL: bound on connecting and on each statement; past it
+                     requests answer 503 store_unavailable (env
+                     TAKEANUMBER_STATEMENT_TIMEOUT; default 2000)
   -h, --help         Show this help`,
   import: `Usage: take-a-number import FILE [--store STORE]
 
@@ -62,6 +72,15 @@ Writes every sequence with its last issued value as sequences.json, to FILE
 
 Options:
 ${EXISTING_STORE_HELP}
+  -h, --help         Show this help`,
+  migrate: `Usage: take-a-number migrate [--store STORE]
+
+Creates or upgrades the store's schema and exits. serve does this at start
+too; run it ahead of a rolling deployment of several instances. Safe to run
+while other instances start: migrations are applied once, under a lock.
+
+Options:
+${STORE_HELP}
   -h, --help         Show this help`,
 } as const;
 
@@ -114,6 +133,8 @@ async function run(argv: string[]): Promise<number> {
         'no-auto-create': { type: 'boolean' },
         'max-count': { type: 'string' },
         'idempotency-ttl': { type: 'string' },
+        'pool-size': { type: 'string' },
+        'statement-timeout': { type: 'string' },
         ...STORE_OPTION,
       });
       if (values.help) return printHelp(command);
@@ -127,6 +148,8 @@ async function run(argv: string[]): Promise<number> {
           noAutoCreate: values['no-auto-create'],
           maxCount: values['max-count'],
           idempotencyTtl: values['idempotency-ttl'],
+          poolSize: values['pool-size'],
+          statementTimeout: values['statement-timeout'],
         },
         process.env,
       );
@@ -141,7 +164,7 @@ async function run(argv: string[]): Promise<number> {
       const summary = await importFile(file, location);
       const total = summary.created + summary.raised + summary.unchanged;
       process.stdout.write(
-        `Imported ${total} sequences from ${file} into sqlite:${location.path}: ` +
+        `Imported ${total} sequences from ${file} into ${describeLocation(location)}: ` +
           `${summary.created} created, ${summary.raised} raised, ${summary.unchanged} already at or beyond the file's value.\n`,
       );
       return 0;
@@ -152,6 +175,16 @@ async function run(argv: string[]): Promise<number> {
       const [file] = positionals(command, args, 0, 1);
       await exportSequences(resolveStore(values.store, process.env), file, process.stdout);
       if (file !== undefined) process.stderr.write(`Exported the store to ${file}.\n`);
+      return 0;
+    }
+    case 'migrate': {
+      const { values, positionals: args } = parse(command, rest, STORE_OPTION);
+      if (values.help) return printHelp(command);
+      positionals(command, args, 0, 0);
+      const location = resolveStore(values.store, process.env);
+      const store = await openStore(location, { mode: 'write' });
+      await store.close();
+      process.stdout.write(`The store ${describeLocation(location)} is at the current schema version.\n`);
       return 0;
     }
     default:

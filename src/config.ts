@@ -18,6 +18,10 @@ export interface ServeConfig {
   readonly autoCreate: boolean;
   readonly maxCount: number;
   readonly idempotencyTtlMs: number;
+  /** PostgreSQL: connections per instance. */
+  readonly poolSize: number;
+  /** PostgreSQL: bound on connecting and on each statement. */
+  readonly statementTimeoutMs: number;
 }
 
 /** A setting has a value that cannot be used; the message names the setting. */
@@ -44,7 +48,8 @@ function pick(
 }
 
 export function resolveStore(flag: string | undefined, env: Env, cwd: string = process.cwd()): StoreLocation {
-  const setting = pick(flag, '--store', env, 'TAKEANUMBER_STORE');
+  // DATABASE_URL, the usual variable of hosting platforms, counts when no store is given.
+  const setting = pick(flag, '--store', env, 'TAKEANUMBER_STORE') ?? pick(undefined, '', env, 'DATABASE_URL');
   try {
     return parseStoreLocation(setting?.value ?? DEFAULT_STORE, cwd);
   } catch (error) {
@@ -63,6 +68,8 @@ export interface ServeFlags {
   readonly noAutoCreate?: boolean | undefined;
   readonly maxCount?: string | undefined;
   readonly idempotencyTtl?: string | undefined;
+  readonly poolSize?: string | undefined;
+  readonly statementTimeout?: string | undefined;
 }
 
 function wholeNumber(setting: { value: string; source: string } | undefined, fallback: number, min: number, max: number, what: string): number {
@@ -118,5 +125,13 @@ export function resolveServeConfig(flags: ServeFlags, env: Env, cwd: string = pr
     autoCreate,
     maxCount,
     idempotencyTtlMs: ttlHours * 3_600_000,
+    poolSize: wholeNumber(pick(flags.poolSize, '--pool-size', env, 'TAKEANUMBER_POOL_SIZE'), 10, 1, 1000, 'a pool size'),
+    statementTimeoutMs: wholeNumber(
+      pick(flags.statementTimeout, '--statement-timeout', env, 'TAKEANUMBER_STATEMENT_TIMEOUT'),
+      2000,
+      100,
+      600_000,
+      'milliseconds',
+    ),
   };
 }

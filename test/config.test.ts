@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, resolveServeConfig, resolveStore } from '../src/config.js';
-import { parseStoreLocation } from '../src/store/open-store.js';
+import { describeLocation, parseStoreLocation } from '../src/store/open-store.js';
 
 const cwd = '/srv/app';
 
@@ -15,6 +15,8 @@ describe('serve configuration', () => {
       autoCreate: true,
       maxCount: 100_000,
       idempotencyTtlMs: 86_400_000,
+      poolSize: 10,
+      statementTimeoutMs: 2000,
     });
   });
 
@@ -36,6 +38,8 @@ describe('serve configuration', () => {
       autoCreate: false,
       maxCount: 500,
       idempotencyTtlMs: 7_200_000,
+      poolSize: 10,
+      statementTimeoutMs: 2000,
     });
     const flags = { port: '7000', host: '::1', store: 'flag.db', logLevel: 'debug', maxCount: '7', idempotencyTtl: '48' };
     assert.deepEqual(resolveServeConfig(flags, env, cwd), {
@@ -46,6 +50,8 @@ describe('serve configuration', () => {
       autoCreate: false,
       maxCount: 7,
       idempotencyTtlMs: 172_800_000,
+      poolSize: 10,
+      statementTimeoutMs: 2000,
     });
     assert.equal(resolveServeConfig({ noAutoCreate: true }, {}, cwd).autoCreate, false);
   });
@@ -59,19 +65,27 @@ describe('serve configuration', () => {
     assert.throws(() => resolveServeConfig({ maxCount: '0' }, {}, cwd), /--max-count: expected a count from 1/);
     assert.throws(() => resolveServeConfig({ idempotencyTtl: '1.5' }, {}, cwd), /--idempotency-ttl: expected a number of hours/);
     assert.throws(() => resolveServeConfig({}, { TAKEANUMBER_AUTO_CREATE: 'maybe' }, cwd), /TAKEANUMBER_AUTO_CREATE/);
-    assert.throws(() => resolveStore('postgres://db/x', {}, cwd), { name: 'ConfigError', message: /--store: PostgreSQL/ });
+    assert.throws(() => resolveStore('postgres://[bad', {}, cwd), { name: 'ConfigError', message: /--store: The PostgreSQL URL is malformed/ });
     assert.throws(() => resolveStore(undefined, { TAKEANUMBER_STORE: 'redis://x' }, cwd), /TAKEANUMBER_STORE: Unknown store/);
   });
 });
 
 describe('store locations', () => {
   it('reads sqlite:PATH, sqlite://PATH, sqlite:///ABS and plain paths', () => {
-    assert.equal(parseStoreLocation('sqlite:data/t.db', cwd).path, '/srv/app/data/t.db');
-    assert.equal(parseStoreLocation('sqlite://data/t.db', cwd).path, '/srv/app/data/t.db');
-    assert.equal(parseStoreLocation('sqlite:///var/lib/t.db', cwd).path, '/var/lib/t.db');
-    assert.equal(parseStoreLocation('sqlite:/var/lib/t.db', cwd).path, '/var/lib/t.db');
-    assert.equal(parseStoreLocation('t.db', cwd).path, '/srv/app/t.db');
-    assert.equal(parseStoreLocation('/abs/t.db', cwd).path, '/abs/t.db');
+    assert.equal(describeLocation(parseStoreLocation('sqlite:data/t.db', cwd)), 'sqlite:/srv/app/data/t.db');
+    assert.equal(describeLocation(parseStoreLocation('sqlite://data/t.db', cwd)), 'sqlite:/srv/app/data/t.db');
+    assert.equal(describeLocation(parseStoreLocation('sqlite:///var/lib/t.db', cwd)), 'sqlite:/var/lib/t.db');
+    assert.equal(describeLocation(parseStoreLocation('sqlite:/var/lib/t.db', cwd)), 'sqlite:/var/lib/t.db');
+    assert.equal(describeLocation(parseStoreLocation('t.db', cwd)), 'sqlite:/srv/app/t.db');
+    assert.equal(describeLocation(parseStoreLocation('/abs/t.db', cwd)), 'sqlite:/abs/t.db');
+  });
+
+  it('reads PostgreSQL URLs, from DATABASE_URL when no store is given, and never shows the password', () => {
+    const url = 'postgres://app:s3cret@db.internal:5432/numbers?sslmode=require';
+    assert.deepEqual(parseStoreLocation(url, cwd), { kind: 'postgres', url });
+    assert.deepEqual(resolveStore(undefined, { DATABASE_URL: url }, cwd), { kind: 'postgres', url });
+    assert.equal(resolveStore(undefined, { DATABASE_URL: url, TAKEANUMBER_STORE: 'x.db' }, cwd).kind, 'sqlite');
+    assert.doesNotMatch(describeLocation(parseStoreLocation(url, cwd)), /s3cret/);
   });
 
   it('refuses a store setting that names no file', () => {

@@ -28,7 +28,7 @@ async function* sequencesJson(store: SequenceStore): AsyncGenerator<string> {
  * renamed), or to `out` when no file is given.
  */
 export async function exportSequences(location: StoreLocation, file: string | undefined, out: Writable): Promise<void> {
-  const store = openStore(location, 'read');
+  const store = await openStore(location, { mode: 'read' });
   try {
     if (file === undefined) {
       await pipeline(Readable.from(sequencesJson(store)), out, { end: false });

@@ -56,7 +56,7 @@ export async function importFile(file: string, location: StoreLocation): Promise
     throw new ImportFileError(`Cannot read ${file}: ${(error as Error).message}`);
   }
   const entries = parseSequencesFile(text, file);
-  const store = openStore(location, 'write');
+  const store = await openStore(location, { mode: 'write' });
   try {
     return await store.importLastValues(entries);
   } finally {

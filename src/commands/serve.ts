@@ -11,7 +11,12 @@ const SHUTDOWN_GRACE_MS = 10_000;
  * SIGINT (in-flight requests answered, store closed).
  */
 export async function serve(config: ServeConfig): Promise<void> {
-  const store = openStore(config.store, 'write');
+  const store = await openStore(config.store, {
+    mode: 'write',
+    poolSize: config.poolSize,
+    statementTimeoutMs: config.statementTimeoutMs,
+    onIdleError: (error) => console.error(`take-a-number: an idle database connection failed: ${error.message}`),
+  });
   const app = await buildApp({
     store,
     logger: { level: config.logLevel },

@@ -1,18 +1,31 @@
 import { resolve } from 'node:path';
+import { redactUrl } from './postgres/connection.js';
+import { PostgresStore } from './postgres/postgres-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
 import { StoreOpenError, type SequenceStore } from './store.js';
 
 export const DEFAULT_STORE = 'sqlite:takeanumber.db';
 
-export interface StoreLocation {
-  readonly kind: 'sqlite';
-  /** Absolute path of the SQLite file. */
-  readonly path: string;
+export type StoreLocation =
+  | {
+      readonly kind: 'sqlite';
+      /** Absolute path of the SQLite file. */
+      readonly path: string;
+    }
+  | {
+      readonly kind: 'postgres';
+      readonly url: string;
+    };
+
+/** How the store is named in messages (PostgreSQL passwords redacted). */
+export function describeLocation(location: StoreLocation): string {
+  return location.kind === 'sqlite' ? `sqlite:${location.path}` : redactUrl(location.url);
 }
 
 /**
  * Reads a store setting: `sqlite:PATH` or `sqlite://PATH` (relative to the
- * working directory; `sqlite:///abs/path` is absolute), or a plain file path.
+ * working directory; `sqlite:///abs/path` is absolute), a plain file path, or
+ * `postgres://` / `postgresql://` URL.
  */
 export function parseStoreLocation(setting: string, cwd: string = process.cwd()): StoreLocation {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(setting)?.[1]?.toLowerCase();
@@ -23,9 +36,14 @@ export function parseStoreLocation(setting: string, cwd: string = process.cwd())
     return sqliteAt(rest.startsWith('//') ? rest.slice(2) : rest, setting, cwd);
   }
   if (scheme === 'postgres' || scheme === 'postgresql') {
-    throw new StoreOpenError('PostgreSQL stores are not supported by this version of take-a-number; use sqlite:PATH.');
+    try {
+      new URL(setting);
+    } catch {
+      throw new StoreOpenError(`The PostgreSQL URL is malformed: expected postgres://user:password@host:port/database.`);
+    }
+    return { kind: 'postgres', url: setting };
   }
-  throw new StoreOpenError(`Unknown store '${setting}': expected sqlite:PATH.`);
+  throw new StoreOpenError(`Unknown store '${setting}': expected sqlite:PATH or postgres://user:password@host:port/database.`);
 }
 
 function sqliteAt(path: string, setting: string, cwd: string): StoreLocation {
@@ -35,6 +53,18 @@ function sqliteAt(path: string, setting: string, cwd: string): StoreLocation {
   return { kind: 'sqlite', path: resolve(cwd, path) };
 }
 
-export function openStore(location: StoreLocation, mode: 'write' | 'read'): SequenceStore {
-  return SqliteStore.open(location.path, { mode });
+export interface OpenOptions {
+  /** `write`: serve and import (SQLite: the writer lock; PostgreSQL: migrations run). `read`: export. */
+  readonly mode: 'write' | 'read';
+  readonly poolSize?: number;
+  readonly statementTimeoutMs?: number;
+  readonly onIdleError?: (error: Error) => void;
+}
+
+export async function openStore(location: StoreLocation, options: OpenOptions): Promise<SequenceStore> {
+  if (location.kind === 'sqlite') return SqliteStore.open(location.path, { mode: options.mode });
+  return PostgresStore.open(
+    { url: location.url, poolSize: options.poolSize ?? 10, statementTimeoutMs: options.statementTimeoutMs ?? 2000 },
+    { migrate: options.mode === 'write', onIdleError: options.onIdleError ?? (() => undefined) },
+  );
 }

@@ -1,0 +1,53 @@
+import pg from 'pg';
+
+export interface PostgresSettings {
+  /** postgres://user:pass@host:port/db[?sslmode=…] */
+  readonly url: string;
+  readonly poolSize: number;
+  /** Bound on every statement and on connecting, in milliseconds. */
+  readonly statementTimeoutMs: number;
+}
+
+/** The URL without its password, for logs and messages. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'postgres://(unparsable URL)';
+  }
+}
+
+/**
+ * node-postgres reads `sslmode=require` as verify-full (it checks the
+ * certificate); libpq, and every user's expectation, is "encrypt, do not
+ * verify". `uselibpqcompat=true` gives libpq's meaning to every sslmode.
+ */
+export function withLibpqSslModes(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.searchParams.has('sslmode') && !parsed.searchParams.has('uselibpqcompat')) {
+    parsed.searchParams.set('uselibpqcompat', 'true');
+  }
+  return parsed.toString();
+}
+
+/**
+ * A pool whose every wait is bounded: connecting, and each statement (on the
+ * server and, should the network hang, on the client). An idle client's error
+ * (the server restarted) is reported, not thrown: unhandled, it would crash
+ * the process.
+ */
+export function createPool(settings: PostgresSettings, onIdleError: (error: Error) => void): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: withLibpqSslModes(settings.url),
+    max: settings.poolSize,
+    connectionTimeoutMillis: settings.statementTimeoutMs,
+    statement_timeout: settings.statementTimeoutMs,
+    query_timeout: settings.statementTimeoutMs + 500,
+    idleTimeoutMillis: 30_000,
+    application_name: 'take-a-number',
+  });
+  pool.on('error', onIdleError);
+  return pool;
+}

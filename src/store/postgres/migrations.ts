@@ -1,0 +1,55 @@
+/**
+ * The PostgreSQL schema, as ordered migrations recorded in
+ * takeanumber_schema_migrations. They run at start (and by
+ * `take-a-number migrate`) under a transaction-scoped advisory lock, so
+ * instances starting together apply each one exactly once.
+ */
+export interface PostgresMigration {
+  readonly version: number;
+  readonly description: string;
+  readonly sql: string;
+}
+
+/** Key of the advisory lock taken while migrating ("TaN1"). */
+export const MIGRATION_LOCK_KEY = 0x54614e31;
+
+export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
+  {
+    version: 1,
+    description: 'sequences with options, idempotency keys',
+    // Names compare in the "C" collation: byte order of their UTF-8, as on SQLite,
+    // so listings page the same way on both stores. `version` changes with every
+    // admin change (reset, options, delete and re-create): instances holding a
+    // cached block compare it when they refill.
+    sql: `
+      CREATE SEQUENCE takeanumber_versions;
+      CREATE TABLE takeanumber_sequences (
+        name text COLLATE "C" PRIMARY KEY,
+        last_value bigint NOT NULL,
+        is_called boolean NOT NULL,
+        start_value bigint NOT NULL,
+        increment bigint NOT NULL CHECK (increment <> 0),
+        min_value bigint NOT NULL,
+        max_value bigint NOT NULL,
+        cycle boolean NOT NULL,
+        cache bigint NOT NULL CHECK (cache >= 1),
+        version bigint NOT NULL DEFAULT nextval('takeanumber_versions'),
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        CHECK (min_value < max_value)
+      );
+      CREATE TABLE takeanumber_idempotency_keys (
+        key text COLLATE "C" PRIMARY KEY,
+        name text COLLATE "C" NOT NULL,
+        request_count bigint,
+        first_value bigint NOT NULL,
+        last_value bigint NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX takeanumber_idempotency_keys_by_age ON takeanumber_idempotency_keys (created_at);
+      CREATE INDEX takeanumber_idempotency_keys_by_name ON takeanumber_idempotency_keys (name);
+    `,
+  },
+];
+
+export const LATEST_POSTGRES_VERSION = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1]?.version ?? 0;
