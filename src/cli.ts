@@ -22,7 +22,7 @@ Usage: take-a-number <command> [options]
 
 Commands:
   serve              Run the HTTP service (POST /next/{name} answers the next number)
-  import FILE        Load a Python TakeANumber sequences.json into the store
+  import FILE        Load a sequences.json (or a full export) into the store
   export [FILE]      Write the store as sequences.json (to stdout without FILE)
   migrate            Create or upgrade the store's schema, then exit
 
@@ -58,19 +58,25 @@ ${STORE_HELP}
   -h, --help         Show this help`,
   import: `Usage: take-a-number import FILE [--store STORE]
 
-Reads a Python TakeANumber sequences.json ({"name": last_issued_value}) and
-raises each counter to its value; a counter already higher is never lowered.
+Reads a Python TakeANumber sequences.json ({"name": last_issued_value}), or
+a file of 'export --format full', and raises each counter to its value; a
+counter already further along is never moved back.
 An invalid file changes nothing. Refused while a server uses the store.
 
 Options:
 ${STORE_HELP}
   -h, --help         Show this help`,
-  export: `Usage: take-a-number export [FILE] [--store STORE]
+  export: `Usage: take-a-number export [FILE] [--format plain|full] [--store STORE]
 
-Writes every sequence with its last issued value as sequences.json, to FILE
-(replaced atomically) or to stdout. Works while a server uses the store.
+Writes the store to FILE (replaced atomically) or to stdout. Works while a
+server uses the store.
 
 Options:
+  --format plain     (default) the Python service's sequences.json:
+                     {"name": last_issued_value}
+  --format full      every sequence with all its options and exact position,
+                     for moving between stores (SQLite to PostgreSQL); import
+                     reads either format
 ${EXISTING_STORE_HELP}
   -h, --help         Show this help`,
   migrate: `Usage: take-a-number migrate [--store STORE]
@@ -170,10 +176,14 @@ async function run(argv: string[]): Promise<number> {
       return 0;
     }
     case 'export': {
-      const { values, positionals: args } = parse(command, rest, STORE_OPTION);
+      const { values, positionals: args } = parse(command, rest, { ...STORE_OPTION, format: { type: 'string' } });
       if (values.help) return printHelp(command);
       const [file] = positionals(command, args, 0, 1);
-      await exportSequences(resolveStore(values.store, process.env), file, process.stdout);
+      const format = values.format ?? 'plain';
+      if (format !== 'plain' && format !== 'full') {
+        throw new UsageError(`--format must be plain or full, got '${format}'.`, command);
+      }
+      await exportSequences(resolveStore(values.store, process.env), file, process.stdout, format);
       if (file !== undefined) process.stderr.write(`Exported the store to ${file}.\n`);
       return 0;
     }

@@ -136,6 +136,22 @@ export function changeConflict(current: SequenceOptions, next: SequenceOptions, 
   return `its next value would be ${candidate}, outside the new bounds ${next.minValue}..${next.maxValue}; reset it first.`;
 }
 
+/**
+ * Whether an imported sequence should replace the one a store holds: only
+ * when it stands further along (its next value beyond the held one's, or it
+ * is exhausted): an import never moves a counter back.
+ */
+export function importAdvances(
+  held: { options: SequenceOptions; position: SequencePosition },
+  imported: { options: SequenceOptions; position: SequencePosition },
+): boolean {
+  const heldNext = peekNext(held.position, held.options);
+  if (heldNext === undefined) return false;
+  const importedNext = peekNext(imported.position, imported.options);
+  if (importedNext === undefined) return true;
+  return imported.options.increment > 0n ? importedNext > heldNext : importedNext < heldNext;
+}
+
 /** How many values are left before the bound, without cycling. */
 export function valuesLeft(position: SequencePosition, options: SequenceOptions): bigint {
   const first = position.isCalled ? position.lastValue + options.increment : position.lastValue;

@@ -29,6 +29,9 @@ class RecordingStore implements SequenceStore {
   importLastValues(): Promise<never> {
     return Promise.reject(new Error('not used'));
   }
+  importSequences(): Promise<never> {
+    return Promise.reject(new Error('not used'));
+  }
   getSequence(): Promise<never> {
     return Promise.reject(new Error('not used'));
   }

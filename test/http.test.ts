@@ -185,6 +185,7 @@ describe('health and failures', () => {
       modifySequence: (name, decide) => real.modifySequence(name, decide),
       purgeIdempotencyKeys: (before, limit) => real.purgeIdempotencyKeys(before, limit),
       importLastValues: (entries) => real.importLastValues(entries),
+      importSequences: (sequences) => real.importSequences(sequences),
       exportLastValues: () => real.exportLastValues(),
       ping: () => (failing ? Promise.reject(new Error('disk I/O error')) : real.ping()),
       close: () => real.close(),

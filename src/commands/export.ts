@@ -4,6 +4,7 @@ import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { openStore, type StoreLocation } from '../store/open-store.js';
 import type { SequenceStore } from '../store/store.js';
+import { FULL_FORMAT, FULL_FORMAT_VERSION, fullFormatEntry } from './full-format.js';
 
 const CHUNK_CHARS = 64 * 1024;
 
@@ -27,16 +28,41 @@ async function* sequencesJson(store: SequenceStore): AsyncGenerator<string> {
  * and writes it to FILE, atomically (a temporary file, fsynced, then
  * renamed), or to `out` when no file is given.
  */
-export async function exportSequences(location: StoreLocation, file: string | undefined, out: Writable): Promise<void> {
+/** The full format: every option and the exact position of each sequence, a page at a time. */
+async function* fullJson(store: SequenceStore): AsyncGenerator<string> {
+  yield `{"format": "${FULL_FORMAT}", "version": ${FULL_FORMAT_VERSION}, "sequences": [`;
+  let after: string | undefined;
+  let first = true;
+  for (;;) {
+    const page = await store.listSequences({ prefix: '', after, limit: 1000 });
+    if (page.length > 0) {
+      yield page.map((record, i) => `${first && i === 0 ? '\n' : ',\n'}  ${fullFormatEntry(record)}`).join('');
+      first = false;
+    }
+    if (page.length < 1000) break;
+    after = page[page.length - 1]?.name;
+  }
+  yield '\n]}\n';
+}
+
+export type ExportFormat = 'plain' | 'full';
+
+export async function exportSequences(
+  location: StoreLocation,
+  file: string | undefined,
+  out: Writable,
+  format: ExportFormat = 'plain',
+): Promise<void> {
+  const chunks = (store: SequenceStore): AsyncGenerator<string> => (format === 'full' ? fullJson(store) : sequencesJson(store));
   const store = await openStore(location, { mode: 'read' });
   try {
     if (file === undefined) {
-      await pipeline(Readable.from(sequencesJson(store)), out, { end: false });
+      await pipeline(Readable.from(chunks(store)), out, { end: false });
       return;
     }
     const temporary = `${file}.tmp-${process.pid}`;
     try {
-      await pipeline(Readable.from(sequencesJson(store)), createWriteStream(temporary));
+      await pipeline(Readable.from(chunks(store)), createWriteStream(temporary));
       const handle = await open(temporary, 'r+');
       try {
         await handle.sync();

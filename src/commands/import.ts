@@ -3,7 +3,8 @@ import { INT64_MAX } from '../int64.js';
 import { parseJsonLossless } from '../json.js';
 import { sequenceNameProblem } from '../sequence-name.js';
 import { openStore, type StoreLocation } from '../store/open-store.js';
-import type { ImportSummary } from '../store/store.js';
+import type { ImportedSequence, ImportSummary } from '../store/store.js';
+import { isFullFormat, readFullFormat } from './full-format.js';
 
 /** The file cannot be imported; nothing was changed. */
 export class ImportFileError extends Error {
@@ -20,12 +21,39 @@ const MAX_REPORTED_PROBLEMS = 10;
  * exactly: integers of any size stay exact, and anything else is refused.
  */
 export function parseSequencesFile(text: string, file: string): Map<string, bigint> {
-  let data: unknown;
+  return seedEntries(parseJsonFile(text, file), file);
+}
+
+/** An import file: the seed format, or the full format (`export --format full`). */
+export type ImportContent =
+  | { readonly format: 'seed'; readonly entries: Map<string, bigint> }
+  | { readonly format: 'full'; readonly sequences: ImportedSequence[] };
+
+export function parseImportFile(text: string, file: string): ImportContent {
+  const data = parseJsonFile(text, file);
+  if (!isFullFormat(data)) return { format: 'seed', entries: seedEntries(data, file) };
+  const { sequences, problems } = readFullFormat(data);
+  refuseProblems(problems, file);
+  return { format: 'full', sequences };
+}
+
+function parseJsonFile(text: string, file: string): unknown {
   try {
-    data = parseJsonLossless(text.replace(/^\uFEFF/, ''));
+    return parseJsonLossless(text.replace(/^\uFEFF/, ''));
   } catch (error) {
     throw new ImportFileError(`${file} is not valid JSON: ${(error as Error).message}`);
   }
+}
+
+function refuseProblems(problems: readonly string[], file: string): void {
+  if (problems.length === 0) return;
+  const more = problems.length > MAX_REPORTED_PROBLEMS ? `\n  … and ${problems.length - MAX_REPORTED_PROBLEMS} more` : '';
+  throw new ImportFileError(
+    `${file} cannot be imported (nothing was changed):\n  ${problems.slice(0, MAX_REPORTED_PROBLEMS).join('\n  ')}${more}`,
+  );
+}
+
+function seedEntries(data: unknown, file: string): Map<string, bigint> {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     throw new ImportFileError(`${file} must hold a JSON object of {"sequence name": last issued value}.`);
   }
@@ -38,16 +66,14 @@ export function parseSequencesFile(text: string, file: string): Map<string, bigi
     else if (value < 0n || value > INT64_MAX) problems.push(`${JSON.stringify(name)}: the value ${value} is outside 0..${INT64_MAX}`);
     else entries.set(name, value);
   }
-  if (problems.length > 0) {
-    const more = problems.length > MAX_REPORTED_PROBLEMS ? `\n  … and ${problems.length - MAX_REPORTED_PROBLEMS} more` : '';
-    throw new ImportFileError(
-      `${file} cannot be imported (nothing was changed):\n  ${problems.slice(0, MAX_REPORTED_PROBLEMS).join('\n  ')}${more}`,
-    );
-  }
+  refuseProblems(problems, file);
   return entries;
 }
 
-/** `take-a-number import FILE`: raises counters to the file's values, never lowers one. All or nothing. */
+/**
+ * `take-a-number import FILE`: raises counters to the file's values, never
+ * lowers one. Either format; all or nothing.
+ */
 export async function importFile(file: string, location: StoreLocation): Promise<ImportSummary> {
   let text: string;
   try {
@@ -55,10 +81,12 @@ export async function importFile(file: string, location: StoreLocation): Promise
   } catch (error) {
     throw new ImportFileError(`Cannot read ${file}: ${(error as Error).message}`);
   }
-  const entries = parseSequencesFile(text, file);
+  const content = parseImportFile(text, file);
   const store = await openStore(location, { mode: 'write' });
   try {
-    return await store.importLastValues(entries);
+    return content.format === 'seed'
+      ? await store.importLastValues(content.entries)
+      : await store.importSequences(content.sequences);
   } finally {
     await store.close();
   }

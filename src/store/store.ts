@@ -49,6 +49,12 @@ export interface ListQuery {
   readonly limit: number;
 }
 
+export interface ImportedSequence {
+  readonly name: string;
+  readonly options: SequenceOptions;
+  readonly position: SequencePosition;
+}
+
 export interface ImportSummary {
   readonly created: number;
   readonly raised: number;
@@ -91,6 +97,13 @@ export interface SequenceStore {
    * already further: never lowers a counter. All or nothing, in one transaction.
    */
   importLastValues(entries: ReadonlyMap<string, bigint>): Promise<ImportSummary>;
+
+  /**
+   * Writes whole sequences (the full export format): missing ones are
+   * created as given; a held one is replaced only if the imported one stands
+   * further along (`importAdvances`). All or nothing, in one transaction.
+   */
+  importSequences(sequences: readonly ImportedSequence[]): Promise<ImportSummary>;
 
   /** Every sequence with its last issued value (the seed format), ordered by name. */
   exportLastValues(): AsyncIterable<readonly [name: string, lastValue: bigint]>;

@@ -186,6 +186,22 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
       await store.close();
     });
 
+    it('imports whole sequences (the full format) without moving a counter back', async () => {
+      const store = await (await newHarness()).open();
+      await store.allocate([one('ahead', 50n), one('behind')]);
+      const options = resolveOptions({ increment: 3n, maxValue: 1000n, cache: 5n });
+      const summary = await store.importSequences([
+        { name: 'fresh', options, position: { lastValue: 10n, isCalled: true } },
+        { name: 'ahead', options, position: { lastValue: 10n, isCalled: true } },
+        { name: 'behind', options, position: { lastValue: 100n, isCalled: false } },
+      ]);
+      assert.deepEqual(summary, { created: 1, raised: 1, unchanged: 1 });
+      assert.deepEqual((await store.getSequence('fresh'))?.options, options);
+      assert.deepEqual((await store.getSequence('behind'))?.position, { lastValue: 100n, isCalled: false });
+      assert.deepEqual(values(await store.allocate([one('fresh'), one('behind'), one('ahead')])), [13n, 100n, 51n]);
+      await store.close();
+    });
+
     it('never hands out a value twice under concurrent batches', async () => {
       const store = await (await newHarness()).open();
       await define(store, 'cached', { cache: 7n });

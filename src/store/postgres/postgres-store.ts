@@ -2,6 +2,7 @@ import type pg from 'pg';
 import {
   allocate as allocateValues,
   DEFAULT_OPTIONS,
+  importAdvances,
   initialPosition,
   peekNext,
   reserve,
@@ -13,6 +14,7 @@ import {
   StoreOpenError,
   type AllocationOutcome,
   type AllocationRequest,
+  type ImportedSequence,
   type ImportSummary,
   type ListQuery,
   type SequenceRecord,
@@ -626,6 +628,35 @@ export class PostgresStore implements SequenceStore {
         }
       }
       return { created, raised, unchanged };
+    });
+  }
+
+  async importSequences(sequences: readonly ImportedSequence[]): Promise<ImportSummary> {
+    return this.#transaction(async (client) => {
+      const summary = { created: 0, raised: 0, unchanged: 0 };
+      for (const imported of sequences) {
+        const held = await this.#lockRow(client, imported.name);
+        const params = [imported.name, imported.position.lastValue.toString(), imported.position.isCalled, ...optionParams(imported.options)];
+        if (held === undefined) {
+          await client.query(
+            `INSERT INTO ${T} (name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+            params,
+          );
+          summary.created += 1;
+        } else if (importAdvances(held, imported)) {
+          await client.query(
+            `UPDATE ${T} SET last_value = $2, is_called = $3, start_value = $4, increment = $5, min_value = $6,
+               max_value = $7, cycle = $8, cache = $9, version = nextval('takeanumber_versions'), updated_at = now()
+             WHERE name = $1`,
+            params,
+          );
+          summary.raised += 1;
+        } else {
+          summary.unchanged += 1;
+        }
+      }
+      return summary;
     });
   }
 

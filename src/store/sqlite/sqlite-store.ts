@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import {
   allocate,
   DEFAULT_OPTIONS,
+  importAdvances,
   initialPosition,
   peekNext,
   reserve,
@@ -15,6 +16,7 @@ import {
   StoreOpenError,
   type AllocationOutcome,
   type AllocationRequest,
+  type ImportedSequence,
   type ImportSummary,
   type ListQuery,
   type SequenceRecord,
@@ -363,6 +365,28 @@ export class SqliteStore implements SequenceStore {
         }
       }
       return { created, raised, unchanged };
+    });
+    return settle(() => run.immediate());
+  }
+
+  importSequences(sequences: readonly ImportedSequence[]): Promise<ImportSummary> {
+    const run = this.#db.transaction(() => {
+      const now = Date.now();
+      const summary = { created: 0, raised: 0, unchanged: 0 };
+      for (const imported of sequences) {
+        const held = this.#read(imported.name);
+        if (held === undefined) {
+          this.#insert(imported.name, imported.options, imported.position, now);
+          summary.created += 1;
+        } else if (importAdvances(held, imported)) {
+          this.#updateAll(imported.name, imported.options, imported.position, now);
+          this.#blocks.delete(imported.name);
+          summary.raised += 1;
+        } else {
+          summary.unchanged += 1;
+        }
+      }
+      return summary;
     });
     return settle(() => run.immediate());
   }
