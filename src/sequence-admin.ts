@@ -75,7 +75,7 @@ export async function resetSequence(
       if (!force && resetReissues(current.position, current.options, nextValue)) {
         throw new AppError(
           'would_reissue',
-          `Resetting '${name}' to ${nextValue} would hand out values again; send "force": true to do it anyway.`,
+          `Resetting '${name}' to ${nextValue} moves it back, over values it may have handed out; send "force": true to do it anyway.`,
         );
       }
       return { write: { kind: 'put', options: current.options, position }, result: undefined };

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { ERROR_CATALOGUE, ERROR_CODES } from '../src/errors.js';
+import { testApp } from './helpers/app.js';
 
 // README.md sits at the package root, one level above test/.
 const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
@@ -47,6 +48,25 @@ describe('README.md', () => {
       [...ERROR_CODES].sort(),
       'the Errors table has one row per code',
     );
+  });
+
+  it('documents every route of the OpenAPI description in the API section', async () => {
+    const running = await testApp();
+    try {
+      const spec = (await running.app.inject({ method: 'GET', url: '/openapi.json' })).json<{ paths: Record<string, object> }>();
+      const routes = Object.entries(spec.paths).flatMap(([path, operations]) =>
+        Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`),
+      );
+      assert.ok(routes.length > 0, 'the OpenAPI description lists routes');
+      // A heading or a table row that names the route in backticks, as `GET /sequences` or `GET /sequences?…`.
+      const api = section('API')
+        .split('\n')
+        .filter((line) => line.startsWith('#') || line.startsWith('|'));
+      const undocumented = routes.filter((route) => !api.some((line) => line.includes(`\`${route}\``) || line.includes(`\`${route}?`)));
+      assert.deepEqual(undocumented, [], 'each route needs a heading or a table row in the API section');
+    } finally {
+      await running.close();
+    }
   });
 
   it('has a quick start that runs the service and the tests in one command each', () => {

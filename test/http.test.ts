@@ -208,3 +208,53 @@ describe('health and failures', () => {
     await t.close();
   });
 });
+
+describe('admin endpoints when the store fails', () => {
+  it('answer 503 store_unavailable, not 500', async () => {
+    const t = await testApp();
+    const real = t.store;
+    const failing = new Error('connection terminated');
+    const broken: SequenceStore = {
+      location: real.location,
+      allocate: (requests) => real.allocate(requests),
+      getSequence: () => Promise.reject(failing),
+      listSequences: () => Promise.reject(failing),
+      modifySequence: () => Promise.reject(failing),
+      purgeIdempotencyKeys: (before, limit) => real.purgeIdempotencyKeys(before, limit),
+      importLastValues: (entries) => real.importLastValues(entries),
+      importSequences: (sequences) => real.importSequences(sequences),
+      exportLastValues: () => real.exportLastValues(),
+      ping: () => real.ping(),
+      close: () => real.close(),
+    };
+    const app = await buildApp({ store: broken });
+    const json = { 'content-type': 'application/json' };
+    const calls = [
+      app.inject({ method: 'GET', url: '/sequences/x' }),
+      app.inject({ method: 'GET', url: '/sequences' }),
+      app.inject({ method: 'PUT', url: '/sequences/x', headers: json, payload: '{}' }),
+      app.inject({ method: 'POST', url: '/sequences/x/reset', headers: json, payload: '{"next_value": 5}' }),
+      app.inject({ method: 'DELETE', url: '/sequences/x' }),
+    ];
+    for (const answer of await Promise.all(calls)) {
+      assert.equal(answer.statusCode, 503, answer.body);
+      assert.equal(answer.json<{ error: { code: string } }>().error.code, 'store_unavailable');
+    }
+    await app.close();
+    await t.close();
+  });
+
+  it('refuses several Idempotency-Key headers, and takes a PUT without a body as no changes', async () => {
+    const t = await testApp();
+    const twice = await t.app.inject({
+      method: 'POST',
+      url: '/next/k',
+      headers: { 'idempotency-key': ['a', 'b'] },
+    });
+    assert.equal(twice.statusCode, 400);
+    assert.equal(twice.json<{ error: { code: string } }>().error.code, 'invalid_idempotency_key');
+    const put = await t.app.inject({ method: 'PUT', url: '/sequences/empty' });
+    assert.equal(put.statusCode, 201, put.body);
+    await t.close();
+  });
+});

@@ -33,8 +33,9 @@ function boolean(value: unknown, field: string): boolean {
 }
 
 function object(body: unknown): Record<string, unknown> {
-  if (body === undefined) return {};
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+  // No body (or an empty one) is no fields at all.
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body)) {
     throw new AppError('invalid_body', 'The request body must be a JSON object.');
   }
   return body as Record<string, unknown>;
@@ -100,10 +101,16 @@ export function parseCount(raw: unknown, max: number): bigint | undefined {
 const PRINTABLE_ASCII = /^[\x20-\x7e]{1,255}$/;
 
 /** The `Idempotency-Key` header: undefined when absent; else 1 to 255 printable ASCII characters. */
-export function parseIdempotencyKey(raw: string | string[] | undefined): string | undefined {
+export function parseIdempotencyKey(raw: string | string[] | undefined, rawHeaders: readonly string[]): string | undefined {
   if (raw === undefined) return undefined;
-  if (typeof raw === 'string' && PRINTABLE_ASCII.test(raw)) return raw;
-  throw new AppError('invalid_idempotency_key');
+  // Node joins repeated headers with ", ", which could pass for one key: count them.
+  let times = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]?.toLowerCase() === 'idempotency-key') times += 1;
+  if (times === 1 && typeof raw === 'string' && PRINTABLE_ASCII.test(raw)) return raw;
+  throw new AppError(
+    'invalid_idempotency_key',
+    times > 1 ? 'Send one Idempotency-Key header, not several.' : undefined,
+  );
 }
 
 /** `?limit=N` for listings: 1 to 1000, default 100. */

@@ -43,7 +43,7 @@ export function registerNextRoute(app: FastifyInstance, allocator: Allocator, op
       if (name === '') throw new AppError('not_found', 'No sequence name given: use /next/{name}.');
       checkSequenceName(name);
       const requestCount = parseCount((request.query as Record<string, unknown>).count, options.maxCount);
-      const key = parseIdempotencyKey(request.headers['idempotency-key']);
+      const key = parseIdempotencyKey(request.headers['idempotency-key'], request.raw.rawHeaders);
       const allocation = await allocator.allocate({
         name,
         count: requestCount ?? 1n,

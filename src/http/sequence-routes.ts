@@ -35,6 +35,16 @@ export function sequenceView(record: SequenceRecord): SequenceView {
   };
 }
 
+/** A store that fails (down, full, timed out) is a 503 the client may retry; the catalogue's own errors pass. */
+async function fromStore<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof AppError) throw error;
+    throw new AppError('store_unavailable', undefined, { cause: error });
+  }
+}
+
 function nameOf(params: SequenceParams): string {
   if (params.name === '') throw new AppError('not_found', 'No sequence name given: use /sequences/{name}.');
   return checkSequenceName(params.name);
@@ -58,7 +68,7 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
     },
     async (request, reply) => {
       const name = nameOf(request.params);
-      const { created, sequence } = await defineSequence(store, name, parseOptionChanges(request.body));
+      const { created, sequence } = await fromStore(defineSequence(store, name, parseOptionChanges(request.body)));
       void reply.code(created ? 201 : 200);
       return sequenceView(sequence);
     },
@@ -77,7 +87,7 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
     },
     async (request) => {
       const name = nameOf(request.params);
-      const record = await store.getSequence(name);
+      const record = await fromStore(store.getSequence(name));
       if (record === undefined) throw new AppError('sequence_not_found', `No sequence '${name}'.`);
       return sequenceView(record);
     },
@@ -96,11 +106,9 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
     async (request) => {
       const query = request.query as Record<string, unknown>;
       const limit = parseLimit(query.limit);
-      const page = await store.listSequences({
-        prefix: parsePrefix(query.prefix),
-        after: decodeCursor(query.cursor),
-        limit: limit + 1,
-      });
+      const page = await fromStore(
+        store.listSequences({ prefix: parsePrefix(query.prefix), after: decodeCursor(query.cursor), limit: limit + 1 }),
+      );
       const more = page.length > limit;
       const shown = more ? page.slice(0, limit) : page;
       const last = shown[shown.length - 1];
@@ -122,7 +130,7 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
     async (request) => {
       const name = nameOf(request.params);
       const { nextValue, force } = parseReset(request.body);
-      return sequenceView(await resetSequence(store, name, nextValue, force));
+      return sequenceView(await fromStore(resetSequence(store, name, nextValue, force)));
     },
   );
 
@@ -138,7 +146,7 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
       },
     },
     async (request, reply) => {
-      await deleteSequence(store, nameOf(request.params));
+      await fromStore(deleteSequence(store, nameOf(request.params)));
       return reply.code(204).send();
     },
   );
