@@ -49,7 +49,7 @@ async function startInstance(url: string): Promise<string> {
   children.push(child);
   return new Promise((resolve, reject) => {
     let buffer = '';
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       buffer += chunk;
       const match = /"url":"([^"]+)","store"[^\n]*take-a-number ready/.exec(buffer);
       if (match?.[1] !== undefined) resolve(match[1]);
