@@ -19,21 +19,8 @@ async function all(store: SequenceStore): Promise<Record<string, bigint>> {
   return result;
 }
 
+// The behaviour every store shares is in test/helpers/store-contract.ts; these are SQLite's own.
 describe('SqliteStore', () => {
-  it('serves a batch in order, per sequence, in one transaction', async () => {
-    const store = SqliteStore.open(storePath(), { mode: 'write' });
-    const outcomes = await store.allocate([one('a'), one('b'), one('a'), some('a', 3n), one('b')]);
-    assert.deepEqual(outcomes, [
-      { ok: true, first: 1n, last: 1n, replayed: false },
-      { ok: true, first: 1n, last: 1n, replayed: false },
-      { ok: true, first: 2n, last: 2n, replayed: false },
-      { ok: true, first: 3n, last: 5n, replayed: false },
-      { ok: true, first: 2n, last: 2n, replayed: false },
-    ]);
-    assert.deepEqual(await all(store), { a: 5n, b: 2n });
-    await store.close();
-  });
-
   it('refuses a request that does not fit below 2^63 whole, without consuming anything', async () => {
     const store = SqliteStore.open(storePath(), { mode: 'write' });
     await store.importLastValues(new Map([['edge', INT64_MAX - 2n]]));
@@ -74,22 +61,6 @@ describe('SqliteStore', () => {
     await writer.close();
     const next = SqliteStore.open(path, { mode: 'write' });
     await next.close();
-  });
-
-  it('imports without ever lowering a counter', async () => {
-    const store = SqliteStore.open(storePath(), { mode: 'write' });
-    await store.allocate([some('high', 10n), one('low')]);
-    const summary = await store.importLastValues(
-      new Map([
-        ['high', 5n],
-        ['low', 7n],
-        ['new', 3n],
-        ['huge', INT64_MAX],
-      ]),
-    );
-    assert.deepEqual(summary, { created: 2, raised: 1, unchanged: 1 });
-    assert.deepEqual(await all(store), { high: 10n, huge: INT64_MAX, low: 7n, new: 3n });
-    await store.close();
   });
 
   it('refuses, untouched, a file that is not a SQLite database', () => {
@@ -141,21 +112,6 @@ describe('SqliteStore', () => {
   it('opens read-only only an existing store', () => {
     const path = storePath();
     assert.throws(() => SqliteStore.open(path, { mode: 'read' }), /does not exist/);
-  });
-
-  it('purges idempotency keys older than the cut-off, in batches, after which a key allocates afresh', async () => {
-    const store = SqliteStore.open(storePath(), { mode: 'write' });
-    const keyed = (key: string) => ({ name: 'k', count: 1n, create: true, idempotency: { key, requestCount: undefined } });
-    await store.allocate(Array.from({ length: 2500 }, (_, i) => keyed(`key-${i}`)));
-    assert.deepEqual(await store.allocate([keyed('key-7')]), [{ ok: true, first: 8n, last: 8n, replayed: true }]);
-    assert.equal(await store.purgeIdempotencyKeys(Date.now() - 60_000, 1000), 0, 'recent keys are kept');
-    const cutoff = Date.now() + 1;
-    assert.deepEqual(
-      [await store.purgeIdempotencyKeys(cutoff, 1000), await store.purgeIdempotencyKeys(cutoff, 1000), await store.purgeIdempotencyKeys(cutoff, 1000)],
-      [1000, 1000, 500],
-    );
-    assert.deepEqual(await store.allocate([keyed('key-7')]), [{ ok: true, first: 2501n, last: 2501n, replayed: false }]);
-    await store.close();
   });
 
   it('rejects allocations once closed', async () => {
