@@ -90,7 +90,12 @@ export class Allocator {
     } catch (error) {
       this.#onStoreError(error);
       const failure = new AppError('store_unavailable', undefined, { cause: error });
+      // Requests that queued while the store was failing fail with the batch: each
+      // answers within about one store timeout instead of piling up behind it.
+      const waiting = this.#queue;
+      this.#queue = [];
       for (const request of batch) request.reject(failure);
+      for (const request of waiting) request.reject(failure);
       return;
     }
     for (let i = 0; i < batch.length; i += 1) {

