@@ -288,8 +288,10 @@ export class PostgresStore implements SequenceStore {
         found: boolean;
         cache: string | null;
         inserted: string[] | null;
-      }>(
-        `WITH r AS (SELECT * FROM unnest($1::text[], $2::numeric[]) AS r(name, total)),
+      }>({
+        // Named: each connection parses and plans it once, not once per batch.
+        name: 'takeanumber_allocate_1',
+        text: `WITH r AS (SELECT * FROM unnest($1::text[], $2::numeric[]) AS r(name, total)),
          u AS (
            UPDATE ${T} s SET last_value = ${ADVANCED('r.total')}::bigint, is_called = true, updated_at = now()
            FROM r
@@ -309,8 +311,8 @@ export class PostgresStore implements SequenceStore {
          SELECT r.name, u.last_value, u.increment, s.name IS NOT NULL AS found, s.cache,
                 (SELECT array_agg(key) FROM k) AS inserted
          FROM r LEFT JOIN u ON u.name = r.name LEFT JOIN ${T} s ON s.name = r.name`,
-        [names, totals, ...keyColumns],
-      );
+        values: [names, totals, ...keyColumns],
+      });
       const inserted = new Set(rows[0]?.inserted ?? []);
       for (const row of rows) {
         const group = groups.get(row.name) as Slot[];
@@ -519,12 +521,13 @@ export class PostgresStore implements SequenceStore {
     name: string,
     count: bigint,
   ): Promise<{ block: Block; version: bigint } | 'not_found' | 'exhausted'> {
-    const { rows } = await this.#pool.query<RecordRow & { total: string }>(
-      `UPDATE ${T} s SET last_value = ${ADVANCED('greatest($2::numeric, s.cache)')}::bigint, is_called = true, updated_at = now()
+    const { rows } = await this.#pool.query<RecordRow & { total: string }>({
+      name: 'takeanumber_reserve_1',
+      text: `UPDATE ${T} s SET last_value = ${ADVANCED('greatest($2::numeric, s.cache)')}::bigint, is_called = true, updated_at = now()
        WHERE s.name = $1 AND s.cache > 1 AND ${ADVANCED('greatest($2::numeric, s.cache)')} BETWEEN s.min_value AND s.max_value
        RETURNING ${RECORD_COLUMNS.replaceAll('created_at', 's.created_at').replaceAll('updated_at', 's.updated_at')}, greatest($2::numeric, s.cache) AS total`,
-      [name, count.toString()],
-    );
+      values: [name, count.toString()],
+    });
     const row = rows[0];
     if (row !== undefined) {
       const record = toRecord(row);
