@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
 import pg from 'pg';
-import { runCli, startServer, within, type RunningServer } from './helpers/cli.js';
+import { runCli, startServer, until, within, type RunningServer } from './helpers/cli.js';
 import { startPostgres } from './helpers/postgres.js';
 
 /**
@@ -118,15 +118,6 @@ function realTimeViolations(answers: readonly Answer[]): string[] {
     }
   }
   return violations;
-}
-
-/** Waits (polling) until `condition()` holds; fails after `limitMs`, and stops polling then. */
-async function until(condition: () => boolean, limitMs: number, message: () => string): Promise<void> {
-  const deadline = performance.now() + limitMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(message());
-    await sleep(10);
-  }
 }
 
 const startInstance = (store: string): Promise<RunningServer> => startServer({ store, timeoutMs: 15_000 });

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { startServer, within, type RunningServer } from './helpers/cli.js';
+import { startServer, until, within, type RunningServer } from './helpers/cli.js';
 import { startOwnPostgres } from './helpers/postgres.js';
 
 /**
@@ -103,15 +103,6 @@ async function withDatabaseDown<T>(body: () => Promise<T>): Promise<T> {
     return await body();
   } finally {
     await postgres.start();
-  }
-}
-
-/** Waits (polling) until `condition()` holds; fails after `limitMs`, and stops polling then. */
-async function until(condition: () => boolean, limitMs: number, message: () => string): Promise<void> {
-  const deadline = performance.now() + limitMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(message());
-    await sleep(10);
   }
 }
 

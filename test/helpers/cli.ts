@@ -277,3 +277,12 @@ export async function nextValue(url: string, name: string): Promise<bigint> {
   }
   return answer.value;
 }
+
+/** Waits (polling) until `condition()` holds; fails after `limitMs`, and stops polling then. */
+export async function until(condition: () => boolean, limitMs: number, message: () => string): Promise<void> {
+  const deadline = performance.now() + limitMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(message());
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
