@@ -136,20 +136,44 @@ export function changeConflict(current: SequenceOptions, next: SequenceOptions, 
   return `its next value would be ${candidate}, outside the new bounds ${next.minValue}..${next.maxValue}; reset it first.`;
 }
 
+export interface SequenceState {
+  readonly options: SequenceOptions;
+  readonly position: SequencePosition;
+}
+
 /**
- * Whether an imported sequence should replace the one a store holds: only
- * when it stands further along (its next value beyond the held one's, or it
- * is exhausted): an import never moves a counter back.
+ * A value of the seed format (the Python service's sequences.json): the last
+ * number issued, 0 for none, of an ascending sequence with default options.
  */
-export function importAdvances(
-  held: { options: SequenceOptions; position: SequencePosition },
-  imported: { options: SequenceOptions; position: SequencePosition },
-): boolean {
+export function seedState(lastIssued: bigint): SequenceState {
+  return {
+    options: DEFAULT_OPTIONS,
+    position: lastIssued === 0n ? initialPosition(DEFAULT_OPTIONS) : { lastValue: lastIssued, isCalled: true },
+  };
+}
+
+/** The seed format's value of a sequence: the last number it issued. */
+export function lastIssued(position: SequencePosition, increment: bigint): bigint {
+  return position.isCalled ? position.lastValue : position.lastValue - increment;
+}
+
+/**
+ * What an import writes over a sequence a store holds, or undefined to leave
+ * it: an import never moves a counter back. An entry of the full format
+ * replaces options and position when it stands further along (its next value
+ * beyond the held one's, or it is exhausted). A seed value (`keepOptions`)
+ * only moves the position of an ascending sequence forward.
+ */
+export function importOver(held: SequenceState, imported: SequenceState, keepOptions: boolean): SequenceState | undefined {
+  if (keepOptions && held.options.increment < 0n) return undefined;
   const heldNext = peekNext(held.position, held.options);
-  if (heldNext === undefined) return false;
+  if (heldNext === undefined) return undefined;
   const importedNext = peekNext(imported.position, imported.options);
-  if (importedNext === undefined) return true;
-  return imported.options.increment > 0n ? importedNext > heldNext : importedNext < heldNext;
+  const advances =
+    importedNext === undefined ||
+    (imported.options.increment > 0n ? importedNext > heldNext : importedNext < heldNext);
+  if (!advances) return undefined;
+  return keepOptions ? { options: held.options, position: imported.position } : imported;
 }
 
 /** How many values are left before the bound, without cycling. */

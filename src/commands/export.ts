@@ -3,6 +3,7 @@ import { open, rename, rm } from 'node:fs/promises';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { openStore, type StoreLocation } from '../store/open-store.js';
+import { allSequences } from '../store/paging.js';
 import type { SequenceStore } from '../store/store.js';
 import { FULL_FORMAT, FULL_FORMAT_VERSION, fullFormatEntry } from './full-format.js';
 
@@ -30,19 +31,17 @@ async function* sequencesJson(store: SequenceStore): AsyncGenerator<string> {
  */
 /** The full format: every option and the exact position of each sequence, a page at a time. */
 async function* fullJson(store: SequenceStore): AsyncGenerator<string> {
-  yield `{"format": "${FULL_FORMAT}", "version": ${FULL_FORMAT_VERSION}, "sequences": [`;
-  let after: string | undefined;
-  let first = true;
-  for (;;) {
-    const page = await store.listSequences({ prefix: '', after, limit: 1000 });
-    if (page.length > 0) {
-      yield page.map((record, i) => `${first && i === 0 ? '\n' : ',\n'}  ${fullFormatEntry(record)}`).join('');
-      first = false;
+  let chunk = `{"format": "${FULL_FORMAT}", "version": ${FULL_FORMAT_VERSION}, "sequences": [`;
+  let count = 0;
+  for await (const record of allSequences(store)) {
+    chunk += `${count === 0 ? '\n' : ',\n'}  ${fullFormatEntry(record)}`;
+    count += 1;
+    if (chunk.length >= CHUNK_CHARS) {
+      yield chunk;
+      chunk = '';
     }
-    if (page.length < 1000) break;
-    after = page[page.length - 1]?.name;
   }
-  yield '\n]}\n';
+  yield `${chunk}\n]}\n`;
 }
 
 export type ExportFormat = 'plain' | 'full';

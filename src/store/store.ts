@@ -1,4 +1,4 @@
-import type { SequenceOptions, SequencePosition } from '../sequence.js';
+import type { SequenceOptions, SequencePosition, SequenceState } from '../sequence.js';
 
 /**
  * The storage contract: everything the allocator, the admin API and the
@@ -49,10 +49,8 @@ export interface ListQuery {
   readonly limit: number;
 }
 
-export interface ImportedSequence {
+export interface ImportedSequence extends SequenceState {
   readonly name: string;
-  readonly options: SequenceOptions;
-  readonly position: SequencePosition;
 }
 
 export interface ImportSummary {
@@ -101,7 +99,7 @@ export interface SequenceStore {
   /**
    * Writes whole sequences (the full export format): missing ones are
    * created as given; a held one is replaced only if the imported one stands
-   * further along (`importAdvances`). All or nothing, in one transaction.
+   * further along (`importOver` in sequence.ts). All or nothing, in one transaction.
    */
   importSequences(sequences: readonly ImportedSequence[]): Promise<ImportSummary>;
 

@@ -2,9 +2,10 @@ import type pg from 'pg';
 import {
   allocate as allocateValues,
   DEFAULT_OPTIONS,
-  importAdvances,
+  importOver,
+  lastIssued,
+  seedState,
   initialPosition,
-  peekNext,
   reserve,
   type SequenceOptions,
   type SequencePosition,
@@ -21,6 +22,7 @@ import {
   type SequenceStore,
   type SequenceWrite,
 } from '../store.js';
+import { allSequences } from '../paging.js';
 import { createPool, redactUrl, type PostgresSettings } from './connection.js';
 import { LATEST_POSTGRES_VERSION, MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './migrations.js';
 
@@ -63,14 +65,40 @@ function toRecord(row: RecordRow): SequenceRecord & { version: bigint } {
   };
 }
 
-const optionParams = (options: SequenceOptions): string[] => [
+const COLUMNS = 'name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache';
+
+/** Parameters $1 … $9, in the order of COLUMNS. */
+const rowParams = (name: string, options: SequenceOptions, position: SequencePosition): (string | boolean)[] => [
+  name,
+  position.lastValue.toString(),
+  position.isCalled,
   options.start.toString(),
   options.increment.toString(),
   options.minValue.toString(),
   options.maxValue.toString(),
-  String(options.cycle),
+  options.cycle,
   options.cache.toString(),
 ];
+
+async function insertSequence(
+  client: pg.PoolClient,
+  name: string,
+  options: SequenceOptions,
+  position: SequencePosition,
+  onConflict = '',
+): Promise<void> {
+  await client.query(`INSERT INTO ${T} (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ${onConflict}`, rowParams(name, options, position));
+}
+
+/** Writes new options and position, and a new version: instances holding cached blocks notice it at refill. */
+async function replaceSequence(client: pg.PoolClient, name: string, options: SequenceOptions, position: SequencePosition): Promise<void> {
+  await client.query(
+    `UPDATE ${T} SET last_value = $2, is_called = $3, start_value = $4, increment = $5, min_value = $6,
+       max_value = $7, cycle = $8, cache = $9, version = nextval('takeanumber_versions'), updated_at = now()
+     WHERE name = $1`,
+    rowParams(name, options, position),
+  );
+}
 
 /** The last value after taking `total` values, in numeric (no 64-bit overflow), and whether it is within bounds. */
 const ADVANCED = (total: string) =>
@@ -355,11 +383,8 @@ export class PostgresStore implements SequenceStore {
           for (const slot of group) outcomes[slot.index] = { ok: false, reason: 'not_found' };
           return false;
         }
-        await client.query(
-          `INSERT INTO ${T} (name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache)
-           VALUES ($1, $2, false, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO NOTHING`,
-          [name, DEFAULT_OPTIONS.start.toString(), ...optionParams(DEFAULT_OPTIONS)],
-        );
+        // Another instance may create it at the same moment: theirs or ours, the row is then locked below.
+        await insertSequence(client, name, DEFAULT_OPTIONS, initialPosition(DEFAULT_OPTIONS), 'ON CONFLICT (name) DO NOTHING');
         record = await this.#lockRow(client, name);
         if (record === undefined) throw new Error(`sequence '${name}' vanished while being created`);
       }
@@ -573,18 +598,9 @@ export class PostgresStore implements SequenceStore {
       const current = await this.#lockRow(client, name);
       const { write, result } = decide(current);
       if (write.kind === 'put' && current === undefined) {
-        await client.query(
-          `INSERT INTO ${T} (name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-          [name, write.position.lastValue.toString(), write.position.isCalled, ...optionParams(write.options)],
-        );
+        await insertSequence(client, name, write.options, write.position);
       } else if (write.kind === 'put') {
-        await client.query(
-          `UPDATE ${T} SET last_value = $2, is_called = $3, start_value = $4, increment = $5, min_value = $6,
-             max_value = $7, cycle = $8, cache = $9, version = nextval('takeanumber_versions'), updated_at = now()
-           WHERE name = $1`,
-          [name, write.position.lastValue.toString(), write.position.isCalled, ...optionParams(write.options)],
-        );
+        await replaceSequence(client, name, write.options, write.position);
       } else if (write.kind === 'delete' && current !== undefined) {
         await client.query(`DELETE FROM ${T} WHERE name = $1`, [name]);
         await client.query(`DELETE FROM ${K} WHERE name = $1`, [name]);
@@ -601,62 +617,32 @@ export class PostgresStore implements SequenceStore {
     return result.rowCount ?? 0;
   }
 
-  async importLastValues(entries: ReadonlyMap<string, bigint>): Promise<ImportSummary> {
-    return this.#transaction(async (client) => {
-      let created = 0;
-      let raised = 0;
-      let unchanged = 0;
-      for (const [name, lastIssued] of entries) {
-        const position: SequencePosition =
-          lastIssued === 0n ? initialPosition(DEFAULT_OPTIONS) : { lastValue: lastIssued, isCalled: true };
-        const stored = await this.#lockRow(client, name);
-        if (stored === undefined) {
-          await client.query(
-            `INSERT INTO ${T} (name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-            [name, position.lastValue.toString(), position.isCalled, ...optionParams(DEFAULT_OPTIONS)],
-          );
-          created += 1;
-          continue;
-        }
-        const upcoming = peekNext(stored.position, stored.options);
-        if (stored.options.increment > 0n && upcoming !== undefined && upcoming <= lastIssued) {
-          await client.query(
-            `UPDATE ${T} SET last_value = $2, is_called = true, version = nextval('takeanumber_versions'), updated_at = now() WHERE name = $1`,
-            [name, lastIssued.toString()],
-          );
-          raised += 1;
-        } else {
-          unchanged += 1;
-        }
-      }
-      return { created, raised, unchanged };
-    });
+  importLastValues(entries: ReadonlyMap<string, bigint>): Promise<ImportSummary> {
+    return this.#import(
+      Array.from(entries, ([name, value]) => ({ name, ...seedState(value) })),
+      true,
+    );
   }
 
-  async importSequences(sequences: readonly ImportedSequence[]): Promise<ImportSummary> {
+  importSequences(sequences: readonly ImportedSequence[]): Promise<ImportSummary> {
+    return this.#import(sequences, false);
+  }
+
+  /** Both import formats: one transaction, each sequence created or moved forward (`importOver`). */
+  #import(sequences: readonly ImportedSequence[], keepOptions: boolean): Promise<ImportSummary> {
     return this.#transaction(async (client) => {
       const summary = { created: 0, raised: 0, unchanged: 0 };
       for (const imported of sequences) {
         const held = await this.#lockRow(client, imported.name);
-        const params = [imported.name, imported.position.lastValue.toString(), imported.position.isCalled, ...optionParams(imported.options)];
-        if (held === undefined) {
-          await client.query(
-            `INSERT INTO ${T} (name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-            params,
-          );
-          summary.created += 1;
-        } else if (importAdvances(held, imported)) {
-          await client.query(
-            `UPDATE ${T} SET last_value = $2, is_called = $3, start_value = $4, increment = $5, min_value = $6,
-               max_value = $7, cycle = $8, cache = $9, version = nextval('takeanumber_versions'), updated_at = now()
-             WHERE name = $1`,
-            params,
-          );
-          summary.raised += 1;
-        } else {
+        const written = held === undefined ? imported : importOver(held, imported, keepOptions);
+        if (written === undefined) {
           summary.unchanged += 1;
+        } else if (held === undefined) {
+          await insertSequence(client, imported.name, written.options, written.position);
+          summary.created += 1;
+        } else {
+          await replaceSequence(client, imported.name, written.options, written.position);
+          summary.raised += 1;
         }
       }
       return summary;
@@ -664,15 +650,8 @@ export class PostgresStore implements SequenceStore {
   }
 
   async *exportLastValues(): AsyncIterable<readonly [string, bigint]> {
-    let after: string | undefined;
-    for (;;) {
-      const page = await this.listSequences({ prefix: '', after, limit: 1000 });
-      for (const record of page) {
-        const { position, options } = record;
-        yield [record.name, position.isCalled ? position.lastValue : position.lastValue - options.increment] as const;
-      }
-      if (page.length < 1000) return;
-      after = page[page.length - 1]?.name;
+    for await (const record of allSequences(this)) {
+      yield [record.name, lastIssued(record.position, record.options.increment)] as const;
     }
   }
 

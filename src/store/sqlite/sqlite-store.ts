@@ -4,9 +4,10 @@ import Database from 'better-sqlite3';
 import {
   allocate,
   DEFAULT_OPTIONS,
-  importAdvances,
+  importOver,
+  lastIssued,
+  seedState,
   initialPosition,
-  peekNext,
   reserve,
   type SequenceOptions,
   type SequencePosition,
@@ -58,6 +59,20 @@ function toRecord(row: Row): SequenceRecord {
     createdAt: Number(createdAt),
     updatedAt: Number(updatedAt),
   };
+}
+
+/** The columns last_value … cache, in the order of COLUMNS. */
+function stateParams(options: SequenceOptions, position: SequencePosition): (bigint | number)[] {
+  return [
+    position.lastValue,
+    position.isCalled ? 1 : 0,
+    options.start,
+    options.increment,
+    options.minValue,
+    options.maxValue,
+    options.cycle ? 1 : 0,
+    options.cache,
+  ];
 }
 
 /** A sequence as one batch sees it: read once, written once at the end. */
@@ -148,14 +163,7 @@ export class SqliteStore implements SequenceStore {
   #insert(name: string, options: SequenceOptions, position: SequencePosition, now: number): void {
     this.#sql(`INSERT INTO sequences (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
       name,
-      position.lastValue,
-      position.isCalled ? 1 : 0,
-      options.start,
-      options.increment,
-      options.minValue,
-      options.maxValue,
-      options.cycle ? 1 : 0,
-      options.cache,
+      ...stateParams(options, position),
       now,
       now,
     );
@@ -174,18 +182,7 @@ export class SqliteStore implements SequenceStore {
     this.#sql(
       `UPDATE sequences SET last_value = ?, is_called = ?, start_value = ?, increment = ?, min_value = ?,
          max_value = ?, cycle = ?, cache = ?, updated_at = ? WHERE name = ?`,
-    ).run(
-      position.lastValue,
-      position.isCalled ? 1 : 0,
-      options.start,
-      options.increment,
-      options.minValue,
-      options.maxValue,
-      options.cycle ? 1 : 0,
-      options.cache,
-      now,
-      name,
-    );
+    ).run(...stateParams(options, position), now, name);
   }
 
   #priorKey(key: string): PriorKey | undefined {
@@ -340,50 +337,33 @@ export class SqliteStore implements SequenceStore {
   }
 
   importLastValues(entries: ReadonlyMap<string, bigint>): Promise<ImportSummary> {
-    const run = this.#db.transaction(() => {
-      const now = Date.now();
-      let created = 0;
-      let raised = 0;
-      let unchanged = 0;
-      for (const [name, lastIssued] of entries) {
-        // The seed format's value is the last number issued, 0 for none.
-        const position: SequencePosition =
-          lastIssued === 0n ? initialPosition(DEFAULT_OPTIONS) : { lastValue: lastIssued, isCalled: true };
-        const stored = this.#read(name);
-        if (stored === undefined) {
-          this.#insert(name, DEFAULT_OPTIONS, position, now);
-          created += 1;
-          continue;
-        }
-        const upcoming = peekNext(stored.position, stored.options);
-        if (stored.options.increment > 0n && upcoming !== undefined && upcoming <= lastIssued) {
-          this.#updatePosition(name, position, now);
-          this.#blocks.delete(name);
-          raised += 1;
-        } else {
-          unchanged += 1;
-        }
-      }
-      return { created, raised, unchanged };
-    });
-    return settle(() => run.immediate());
+    return this.#import(
+      Array.from(entries, ([name, value]) => ({ name, ...seedState(value) })),
+      true,
+    );
   }
 
   importSequences(sequences: readonly ImportedSequence[]): Promise<ImportSummary> {
+    return this.#import(sequences, false);
+  }
+
+  /** Both import formats: one transaction, each sequence created or moved forward (`importOver`). */
+  #import(sequences: readonly ImportedSequence[], keepOptions: boolean): Promise<ImportSummary> {
     const run = this.#db.transaction(() => {
       const now = Date.now();
       const summary = { created: 0, raised: 0, unchanged: 0 };
       for (const imported of sequences) {
         const held = this.#read(imported.name);
-        if (held === undefined) {
-          this.#insert(imported.name, imported.options, imported.position, now);
+        const written = held === undefined ? imported : importOver(held, imported, keepOptions);
+        if (written === undefined) {
+          summary.unchanged += 1;
+        } else if (held === undefined) {
+          this.#insert(imported.name, written.options, written.position, now);
           summary.created += 1;
-        } else if (importAdvances(held, imported)) {
-          this.#updateAll(imported.name, imported.options, imported.position, now);
+        } else {
+          this.#updateAll(imported.name, written.options, written.position, now);
           this.#blocks.delete(imported.name);
           summary.raised += 1;
-        } else {
-          summary.unchanged += 1;
         }
       }
       return summary;
@@ -400,7 +380,7 @@ export class SqliteStore implements SequenceStore {
       .safeIntegers(true)
       .iterate() as IterableIterator<[string, bigint, bigint, bigint]>;
     for (const [name, lastValue, isCalled, increment] of rows) {
-      yield [name, isCalled !== 0n ? lastValue : lastValue - increment] as const;
+      yield [name, lastIssued({ lastValue, isCalled: isCalled !== 0n }, increment)] as const;
     }
   }
 

@@ -1,0 +1,12 @@
+import type { SequenceRecord, SequenceStore } from './store.js';
+
+/** Every sequence of a store in name order, read a page at a time (memory stays flat at any size). */
+export async function* allSequences(store: SequenceStore, pageSize = 1000): AsyncGenerator<SequenceRecord> {
+  let after: string | undefined;
+  for (;;) {
+    const page = await store.listSequences({ prefix: '', after, limit: pageSize });
+    yield* page;
+    if (page.length < pageSize) return;
+    after = page[page.length - 1]?.name;
+  }
+}
