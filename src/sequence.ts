@@ -194,6 +194,11 @@ export function reserve(position: SequencePosition, options: SequenceOptions, co
   const left = valuesLeft(position, options);
   // What is left before the bound comes first, as with cache 1; only then does a cycle wrap.
   if (left >= count && left < wanted) return allocate(position, options, left);
+  if (left < count && options.cycle) {
+    // After the wrap the same rule: the whole range, if that is fewer than wanted but covers `count`.
+    const range = valuesLeft({ lastValue: wrapTarget(options), isCalled: false }, options);
+    if (range >= count && range < wanted) return allocate(position, options, range);
+  }
   return allocate(position, options, wanted);
 }
 
