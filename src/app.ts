@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { Allocator } from './allocator.js';
 import { AppError } from './errors.js';
@@ -42,6 +43,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logController: new RequestLogsAtDebug(),
     bodyLimit: options.bodyLimit ?? 64 * 1024,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Node would answer an HTTP/1.1 request without Host with an empty 400; the
+    // onRequest check in http/error-handling.ts answers it in our error shape.
+    http: { requireHostHeader: false },
     // Requests arriving during shutdown are answered by the allocator (shutting_down), in our error shape.
     return503OnClosing: false,
     frameworkErrors: frameworkErrorHandler,
@@ -51,6 +55,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addSchema(ErrorResponse);
   app.addSchema(SequenceView);
   registerErrorHandling(app);
+  // Node would answer an Expect other than 100-continue with an empty 417; route
+  // it to the app instead, whose onRequest check answers 400 bad_request in our shape.
+  app.server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => app.routing(request, response));
   // Input is checked by http/inputs.ts, which keeps 64-bit integers exact and
   // answers with the catalogue's codes; Ajv sees a bigint as no integer at all.
   // The route schemas describe the input for OpenAPI and serialize the output.

@@ -61,9 +61,37 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (known.status >= 500) request.log.warn({ err: error.cause ?? error }, known.message);
     return sendError(reply, known.code, known.status, known.message, known.field);
   });
+  app.addHook('onRequest', (request, _reply, done) => {
+    try {
+      checkRequestHeaders(request);
+    } catch (error) {
+      done(error as AppError);
+      return;
+    }
+    done();
+  });
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, 'not_found', 404, `No route ${request.method} ${request.url.split('?')[0] ?? ''}.`),
   );
+}
+
+// What Node's server accepts as the one expectation it meets (it answers `100 Continue` itself).
+const CONTINUE_EXPECTATION = /(?:^|\W)100-continue(?:$|\W)/i;
+
+/**
+ * Checks Node's server would otherwise answer itself, with an empty body: an
+ * HTTP/1.1 request without `Host` (the app turns off `requireHostHeader`) and
+ * an `Expect` other than `100-continue` (the app routes `checkExpectation` here).
+ * Both are `400` `bad_request` in the error shape; the request does nothing.
+ */
+function checkRequestHeaders(request: FastifyRequest): void {
+  if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+    throw new AppError('bad_request', 'An HTTP/1.1 request needs a Host header.');
+  }
+  const expect = request.headers.expect;
+  if (expect !== undefined && !CONTINUE_EXPECTATION.test(expect)) {
+    throw new AppError('bad_request', 'Unsupported Expect header: only 100-continue is supported.');
+  }
 }
 
 /** Fastify's `frameworkErrors` option: errors raised before routing (a malformed URL, an over-long name). */
