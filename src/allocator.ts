@@ -16,9 +16,26 @@ interface Pending extends AllocationRequest {
 export interface AllocatorOptions {
   /** Called once per failed commit, with the store's error (the waiting requests get `store_unavailable`). */
   readonly onStoreError?: (error: unknown) => void;
+  /** Called when requests start being refused as `overloaded`, once per episode, with the limit. */
+  readonly onOverload?: (maxPending: number) => void;
   /** Most requests one transaction takes; the rest wait for the next one. */
   readonly maxBatch?: number;
+  /**
+   * Most requests accepted and not yet answered; more are refused at once
+   * with `overloaded` (503 with Retry-After), taking nothing. Bounds memory
+   * and waiting time when clients send more than the store can commit.
+   */
+  readonly maxPending?: number;
+  /**
+   * How long a commit may take before its requests (and those queued behind
+   * it) fail with `store_unavailable` (default: no limit). The commit itself
+   * cannot be cancelled: values it took are never handed out, only skipped,
+   * and no new commit starts until it ends.
+   */
+  readonly commitTimeoutMs?: number;
 }
+
+export const DEFAULT_MAX_PENDING = 10_000;
 
 /**
  * Group commit. Requests are queued; at the end of the event-loop turn (and,
@@ -31,21 +48,47 @@ export interface AllocatorOptions {
 export class Allocator {
   readonly #store: SequenceStore;
   readonly #onStoreError: (error: unknown) => void;
+  readonly #onOverload: (maxPending: number) => void;
   readonly #maxBatch: number;
+  readonly #maxPending: number;
+  readonly #commitTimeoutMs: number | undefined;
   #queue: Pending[] = [];
+  /** Requests accepted and not yet answered: queued or in the commit. */
+  #pending = 0;
+  #overloaded = false;
   #flushScheduled = false;
   #committing: Promise<void> | undefined;
+  /** Set while a commit has outlived commitTimeoutMs: new requests fail at once. */
+  #stalled = false;
   #closed = false;
 
   constructor(store: SequenceStore, options: AllocatorOptions = {}) {
     this.#store = store;
     this.#onStoreError = options.onStoreError ?? (() => undefined);
+    this.#onOverload = options.onOverload ?? (() => undefined);
     this.#maxBatch = options.maxBatch ?? 4096;
+    this.#maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
+    this.#commitTimeoutMs = options.commitTimeoutMs;
+  }
+
+  /** Requests accepted and not yet answered. */
+  get pending(): number {
+    return this.#pending;
   }
 
   /** Takes `request.count` consecutive values of a sequence (the request must be valid). */
   allocate(request: AllocationRequest): Promise<Allocation> {
     if (this.#closed) return Promise.reject(new AppError('shutting_down'));
+    if (this.#stalled) return Promise.reject(stalledError());
+    if (this.#pending >= this.#maxPending) {
+      if (!this.#overloaded) {
+        this.#overloaded = true;
+        this.#onOverload(this.#maxPending);
+      }
+      return Promise.reject(new AppError('overloaded', undefined, { retryAfterSeconds: 1 }));
+    }
+    this.#overloaded = false;
+    this.#pending += 1;
     return new Promise<Allocation>((resolve, reject) => {
       this.#queue.push({ ...request, resolve, reject });
       this.#scheduleFlush();
@@ -81,6 +124,17 @@ export class Allocator {
   }
 
   async #commit(batch: Pending[]): Promise<void> {
+    // Set by the timer (a closure, so kept in an object for the type checker).
+    const timedOut = { answered: false };
+    let timer: NodeJS.Timeout | undefined;
+    if (this.#commitTimeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        timedOut.answered = true;
+        this.#stalled = true;
+        this.#onStoreError(new Error(`the store has not confirmed a commit in ${this.#commitTimeoutMs} ms`));
+        this.#failAll(batch, stalledError());
+      }, this.#commitTimeoutMs);
+    }
     let outcomes;
     try {
       outcomes = await this.#store.allocate(batch);
@@ -89,15 +143,15 @@ export class Allocator {
       }
     } catch (error) {
       this.#onStoreError(error);
-      const failure = new AppError('store_unavailable', undefined, { cause: error });
-      // Requests that queued while the store was failing fail with the batch: each
-      // answers within about one store timeout instead of piling up behind it.
-      const waiting = this.#queue;
-      this.#queue = [];
-      for (const request of batch) request.reject(failure);
-      for (const request of waiting) request.reject(failure);
+      if (!timedOut.answered) this.#failAll(batch, new AppError('store_unavailable', undefined, { cause: error, retryAfterSeconds: 1 }));
       return;
+    } finally {
+      clearTimeout(timer);
+      this.#stalled = false;
     }
+    // After a timeout the requests were told it failed: the values are skipped, never handed out.
+    if (timedOut.answered) return;
+    this.#pending -= batch.length;
     for (let i = 0; i < batch.length; i += 1) {
       const request = batch[i] as Pending;
       const outcome = outcomes[i] as (typeof outcomes)[number];
@@ -105,6 +159,23 @@ export class Allocator {
       else request.reject(refusal(request, outcome.reason));
     }
   }
+
+  /**
+   * Fails a batch and every request queued behind it: while the store fails
+   * or hangs, each request is answered within about one timeout instead of
+   * piling up behind the failing commit.
+   */
+  #failAll(batch: Pending[], failure: AppError): void {
+    const waiting = this.#queue;
+    this.#queue = [];
+    this.#pending -= batch.length + waiting.length;
+    for (const request of batch) request.reject(failure);
+    for (const request of waiting) request.reject(failure);
+  }
+}
+
+function stalledError(): AppError {
+  return new AppError('store_unavailable', 'The store has not confirmed a commit in time; try again.', { retryAfterSeconds: 1 });
 }
 
 function refusal(request: AllocationRequest, reason: 'exhausted' | 'not_found' | 'key_reused'): AppError {

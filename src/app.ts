@@ -25,6 +25,18 @@ export interface AppOptions {
   readonly maxCount?: number;
   /** How long idempotency keys are kept, in milliseconds (default 24 hours). */
   readonly idempotencyTtlMs?: number;
+  /** Most /next requests waiting for a commit before more are refused as `overloaded` (default 10000). */
+  readonly maxPending?: number;
+  /** How long a commit may take before its requests fail with `store_unavailable` (default: no limit). */
+  readonly commitTimeoutMs?: number;
+  /** Serve HTTPS with this PEM certificate and key (default: plain HTTP). */
+  readonly https?: { readonly cert: Buffer; readonly key: Buffer };
+  /** Proxies whose X-Forwarded-For is believed for the client address (default: none). */
+  readonly trustProxy?: boolean | number | string[];
+  /** Longest time to receive a whole request, in ms (default 30 s). */
+  readonly requestTimeoutMs?: number;
+  /** How long an idle keep-alive connection stays open, in ms (default 65 s). */
+  readonly keepAliveTimeoutMs?: number;
 }
 
 export const DEFAULT_MAX_COUNT = 100_000;
@@ -38,7 +50,11 @@ const MAX_PARAM_LENGTH = MAX_NAME_BYTES * 3 * 4;
 
 /** Builds the HTTP application (without listening): routes, error handling, allocator. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
-  const app = Fastify({
+  const serverOptions = {
+    // Fastify takes a hop count too (it trusts that many proxies); its type omits it.
+    trustProxy: (options.trustProxy ?? false) as FastifyServerOptions['trustProxy'],
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,
     logger: options.logger ?? false,
     logController: new RequestLogsAtDebug(),
     bodyLimit: options.bodyLimit ?? 64 * 1024,
@@ -50,7 +66,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: false,
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,
-  });
+  } satisfies FastifyServerOptions;
+  // An HTTPS server carries the same request and response types as an HTTP one;
+  // Fastify's typings only tell them apart by the options object, hence the cast.
+  const app =
+    options.https === undefined
+      ? Fastify(serverOptions)
+      : (Fastify({ ...serverOptions, https: { cert: options.https.cert, key: options.https.key } }) as unknown as FastifyInstance);
 
   app.addSchema(ErrorResponse);
   app.addSchema(SequenceView);
@@ -82,6 +104,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   const allocator = new Allocator(options.store, {
     onStoreError: (error) => app.log.error({ err: error }, `store ${options.store.location} failed to commit`),
+    onOverload: (maxPending) =>
+      app.log.warn(`${maxPending} requests are waiting for the store; refusing more with 503 overloaded until some are answered`),
+    maxPending: options.maxPending,
+    commitTimeoutMs: options.commitTimeoutMs,
   });
   app.addHook('onClose', () => allocator.close());
 

@@ -3,7 +3,14 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { exportSequences } from './commands/export.js';
 import { ImportFileError, importFile } from './commands/import.js';
 import { serve } from './commands/serve.js';
-import { ConfigError, resolveServeConfig, resolveStore } from './config.js';
+import {
+  ConfigError,
+  flagOf,
+  resolveServeConfig,
+  resolveStore,
+  SERVE_SETTINGS,
+  type SettingName,
+} from './config.js';
 import { describeLocation, openStore } from './store/open-store.js';
 import { StoreOpenError } from './store/store.js';
 import { VERSION } from './version.js';
@@ -55,6 +62,29 @@ ${STORE_HELP}
                      PostgreSQL: bound on connecting and on each statement; past it
                      requests answer 503 store_unavailable (env
                      TAKEANUMBER_STATEMENT_TIMEOUT; default 2000)
+  --max-pending N    Most /next requests waiting for the store; more are answered 503
+                     overloaded with Retry-After (env TAKEANUMBER_MAX_PENDING; default 10000)
+  --rate-limit N     Requests per second per API token (per client address without
+                     tokens), per instance; more get 429 rate_limited (env
+                     TAKEANUMBER_RATE_LIMIT; default 0: no limit)
+  --tls-cert FILE    PEM certificate (chain) and key: serve HTTPS instead of HTTP;
+  --tls-key FILE     SIGHUP reloads both (env TAKEANUMBER_TLS_CERT, TAKEANUMBER_TLS_KEY)
+  --trust-proxy LIST Believe X-Forwarded-For from these proxies: true, a hop count, or
+                     addresses/CIDR ranges, comma-separated (env TAKEANUMBER_TRUST_PROXY;
+                     default false: the client address is the connection's)
+  --request-timeout MS     Longest time to receive a request (default 30000)
+  --keep-alive-timeout MS  Idle keep-alive connections close after this; keep it above
+                           your load balancer's idle timeout (default 65000)
+  --shutdown-timeout MS    Time requests in flight get after SIGTERM (default 10000)
+  --body-limit BYTES       Largest request body (default 65536)
+                     (env TAKEANUMBER_REQUEST_TIMEOUT, _KEEP_ALIVE_TIMEOUT,
+                     _SHUTDOWN_TIMEOUT, _BODY_LIMIT)
+  --metrics-per-sequence
+                     Label allocation metrics by sequence name (one series per sequence;
+                     env TAKEANUMBER_METRICS_PER_SEQUENCE; default off)
+  --config FILE      A JSON file of these settings by name ({"port": 5000, "logLevel":
+                     "warn", "trustProxy": ["10.0.0.0/8"]}); flags and environment
+                     override it (env TAKEANUMBER_CONFIG)
   -h, --help         Show this help`,
   import: `Usage: take-a-number import FILE [--store STORE]
 
@@ -103,6 +133,17 @@ class UsageError extends Error {
 }
 
 const STORE_OPTION = { store: { type: 'string' } } as const;
+
+/** serve's flags: one per setting of config.ts (kebab-case), all strings but the two switches. */
+const SERVE_OPTIONS = {
+  config: { type: 'string' },
+  ...(Object.fromEntries(
+    (Object.keys(SERVE_SETTINGS) as SettingName[]).map((name) => [
+      flagOf(name).slice(2),
+      { type: name === 'autoCreate' || name === 'metricsPerSequence' ? 'boolean' : 'string' },
+    ]),
+  ) as Record<string, { type: 'string' | 'boolean' }>),
+} as const;
 const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
 
 function parse<T extends NonNullable<ParseArgsConfig['options']>>(command: Command, args: string[], options: T) {
@@ -132,34 +173,15 @@ async function run(argv: string[]): Promise<number> {
 
   switch (command) {
     case 'serve': {
-      const { values, positionals: extra } = parse(command, rest, {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        'log-level': { type: 'string' },
-        'no-auto-create': { type: 'boolean' },
-        'max-count': { type: 'string' },
-        'idempotency-ttl': { type: 'string' },
-        'pool-size': { type: 'string' },
-        'statement-timeout': { type: 'string' },
-        ...STORE_OPTION,
-      });
-      if (values.help) return printHelp(command);
-      positionals(command, extra, 0, 0);
-      const config = resolveServeConfig(
-        {
-          port: values.port,
-          host: values.host,
-          store: values.store,
-          logLevel: values['log-level'],
-          noAutoCreate: values['no-auto-create'],
-          maxCount: values['max-count'],
-          idempotencyTtl: values['idempotency-ttl'],
-          poolSize: values['pool-size'],
-          statementTimeout: values['statement-timeout'],
-        },
-        process.env,
-      );
-      await serve(config);
+      const parsed = parse(command, rest, SERVE_OPTIONS);
+      const values = parsed.values as Readonly<Record<string, string | boolean | undefined>>;
+      if (values.help === true) return printHelp(command);
+      positionals(command, parsed.positionals, 0, 0);
+      const flags: Record<string, string | boolean | undefined> = { config: values.config, noAutoCreate: values['no-auto-create'] };
+      for (const name of Object.keys(SERVE_SETTINGS) as SettingName[]) {
+        if (name !== 'autoCreate') flags[name] = values[flagOf(name).slice(2)];
+      }
+      await serve(resolveServeConfig(flags, process.env));
       return 0;
     }
     case 'import': {

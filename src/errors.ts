@@ -25,16 +25,26 @@ export const ERROR_CATALOGUE = {
     status: 409,
     message: 'The reset moves the sequence back over values already handed out; send "force": true to do it anyway.',
   },
+  unauthorized: {
+    status: 401,
+    message: 'This endpoint needs a valid API token: send Authorization: Bearer <token>.',
+  },
+  forbidden: { status: 403, message: 'The API token does not allow this.' },
   payload_too_large: { status: 413, message: 'The request body is too large.' },
   idempotency_key_reused: {
     status: 422,
     message: 'This Idempotency-Key was used for a different request (another sequence or count).',
   },
   unsupported_media_type: { status: 415, message: 'The request body has an unsupported content type.' },
+  rate_limited: { status: 429, message: 'Too many requests; retry after the delay in Retry-After.' },
   headers_too_large: { status: 431, message: 'The request headers are too large.' },
   internal_error: { status: 500, message: 'An unexpected error occurred; it has been logged.' },
   store_unavailable: { status: 503, message: 'The store cannot be used right now; try again.' },
   shutting_down: { status: 503, message: 'The server is shutting down; try another instance or retry.' },
+  overloaded: {
+    status: 503,
+    message: 'The server has too many requests waiting; retry after the delay in Retry-After.',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
@@ -47,17 +57,20 @@ export class AppError extends Error {
   readonly statusCode: number;
   /** The input field at fault, where there is one (`invalid_options`). */
   readonly field: string | undefined;
+  /** Seconds for a `Retry-After` header, where waiting is the remedy. */
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(
     code: ErrorCode,
     message: string = ERROR_CATALOGUE[code].message,
-    options?: ErrorOptions & { field?: string },
+    options?: ErrorOptions & { field?: string; retryAfterSeconds?: number },
   ) {
     super(message, options);
     this.name = 'AppError';
     this.code = code;
     this.statusCode = ERROR_CATALOGUE[code].status;
     this.field = options?.field;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }
 

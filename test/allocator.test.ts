@@ -143,6 +143,53 @@ describe('Allocator (group commit)', () => {
     assert.deepEqual(other.status === 'fulfilled' ? other.value : undefined, { first: 1n, last: 1n, replayed: false });
   });
 
+  it('refuses requests beyond maxPending with overloaded (Retry-After 1), taking nothing, and accepts again once answered', async () => {
+    const store = new RecordingStore();
+    let release = (): void => undefined;
+    store.hold = new Promise((resolve) => (release = resolve));
+    const overloads: number[] = [];
+    const allocator = new Allocator(store, { maxPending: 3, onOverload: (limit) => overloads.push(limit) });
+    const accepted = [allocator.allocate(req('o')), allocator.allocate(req('o')), allocator.allocate(req('o'))];
+    const refused = await Promise.allSettled([allocator.allocate(req('o')), allocator.allocate(req('o'))]);
+    for (const result of refused) {
+      assert.equal(result.status, 'rejected');
+      const error = (result).reason as AppError;
+      assert.equal(error.code, 'overloaded');
+      assert.equal(error.statusCode, 503);
+      assert.equal(error.retryAfterSeconds, 1);
+    }
+    assert.deepEqual(overloads, [3], 'one log call per episode, not one per refused request');
+    assert.equal(allocator.pending, 3);
+    store.hold = undefined;
+    release();
+    assert.deepEqual((await Promise.all(accepted)).map((a) => a.first), [1n, 2n, 3n]);
+    assert.equal(allocator.pending, 0);
+    assert.deepEqual(store.batches.flat().length, 3, 'refused requests never reached the store');
+    assert.deepEqual(await allocator.allocate(req('o')), { first: 4n, last: 4n, replayed: false });
+  });
+
+  it('fails a commit that outlives commitTimeoutMs with store_unavailable, refuses new requests until it ends, never hands out its values', async () => {
+    const store = new RecordingStore();
+    let release = (): void => undefined;
+    store.hold = new Promise((resolve) => (release = resolve));
+    const errors: unknown[] = [];
+    const allocator = new Allocator(store, { commitTimeoutMs: 20, onStoreError: (error) => errors.push(error) });
+    const hung = allocator.allocate(req('t'));
+    await new Promise((resolve) => setImmediate(resolve));
+    const queued = allocator.allocate(req('t'));
+    await assert.rejects(hung, (error: unknown) => code(error) === 'store_unavailable');
+    await assert.rejects(queued, (error: unknown) => code(error) === 'store_unavailable');
+    await assert.rejects(allocator.allocate(req('t')), (error: unknown) => code(error) === 'store_unavailable');
+    assert.equal(errors.length, 1);
+    assert.equal(allocator.pending, 0);
+    // The store finishes the hung commit (value 1 taken): it is skipped, never answered.
+    store.hold = undefined;
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.deepEqual(await allocator.allocate(req('t')), { first: 2n, last: 2n, replayed: false });
+    assert.deepEqual(store.batches, [['t'], ['t']]);
+  });
+
   it('on close, answers what is queued and refuses what comes after with shutting_down', async () => {
     const store = new RecordingStore();
     const allocator = new Allocator(store);

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, resolveServeConfig, resolveStore } from '../src/config.js';
 import { describeLocation, parseStoreLocation } from '../src/store/open-store.js';
+import { tempDir } from './helpers/temp.js';
 
 const cwd = '/srv/app';
 
@@ -17,6 +20,16 @@ describe('serve configuration', () => {
       idempotencyTtlMs: 86_400_000,
       poolSize: 10,
       statementTimeoutMs: 2000,
+      maxPending: 10_000,
+      rateLimit: 0,
+      tlsCert: undefined,
+      tlsKey: undefined,
+      trustProxy: false,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 65_000,
+      shutdownTimeoutMs: 10_000,
+      bodyLimit: 65_536,
+      metricsPerSequence: false,
     });
   });
 
@@ -40,6 +53,16 @@ describe('serve configuration', () => {
       idempotencyTtlMs: 7_200_000,
       poolSize: 10,
       statementTimeoutMs: 2000,
+      maxPending: 10_000,
+      rateLimit: 0,
+      tlsCert: undefined,
+      tlsKey: undefined,
+      trustProxy: false,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 65_000,
+      shutdownTimeoutMs: 10_000,
+      bodyLimit: 65_536,
+      metricsPerSequence: false,
     });
     const flags = { port: '7000', host: '::1', store: 'flag.db', logLevel: 'debug', maxCount: '7', idempotencyTtl: '48' };
     assert.deepEqual(resolveServeConfig(flags, env, cwd), {
@@ -52,6 +75,16 @@ describe('serve configuration', () => {
       idempotencyTtlMs: 172_800_000,
       poolSize: 10,
       statementTimeoutMs: 2000,
+      maxPending: 10_000,
+      rateLimit: 0,
+      tlsCert: undefined,
+      tlsKey: undefined,
+      trustProxy: false,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 65_000,
+      shutdownTimeoutMs: 10_000,
+      bodyLimit: 65_536,
+      metricsPerSequence: false,
     });
     assert.equal(resolveServeConfig({ noAutoCreate: true }, {}, cwd).autoCreate, false);
   });
@@ -67,6 +100,76 @@ describe('serve configuration', () => {
     assert.throws(() => resolveServeConfig({}, { TAKEANUMBER_AUTO_CREATE: 'maybe' }, cwd), /TAKEANUMBER_AUTO_CREATE/);
     assert.throws(() => resolveStore('postgres://[bad', {}, cwd), { name: 'ConfigError', message: /--store: The PostgreSQL URL is malformed/ });
     assert.throws(() => resolveStore(undefined, { TAKEANUMBER_STORE: 'redis://x' }, cwd), /TAKEANUMBER_STORE: Unknown store/);
+  });
+});
+
+describe('config file', () => {
+  const write = (content: unknown): string => {
+    const file = join(tempDir(), 'takeanumber.json');
+    writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
+    return file;
+  };
+
+  it('takes flags over environment over the file over defaults, paths relative to the file', () => {
+    const file = write({ port: 6001, host: '127.0.0.2', logLevel: 'warn', autoCreate: false, maxPending: 50, store: 'data/n.db', trustProxy: ['10.0.0.0/8', '::1'] });
+    const fromFile = resolveServeConfig({ config: file }, {}, cwd);
+    assert.equal(fromFile.port, 6001);
+    assert.equal(fromFile.host, '127.0.0.2');
+    assert.equal(fromFile.logLevel, 'warn');
+    assert.equal(fromFile.autoCreate, false);
+    assert.equal(fromFile.maxPending, 50);
+    assert.deepEqual(fromFile.store, { kind: 'sqlite', path: join(dirname(file), 'data/n.db') });
+    assert.deepEqual(fromFile.trustProxy, ['10.0.0.0/8', '::1']);
+    const env = { PORT: '6002', TAKEANUMBER_CONFIG: file };
+    assert.equal(resolveServeConfig({}, env, cwd).port, 6002, 'environment over file (file named by TAKEANUMBER_CONFIG)');
+    assert.equal(resolveServeConfig({}, env, cwd).host, '127.0.0.2');
+    assert.equal(resolveServeConfig({ port: '6003' }, env, cwd).port, 6003, 'flag over environment');
+  });
+
+  it('refuses an unreadable file, unknown settings and bad values, naming the file and setting', () => {
+    assert.throws(() => resolveServeConfig({ config: '/nonexistent/t.json' }, {}, cwd), { name: 'ConfigError', message: /Cannot read the config file \/nonexistent\/t.json/ });
+    assert.throws(() => resolveServeConfig({ config: write('{"port": 5000,') }, {}, cwd), /Cannot read the config file .*JSON/);
+    assert.throws(() => resolveServeConfig({ config: write([1]) }, {}, cwd), /must hold a JSON object/);
+    assert.throws(() => resolveServeConfig({ config: write({ prot: 1 }) }, {}, cwd), /unknown setting 'prot'; known settings: port, host/);
+    assert.throws(() => resolveServeConfig({ config: write({ port: 'x' }) }, {}, cwd), /takeanumber.json: port: expected a port number/);
+    assert.throws(() => resolveServeConfig({ config: write({ maxPending: 1.5 }) }, {}, cwd), /maxPending: expected a number of requests/);
+    assert.throws(() => resolveServeConfig({ config: write({ host: { a: 1 } }) }, {}, cwd), /host: expected a string, number or boolean/);
+  });
+});
+
+describe('operations settings', () => {
+  it('reads trusted proxies as true/false, a hop count, or addresses and ranges', () => {
+    assert.equal(resolveServeConfig({ trustProxy: 'true' }, {}, cwd).trustProxy, true);
+    assert.equal(resolveServeConfig({ trustProxy: '2' }, {}, cwd).trustProxy, 2);
+    assert.deepEqual(resolveServeConfig({ trustProxy: '10.0.0.0/8, 192.168.1.1,loopback' }, {}, cwd).trustProxy, ['10.0.0.0/8', '192.168.1.1', 'loopback']);
+    assert.throws(() => resolveServeConfig({ trustProxy: '10.0.0.0/33' }, {}, cwd), /--trust-proxy: .*'10.0.0.0\/33'/);
+    assert.throws(() => resolveServeConfig({ trustProxy: 'proxy.internal' }, {}, cwd), /--trust-proxy/);
+  });
+
+  it('needs both TLS files, and files that exist', () => {
+    const dir = tempDir();
+    const cert = join(dir, 'cert.pem');
+    writeFileSync(cert, 'x');
+    assert.throws(() => resolveServeConfig({ tlsCert: cert }, {}, cwd), /--tls-cert and --tls-key go together/);
+    assert.throws(() => resolveServeConfig({ tlsCert: cert, tlsKey: join(dir, 'missing.pem') }, {}, cwd), /--tls-key: no such file/);
+    const config = resolveServeConfig({ tlsCert: cert, tlsKey: cert }, {}, cwd);
+    assert.equal(config.tlsCert, cert);
+  });
+
+  it('reads timeouts, limits and switches, and names the bad one', () => {
+    const config = resolveServeConfig(
+      { rateLimit: '100', requestTimeout: '5000', keepAliveTimeout: '70000', shutdownTimeout: '0', bodyLimit: '2048', metricsPerSequence: true },
+      {},
+      cwd,
+    );
+    assert.deepEqual(
+      [config.rateLimit, config.requestTimeoutMs, config.keepAliveTimeoutMs, config.shutdownTimeoutMs, config.bodyLimit, config.metricsPerSequence],
+      [100, 5000, 70_000, 0, 2048, true],
+    );
+    assert.equal(resolveServeConfig({}, { TAKEANUMBER_METRICS_PER_SEQUENCE: 'yes' }, cwd).metricsPerSequence, true);
+    assert.throws(() => resolveServeConfig({ bodyLimit: '10' }, {}, cwd), /--body-limit: expected bytes from 1024/);
+    assert.throws(() => resolveServeConfig({}, { TAKEANUMBER_RATE_LIMIT: '-1' }, cwd), /TAKEANUMBER_RATE_LIMIT: expected requests per second/);
+    assert.throws(() => resolveServeConfig({ keepAliveTimeout: '10' }, {}, cwd), /--keep-alive-timeout: expected milliseconds from 1000/);
   });
 });
 

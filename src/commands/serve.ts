@@ -1,9 +1,8 @@
+import { readFileSync } from 'node:fs';
+import type { Server as TlsServer } from 'node:tls';
 import { buildApp } from '../app.js';
 import { ConfigError, type ServeConfig } from '../config.js';
 import { openStore } from '../store/open-store.js';
-
-/** How long in-flight requests get to finish after SIGTERM/SIGINT before the process exits anyway. */
-const SHUTDOWN_GRACE_MS = 10_000;
 
 /**
  * `take-a-number serve`: open and check the store, take its writer lock, and
@@ -17,13 +16,28 @@ export async function serve(config: ServeConfig): Promise<void> {
     statementTimeoutMs: config.statementTimeoutMs,
     onIdleError: (error) => console.error(`take-a-number: an idle database connection failed: ${error.message}`),
   });
-  const app = await buildApp({
-    store,
-    logger: { level: config.logLevel },
-    autoCreate: config.autoCreate,
-    maxCount: config.maxCount,
-    idempotencyTtlMs: config.idempotencyTtlMs,
-  });
+  const tls = config.tlsCert === undefined || config.tlsKey === undefined ? undefined : { certFile: config.tlsCert, keyFile: config.tlsKey };
+  let app;
+  try {
+    app = await buildApp({
+      store,
+      logger: { level: config.logLevel },
+      autoCreate: config.autoCreate,
+      maxCount: config.maxCount,
+      idempotencyTtlMs: config.idempotencyTtlMs,
+      maxPending: config.maxPending,
+      // A commit outliving the store's own timeout by a second is stuck (a frozen disk or database).
+      commitTimeoutMs: config.statementTimeoutMs + 1000,
+      bodyLimit: config.bodyLimit,
+      trustProxy: config.trustProxy,
+      requestTimeoutMs: config.requestTimeoutMs,
+      keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+      https: tls === undefined ? undefined : readTls(tls),
+    });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
   let url: string;
   try {
     url = await app.listen({ port: config.port, host: config.host });
@@ -33,19 +47,30 @@ export async function serve(config: ServeConfig): Promise<void> {
     throw new ConfigError(`Cannot listen on ${config.host}:${config.port} (--host/--port): ${(error as Error).message}`);
   }
   app.log.info({ url, store: store.location }, 'take-a-number ready');
+  const reloadTls = (): void => {
+    if (tls === undefined) return;
+    try {
+      (app.server as unknown as TlsServer).setSecureContext(readTls(tls));
+      app.log.info({ cert: tls.certFile }, 'SIGHUP: reloaded the TLS certificate and key');
+    } catch (error) {
+      app.log.error({ err: error }, 'SIGHUP: cannot reload the TLS certificate; still serving the previous one');
+    }
+  };
+  process.on('SIGHUP', reloadTls);
 
   await new Promise<void>((resolve, reject) => {
     const shutdown = (signal: NodeJS.Signals): void => {
       process.off('SIGTERM', shutdown);
       process.off('SIGINT', shutdown);
+      process.off('SIGHUP', reloadTls);
       // Further signals are ignored while shutting down; the grace timer bounds it.
       process.on('SIGTERM', () => undefined);
       process.on('SIGINT', () => undefined);
       app.log.info({ signal }, 'shutting down: no new connections, answering requests in flight');
       const timer = setTimeout(() => {
-        app.log.error(`shutdown took longer than ${SHUTDOWN_GRACE_MS} ms; exiting`);
+        app.log.error(`shutdown took longer than ${config.shutdownTimeoutMs} ms (--shutdown-timeout); exiting`);
         process.exit(1);
-      }, SHUTDOWN_GRACE_MS);
+      }, config.shutdownTimeoutMs);
       timer.unref();
       // Keep-alive connections would hold the server open: answers from now on
       // say `Connection: close`, and connections that fall idle are closed.
@@ -66,4 +91,16 @@ export async function serve(config: ServeConfig): Promise<void> {
     process.on('SIGTERM', shutdown);
     process.on('SIGINT', shutdown);
   });
+}
+
+/** Reads the PEM files; a message naming the file if one cannot be read. */
+function readTls(files: { certFile: string; keyFile: string }): { cert: Buffer; key: Buffer } {
+  const read = (path: string, what: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw new ConfigError(`Cannot read the TLS ${what} ${path}: ${(error as Error).message}`);
+    }
+  };
+  return { cert: read(files.certFile, 'certificate (--tls-cert)'), key: read(files.keyFile, 'key (--tls-key)') };
 }

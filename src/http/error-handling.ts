@@ -23,12 +23,19 @@ interface ClientFacingError {
   readonly status: number;
   readonly message: string;
   readonly field?: string | undefined;
+  readonly retryAfterSeconds?: number | undefined;
 }
 
 /** Maps any error to what the client is told; undefined for a fault of ours (500). */
 function clientFacing(error: FastifyError | AppError): ClientFacingError | undefined {
   if (error instanceof AppError) {
-    return { code: error.code, status: error.statusCode, message: error.message, field: error.field };
+    return {
+      code: error.code,
+      status: error.statusCode,
+      message: error.message,
+      field: error.field,
+      retryAfterSeconds: error.retryAfterSeconds,
+    };
   }
   const mapped = FASTIFY_CODES[error.code];
   if (mapped !== undefined) {
@@ -58,7 +65,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
       request.log.error({ err: error }, 'unexpected error');
       return sendError(reply, 'internal_error', 500, ERROR_CATALOGUE.internal_error.message);
     }
-    if (known.status >= 500) request.log.warn({ err: error.cause ?? error }, known.message);
+    // Overload is logged once per episode by the allocator, not once per refused request.
+    if (known.status >= 500 && known.code !== 'overloaded') request.log.warn({ err: error.cause ?? error }, known.message);
+    if (known.retryAfterSeconds !== undefined) void reply.header('Retry-After', String(known.retryAfterSeconds));
     return sendError(reply, known.code, known.status, known.message, known.field);
   });
   app.addHook('onRequest', (request, _reply, done) => {

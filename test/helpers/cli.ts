@@ -15,6 +15,8 @@ export interface CliOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** How long the command may run before it is killed and the call fails (default 10 s). */
   readonly timeoutMs?: number;
+  /** A command to run the CLI under, e.g. `['prlimit', '--fsize=300000']`. */
+  readonly launcher?: readonly string[];
 }
 
 export interface ExitStatus {
@@ -41,7 +43,8 @@ function childEnv(extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessE
 }
 
 function spawnCli(args: readonly string[], options: CliOptions): ChildProcess {
-  const child = spawn(process.execPath, [CLI_PATH, ...args], {
+  const [command = process.execPath, ...prefix] = options.launcher === undefined ? [] : [...options.launcher, process.execPath];
+  const child = spawn(command, [...prefix, CLI_PATH, ...args], {
     cwd: options.cwd,
     env: childEnv(options.env),
     stdio: ['ignore', 'pipe', 'pipe'],
