@@ -1,5 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { Allocator } from './allocator.js';
 import { AppError } from './errors.js';
 import { clientErrorHandler, frameworkErrorHandler, registerErrorHandling } from './http/error-handling.js';
@@ -66,13 +66,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: false,
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,
-  } satisfies FastifyServerOptions;
+  } satisfies FastifyHttpOptions<Server>;
   // An HTTPS server carries the same request and response types as an HTTP one;
   // Fastify's typings only tell them apart by the options object, hence the cast.
   const app =
     options.https === undefined
       ? Fastify(serverOptions)
-      : (Fastify({ ...serverOptions, https: { cert: options.https.cert, key: options.https.key } }) as unknown as FastifyInstance);
+      : (Fastify({
+          ...serverOptions,
+          https: { cert: options.https.cert, key: options.https.key, requireHostHeader: false },
+        }) as unknown as FastifyInstance);
 
   app.addSchema(ErrorResponse);
   app.addSchema(SequenceView);
