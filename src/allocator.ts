@@ -8,6 +8,16 @@ export interface Allocation {
   readonly replayed: boolean;
 }
 
+/** What the allocator tells `onCommit` about one commit. */
+export interface CommitInfo {
+  /** Requests the commit carried (one transaction for all of them). */
+  readonly size: number;
+  /** How long the store took to confirm or fail it, in milliseconds. */
+  readonly durationMs: number;
+  /** False when the store failed or the commit outlived `commitTimeoutMs`: its requests got `store_unavailable`. */
+  readonly ok: boolean;
+}
+
 interface Pending extends AllocationRequest {
   resolve(allocation: Allocation): void;
   reject(error: AppError): void;
@@ -18,6 +28,8 @@ export interface AllocatorOptions {
   readonly onStoreError?: (error: unknown) => void;
   /** Called when requests start being refused as `overloaded`, once per episode, with the limit. */
   readonly onOverload?: (maxPending: number) => void;
+  /** Called once per commit (one transaction for a batch of requests), when the store has confirmed or failed it. */
+  readonly onCommit?: (info: CommitInfo) => void;
   /** Most requests one transaction takes; the rest wait for the next one. */
   readonly maxBatch?: number;
   /**
@@ -49,6 +61,7 @@ export class Allocator {
   readonly #store: SequenceStore;
   readonly #onStoreError: (error: unknown) => void;
   readonly #onOverload: (maxPending: number) => void;
+  readonly #onCommit: (info: CommitInfo) => void;
   readonly #maxBatch: number;
   readonly #maxPending: number;
   readonly #commitTimeoutMs: number | undefined;
@@ -66,6 +79,7 @@ export class Allocator {
     this.#store = store;
     this.#onStoreError = options.onStoreError ?? (() => undefined);
     this.#onOverload = options.onOverload ?? (() => undefined);
+    this.#onCommit = options.onCommit ?? (() => undefined);
     this.#maxBatch = options.maxBatch ?? 4096;
     this.#maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
     this.#commitTimeoutMs = options.commitTimeoutMs;
@@ -135,12 +149,15 @@ export class Allocator {
         this.#failAll(batch, stalledError());
       }, this.#commitTimeoutMs);
     }
+    const started = performance.now();
+    let stored = false;
     let outcomes;
     try {
       outcomes = await this.#store.allocate(batch);
       if (outcomes.length !== batch.length) {
         throw new Error(`the store answered ${outcomes.length} outcomes for ${batch.length} requests`);
       }
+      stored = true;
     } catch (error) {
       this.#onStoreError(error);
       if (!timedOut.answered) this.#failAll(batch, new AppError('store_unavailable', undefined, { cause: error, retryAfterSeconds: 1 }));
@@ -148,6 +165,7 @@ export class Allocator {
     } finally {
       clearTimeout(timer);
       this.#stalled = false;
+      this.#onCommit({ size: batch.length, durationMs: performance.now() - started, ok: stored && !timedOut.answered });
     }
     // After a timeout the requests were told it failed: the values are skipped, never handed out.
     if (timedOut.answered) return;

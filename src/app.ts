@@ -3,15 +3,22 @@ import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifySer
 import { Allocator } from './allocator.js';
 import { AppError } from './errors.js';
 import { clientErrorHandler, frameworkErrorHandler, registerErrorHandling } from './http/error-handling.js';
+import { TokenCache } from './auth/token-cache.js';
+import { registerAuth } from './http/auth.js';
 import { registerHealthRoutes } from './http/health-routes.js';
+import { registerMetrics } from './http/metrics.js';
+import { registerRequestIds } from './http/request-ids.js';
+import { registerRateLimit } from './http/rate-limit.js';
 import { registerNextRoute } from './http/next-route.js';
 import { RequestLogsAtDebug } from './http/request-logs.js';
 import { registerApiDocs } from './http/api-docs.js';
 import { ErrorResponse, SequenceView } from './http/schemas.js';
 import { registerSequenceRoutes } from './http/sequence-routes.js';
 import { parseJsonLossless } from './json.js';
+import { Metrics } from './metrics.js';
 import { MAX_NAME_BYTES } from './sequence-name.js';
 import type { SequenceStore } from './store/store.js';
+import type { TokenStore } from './store/token-store.js';
 
 export interface AppOptions {
   readonly store: SequenceStore;
@@ -37,6 +44,14 @@ export interface AppOptions {
   readonly requestTimeoutMs?: number;
   /** How long an idle keep-alive connection stays open, in ms (default 65 s). */
   readonly keepAliveTimeoutMs?: number;
+  /** Label the numbers handed out in GET /metrics by sequence: a series per sequence (default false). */
+  readonly metricsPerSequence?: boolean;
+  /** The store's API tokens: once any exists, API routes need one (default: none, open access). */
+  readonly tokens?: TokenStore;
+  /** How often tokens are reloaded from the store, in ms (default 2000). */
+  readonly tokenRefreshMs?: number;
+  /** Requests per second per token (or client address); 0 or unset: no limit. */
+  readonly rateLimit?: number;
 }
 
 export const DEFAULT_MAX_COUNT = 100_000;
@@ -79,6 +94,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.addSchema(ErrorResponse);
   app.addSchema(SequenceView);
+  registerRequestIds(app);
   registerErrorHandling(app);
   // Node would answer an Expect other than 100-continue with an empty 417; route
   // it to the app instead, whose onRequest check answers 400 bad_request in our shape.
@@ -105,7 +121,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => done(null, undefined));
 
+  const metrics = new Metrics({ perSequence: options.metricsPerSequence });
   const allocator = new Allocator(options.store, {
+    onCommit: metrics.onCommit,
     onStoreError: (error) => app.log.error({ err: error }, `store ${options.store.location} failed to commit`),
     onOverload: (maxPending) =>
       app.log.warn(`${maxPending} requests are waiting for the store; refusing more with 503 overloaded until some are answered`),
@@ -114,11 +132,24 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.addHook('onClose', () => allocator.close());
 
+  if (options.tokens !== undefined) {
+    const tokens = new TokenCache(options.tokens, {
+      refreshMs: options.tokenRefreshMs,
+      onError: (error) => app.log.warn({ err: error }, 'reloading API tokens failed; using the ones loaded before'),
+    });
+    await tokens.start();
+    app.addHook('onClose', () => tokens.close());
+    registerAuth(app, tokens);
+  }
+  if (options.rateLimit !== undefined && options.rateLimit > 0) registerRateLimit(app, options.rateLimit);
+
   registerHealthRoutes(app, options.store);
   registerNextRoute(app, allocator, {
     autoCreate: options.autoCreate ?? true,
     maxCount: options.maxCount ?? DEFAULT_MAX_COUNT,
+    metrics,
   });
+  registerMetrics(app, metrics, allocator);
   registerSequenceRoutes(app, options.store);
   schedulePurge(app, options.store, options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS);
   return app;

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { backupCommand } from './commands/backup.js';
 import { exportSequences } from './commands/export.js';
 import { ImportFileError, importFile } from './commands/import.js';
 import { serve } from './commands/serve.js';
+import { createToken, listTokens, revokeToken } from './commands/token.js';
 import {
   ConfigError,
   flagOf,
@@ -13,6 +15,7 @@ import {
 } from './config.js';
 import { describeLocation, openStore } from './store/open-store.js';
 import { StoreOpenError } from './store/store.js';
+import { TokenNameTakenError } from './store/token-store.js';
 import { VERSION } from './version.js';
 
 const STORE_HELP = `  --store STORE      sqlite:PATH or postgres://user:pass@host:port/db (env
@@ -32,6 +35,9 @@ Commands:
   import FILE        Load a sequences.json (or a full export) into the store
   export [FILE]      Write the store as sequences.json (to stdout without FILE)
   migrate            Create or upgrade the store's schema, then exit
+  token create|list|revoke
+                     Manage API tokens (once one exists, the API needs a token)
+  backup FILE        Copy a SQLite store to FILE, also while a server uses it
 
 Options:
   -h, --help         Show help (also: take-a-number <command> --help)
@@ -116,6 +122,45 @@ too; run it ahead of a rolling deployment of several instances. Safe to run
 while other instances start: migrations are applied once, under a lock.
 
 Options:
+${STORE_HELP}
+  -h, --help         Show this help`,
+  backup: `Usage: take-a-number backup FILE [--store STORE]
+
+Copies a SQLite store to FILE while a server may be using it: a consistent
+snapshot (SQLite's online backup API), checked, written to a temporary file,
+fsynced, then renamed over FILE. The copy is a store: 'serve --store FILE'
+opens it. Restoring it moves counters back to the snapshot; see the README
+(Backup and restore). For PostgreSQL stores use pg_dump.
+
+Options:
+  --store STORE      sqlite:PATH of an existing store (env TAKEANUMBER_STORE,
+                     else DATABASE_URL; default sqlite:takeanumber.db in the
+                     working directory)
+  -h, --help         Show this help`,
+  token: `Usage: take-a-number token create --name NAME --scope SCOPE [--scope …]
+                                  [--expires-in DURATION] [--prefix PREFIX] [--store STORE]
+       take-a-number token list [--store STORE]
+       take-a-number token revoke NAME [--store STORE]
+
+API tokens. While a store holds no token, every endpoint is open; once one
+exists, every endpoint but /healthz, /readyz, /openapi.json and /docs needs
+Authorization: Bearer <token>. Works while servers run on the store: they see
+a new or revoked token within a few seconds. The store keeps only a SHA-256
+hash of each token.
+
+  create             Prints the new token once, on the last line of stdout;
+                     an audit line goes to stderr. Creates the store if missing.
+  list               Names, scopes, prefixes, creation, expiry and last use
+  revoke NAME        Deletes the token
+
+Options:
+  --name NAME        1-64 letters, digits, '.', '_' or '-'
+  --scope SCOPE      next (POST /next), read (GET /sequences…, /metrics) or admin
+                     (everything: options, reset, delete; implies read and next).
+                     Repeat for several.
+  --expires-in DURATION
+                     e.g. 90m, 12h, 30d, 2w (default: never)
+  --prefix PREFIX    Only sequences whose names start with PREFIX (multi-tenant use)
 ${STORE_HELP}
   -h, --help         Show this help`,
 } as const;
@@ -219,6 +264,37 @@ async function run(argv: string[]): Promise<number> {
       process.stdout.write(`The store ${describeLocation(location)} is at the current schema version.\n`);
       return 0;
     }
+    case 'backup': {
+      const { values, positionals: args } = parse(command, rest, STORE_OPTION);
+      if (values.help) return printHelp(command);
+      const [file] = positionals(command, args, 1, 1) as [string];
+      return backupCommand(file, resolveStore(values.store, process.env));
+    }
+    case 'token': {
+      const { values, positionals: args } = parse(command, rest, {
+        ...STORE_OPTION,
+        name: { type: 'string' },
+        scope: { type: 'string', multiple: true },
+        'expires-in': { type: 'string' },
+        prefix: { type: 'string' },
+      });
+      if (values.help) return printHelp(command);
+      const [action, ...more] = args;
+      const location = resolveStore(values.store, process.env);
+      if (action === 'create') {
+        positionals(command, more, 0, 0);
+        await createToken(location, { name: values.name, scopes: values.scope ?? [], expiresIn: values['expires-in'], prefix: values.prefix });
+      } else if (action === 'list') {
+        positionals(command, more, 0, 0);
+        await listTokens(location);
+      } else if (action === 'revoke') {
+        const [name] = positionals(command, more, 1, 1) as [string];
+        await revokeToken(location, name);
+      } else {
+        throw new UsageError(action === undefined ? 'Missing action: create, list or revoke.' : `Unknown action '${action}'.`, command);
+      }
+      return 0;
+    }
     default:
       throw new UsageError('Unknown command.', 'main');
   }
@@ -235,7 +311,12 @@ try {
   if (error instanceof UsageError) {
     process.stderr.write(`take-a-number: ${error.message}\n\n${HELP[error.command]}\n`);
     process.exitCode = 2;
-  } else if (error instanceof ConfigError || error instanceof StoreOpenError || error instanceof ImportFileError) {
+  } else if (
+    error instanceof ConfigError ||
+    error instanceof StoreOpenError ||
+    error instanceof ImportFileError ||
+    error instanceof TokenNameTakenError
+  ) {
     process.stderr.write(`take-a-number: ${error.message}\n`);
     process.exitCode = 1;
   } else {

@@ -32,10 +32,19 @@ export async function serve(config: ServeConfig): Promise<void> {
       trustProxy: config.trustProxy,
       requestTimeoutMs: config.requestTimeoutMs,
       keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+      metricsPerSequence: config.metricsPerSequence,
+      tokens: store.tokens,
+      rateLimit: config.rateLimit,
       https: tls === undefined ? undefined : readTls(tls),
     });
   } catch (error) {
     await store.close();
+    if (tls !== undefined && !(error instanceof ConfigError)) {
+      // Node rejects the PEM files when it builds the HTTPS server.
+      throw new ConfigError(
+        `Cannot serve HTTPS with the certificate ${tls.certFile} and key ${tls.keyFile} (--tls-cert/--tls-key): ${(error as Error).message}`,
+      );
+    }
     throw error;
   }
   let url: string;

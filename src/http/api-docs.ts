@@ -24,6 +24,16 @@ export async function registerApiDocs(app: FastifyInstance): Promise<void> {
           'losslessly above 2^53). Every error is `{"error": {"code", "message"}}`:\n\n' +
           `| code | status | meaning |\n| --- | --- | --- |\n${errorTable}`,
       },
+      components: {
+        securitySchemes: {
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              'Needed once any API token exists (take-a-number token create). Scopes: next (POST /next), read (GET /sequences…, /metrics), admin (all).',
+          },
+        },
+      },
     },
   });
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());

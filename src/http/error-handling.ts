@@ -68,6 +68,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     // Overload is logged once per episode by the allocator, not once per refused request.
     if (known.status >= 500 && known.code !== 'overloaded') request.log.warn({ err: error.cause ?? error }, known.message);
     if (known.retryAfterSeconds !== undefined) void reply.header('Retry-After', String(known.retryAfterSeconds));
+    if (known.code === 'unauthorized') void reply.header('WWW-Authenticate', 'Bearer realm="take-a-number"');
     return sendError(reply, known.code, known.status, known.message, known.field);
   });
   app.addHook('onRequest', (request, _reply, done) => {

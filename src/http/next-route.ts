@@ -1,16 +1,19 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Allocator } from '../allocator.js';
+import type { Metrics } from '../metrics.js';
 import { AppError } from '../errors.js';
 import { checkSequenceName } from '../sequence-name.js';
 import { parseCount, parseIdempotencyKey } from './inputs.js';
-import { errorResponses, NextQuery, NextResponse, SequenceParams } from './schemas.js';
+import { BEARER, errorResponses, NextQuery, NextResponse, SequenceParams } from './schemas.js';
 
 export interface NextRouteOptions {
   /** Create unknown sequences on first use (else 404 sequence_not_found). */
   readonly autoCreate: boolean;
   /** The largest `count` one request may take. */
   readonly maxCount: number;
+  /** Counts the numbers handed out, idempotent replays and refusals. */
+  readonly metrics: Metrics;
 }
 
 /**
@@ -24,8 +27,10 @@ export function registerNextRoute(app: FastifyInstance, allocator: Allocator, op
     url: '/next/:name',
     // Fastify would add HEAD for GET; a HEAD (a crawler, a monitor) must never take a number.
     exposeHeadRoute: false,
+    config: { scope: 'next' },
     schema: {
       tags: ['allocate'],
+      security: BEARER,
       summary: 'Take the next value (or ?count=N consecutive values) of a sequence',
       description:
         'Creates an unknown sequence with default options (unless the server runs with --no-auto-create). ' +
@@ -44,13 +49,24 @@ export function registerNextRoute(app: FastifyInstance, allocator: Allocator, op
       checkSequenceName(name);
       const requestCount = parseCount((request.query as Record<string, unknown>).count, options.maxCount);
       const key = parseIdempotencyKey(request.headers['idempotency-key'], request.raw.rawHeaders);
-      const allocation = await allocator.allocate({
-        name,
-        count: requestCount ?? 1n,
-        create: options.autoCreate,
-        idempotency: key === undefined ? undefined : { key, requestCount },
-      });
-      if (allocation.replayed) void reply.header('Idempotent-Replayed', 'true');
+      let allocation;
+      try {
+        allocation = await allocator.allocate({
+          name,
+          count: requestCount ?? 1n,
+          create: options.autoCreate,
+          idempotency: key === undefined ? undefined : { key, requestCount },
+        });
+      } catch (error) {
+        options.metrics.refused(error);
+        throw error;
+      }
+      if (allocation.replayed) {
+        options.metrics.replayed();
+        void reply.header('Idempotent-Replayed', 'true');
+      } else {
+        options.metrics.allocated(name, requestCount === undefined ? 1 : Number(requestCount));
+      }
       if (requestCount === undefined) return { sequence_id: name, next_value: allocation.first };
       return { sequence_id: name, next_value: allocation.first, last_value: allocation.last, count: requestCount };
     },

@@ -37,6 +37,9 @@ export type StatusResponse = Static<typeof StatusResponse>;
 const ErrorResponseRef = Type.Unsafe<Static<typeof ErrorResponse>>(Type.Ref('ErrorResponse'));
 export const errorResponses = { '4xx': ErrorResponseRef, '5xx': ErrorResponseRef } as const;
 
+/** OpenAPI security of the API routes: a bearer token, once any token exists. */
+export const BEARER = [{ bearerAuth: [] }];
+
 const NullableInt64 = Type.Unsafe<bigint | null>({ type: 'integer', format: 'int64', nullable: true });
 
 /** A 64-bit option in a request: a JSON integer or a string of decimal digits. */

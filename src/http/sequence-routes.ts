@@ -5,6 +5,7 @@ import { peekNext } from '../sequence.js';
 import { defineSequence, deleteSequence, resetSequence } from '../sequence-admin.js';
 import { checkSequenceName } from '../sequence-name.js';
 import type { SequenceRecord, SequenceStore } from '../store/store.js';
+import { actor, tokenPrefix } from './auth.js';
 import { decodeCursor, encodeCursor, parseLimit, parseOptionChanges, parsePrefix, parseReset } from './inputs.js';
 import {
   errorResponses,
@@ -14,6 +15,7 @@ import {
   SequenceOptionsInput,
   SequenceParams,
   SequenceViewRef,
+  BEARER,
   type SequenceView,
 } from './schemas.js';
 
@@ -57,8 +59,10 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
   app.put<{ Params: SequenceParams; Reply: SequenceView }>(
     '/sequences/:name',
     {
+      config: { scope: 'admin' },
       schema: {
         tags: ['sequences'],
+        security: BEARER,
         summary: 'Create (201) or change (200) a sequence',
         description: 'Options not given keep their values (or PostgreSQL defaults on creation). Changing start does not move the counter.',
         params: SequenceParams,
@@ -77,8 +81,10 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
   app.get<{ Params: SequenceParams; Reply: SequenceView }>(
     '/sequences/:name',
     {
+      config: { scope: 'read' },
       schema: {
         tags: ['sequences'],
+        security: BEARER,
         summary: 'Show a sequence',
         description: 'With cache > 1, last_value and next_value are those durably reserved.',
         params: SequenceParams,
@@ -96,9 +102,12 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
   app.get<{ Querystring: ListQuery; Reply: ListResponse }>(
     '/sequences',
     {
+      config: { scope: 'read', confinesToPrefix: true },
       schema: {
         tags: ['sequences'],
+        security: BEARER,
         summary: 'List sequences by name, a page at a time',
+        description: 'A token limited to a name prefix lists only names with that prefix (its prefix is the default; another prefix must extend it).',
         querystring: ListQuery,
         response: { 200: ListResponse, ...errorResponses },
       },
@@ -106,9 +115,12 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
     async (request) => {
       const query = request.query as Record<string, unknown>;
       const limit = parseLimit(query.limit);
-      const page = await fromStore(
-        store.listSequences({ prefix: parsePrefix(query.prefix), after: decodeCursor(query.cursor), limit: limit + 1 }),
-      );
+      const confined = tokenPrefix(request);
+      const prefix = query.prefix === undefined && confined !== undefined ? confined : parsePrefix(query.prefix);
+      if (confined !== undefined && !prefix.startsWith(confined)) {
+        throw new AppError('forbidden', `This token may only list sequences whose names start with '${confined}'.`);
+      }
+      const page = await fromStore(store.listSequences({ prefix, after: decodeCursor(query.cursor), limit: limit + 1 }));
       const more = page.length > limit;
       const shown = more ? page.slice(0, limit) : page;
       const last = shown[shown.length - 1];
@@ -119,8 +131,10 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
   app.post<{ Params: SequenceParams; Reply: SequenceView }>(
     '/sequences/:name/reset',
     {
+      config: { scope: 'admin' },
       schema: {
         tags: ['sequences'],
+        security: BEARER,
         summary: 'Set the next value (setval); moving back over handed-out values needs force',
         params: SequenceParams,
         body: ResetInput,
@@ -130,15 +144,21 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
     async (request) => {
       const name = nameOf(request.params);
       const { nextValue, force } = parseReset(request.body);
-      return sequenceView(await fromStore(resetSequence(store, name, nextValue, force)));
+      const sequence = sequenceView(await fromStore(resetSequence(store, name, nextValue, force)));
+      if (force) {
+        request.log.info({ audit: 'sequence.reset', sequence: name, next_value: String(nextValue), force, token: actor(request) }, `audit: forced reset of '${name}'`);
+      }
+      return sequence;
     },
   );
 
   app.delete<{ Params: SequenceParams }>(
     '/sequences/:name',
     {
+      config: { scope: 'admin' },
       schema: {
         tags: ['sequences'],
+        security: BEARER,
         summary: 'Delete a sequence and its idempotency keys',
         description: 'If the name is used again it starts afresh at its defaults: numbers are handed out again.',
         params: SequenceParams,
@@ -146,7 +166,9 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
       },
     },
     async (request, reply) => {
-      await fromStore(deleteSequence(store, nameOf(request.params)));
+      const name = nameOf(request.params);
+      await fromStore(deleteSequence(store, name));
+      request.log.info({ audit: 'sequence.delete', sequence: name, token: actor(request) }, `audit: deleted '${name}'`);
       return reply.code(204).send();
     },
   );

@@ -50,6 +50,21 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       CREATE INDEX takeanumber_idempotency_keys_by_name ON takeanumber_idempotency_keys (name);
     `,
   },
+  {
+    version: 2,
+    description: 'API tokens (hashes only)',
+    sql: `
+      CREATE TABLE takeanumber_api_tokens (
+        name text COLLATE "C" PRIMARY KEY,
+        token_hash text NOT NULL UNIQUE,
+        scopes text NOT NULL,
+        name_prefix text,
+        created_at timestamptz NOT NULL,
+        expires_at timestamptz,
+        last_used_at timestamptz
+      );
+    `,
+  },
 ];
 
 export const LATEST_POSTGRES_VERSION = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1]?.version ?? 0;

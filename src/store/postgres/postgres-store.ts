@@ -25,6 +25,8 @@ import {
 import { allSequences } from '../paging.js';
 import { createPool, redactUrl, type PostgresSettings } from './connection.js';
 import { LATEST_POSTGRES_VERSION, MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './migrations.js';
+import { PostgresTokens } from './postgres-tokens.js';
+import type { TokenStore } from '../token-store.js';
 
 const T = 'takeanumber_sequences';
 const K = 'takeanumber_idempotency_keys';
@@ -136,6 +138,7 @@ interface Segment {
  */
 export class PostgresStore implements SequenceStore {
   readonly location: string;
+  readonly tokens: TokenStore;
   readonly #pool: pg.Pool;
   readonly #segments = new Map<string, Segment>();
   #closed = false;
@@ -143,6 +146,7 @@ export class PostgresStore implements SequenceStore {
   private constructor(settings: PostgresSettings, pool: pg.Pool) {
     this.location = redactUrl(settings.url);
     this.#pool = pool;
+    this.tokens = new PostgresTokens(pool);
   }
 
   /**

@@ -54,6 +54,21 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX idempotency_keys_by_name ON idempotency_keys (name);
     `,
   },
+  {
+    version: 3,
+    description: 'API tokens (hashes only)',
+    sql: `
+      CREATE TABLE api_tokens (
+        name TEXT NOT NULL PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        scopes TEXT NOT NULL,
+        name_prefix TEXT,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        last_used_at INTEGER
+      ) STRICT;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -25,6 +25,9 @@ import {
   type SequenceWrite,
 } from '../store.js';
 import { migrate, openChecked } from './open.js';
+import type { TokenStore } from '../token-store.js';
+import { settle } from './settle.js';
+import { SqliteTokens } from './sqlite-tokens.js';
 import { WriterLock } from './writer-lock.js';
 
 export interface SqliteStoreOptions {
@@ -36,14 +39,6 @@ export interface SqliteStoreOptions {
   readonly mode: 'write' | 'read';
 }
 
-/** Runs synchronous store work as a promise: its value, or its error as a rejection. */
-function settle<T>(work: () => T): Promise<T> {
-  try {
-    return Promise.resolve(work());
-  } catch (error) {
-    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
-  }
-}
 
 const COLUMNS =
   'name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache, created_at, updated_at';
@@ -104,6 +99,7 @@ interface PriorKey {
  */
 export class SqliteStore implements SequenceStore {
   readonly location: string;
+  readonly tokens: TokenStore;
   readonly #db: Database.Database;
   readonly #lock: WriterLock | undefined;
   readonly #blocks = new BlockCache();
@@ -113,6 +109,7 @@ export class SqliteStore implements SequenceStore {
     this.location = `sqlite:${path}`;
     this.#db = db;
     this.#lock = lock;
+    this.tokens = new SqliteTokens(db);
   }
 
   /** Opens (in write mode, creating and upgrading) the store at `path`; see SqliteStoreOptions. */

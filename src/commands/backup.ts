@@ -1,0 +1,174 @@
+import { realpathSync, statSync } from 'node:fs';
+import { open, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type Database from 'better-sqlite3';
+import { describeLocation, type StoreLocation } from '../store/open-store.js';
+import { openChecked } from '../store/sqlite/open.js';
+
+/** The backup cannot be made (a PostgreSQL store, a bad FILE); the message says why. Exit status 1. */
+export class BackupError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'BackupError';
+  }
+}
+
+export interface BackupSummary {
+  /** Absolute path of the backup written. */
+  readonly file: string;
+  /** The store copied, as messages name it. */
+  readonly store: string;
+  readonly sequences: number;
+  readonly bytes: number;
+}
+
+/**
+ * Pages per step of the online backup after the first: more than any store
+ * has, so the whole copy is made in one step, inside one read transaction of
+ * the source. That is what makes it a snapshot: in WAL mode the reader never
+ * blocks the server's commits, and a step that copies everything cannot be
+ * restarted half-way by them.
+ */
+const ALL_PAGES = 0x7fffffff;
+
+/** Files SQLite and the writer lock keep beside a store: never a backup's destination. */
+const COMPANIONS = ['', '-wal', '-shm', '-journal', '.lock', '.lock-journal'];
+
+function sameFile(a: string, b: string): boolean {
+  try {
+    const [x, y] = [statSync(a), statSync(b)];
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
+}
+
+function realOrSelf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/** Refuses a destination that is the store itself (or one of its companion files), or that cannot be written. */
+function checkDestination(target: string, store: string): void {
+  const realStore = realOrSelf(store);
+  const realTarget = join(realOrSelf(dirname(target)), basename(target));
+  for (const suffix of COMPANIONS) {
+    if (target === store + suffix || realTarget === realStore + suffix || (suffix === '' && sameFile(target, store))) {
+      throw new BackupError(
+        `Cannot back up the store ${store} to ${target}: that is ${suffix === '' ? 'the store itself' : `the store's ${suffix} file`}. ` +
+          'Give a path outside the store, for example on another disk.',
+      );
+    }
+  }
+  const folder = dirname(target);
+  let folderStats;
+  try {
+    folderStats = statSync(folder);
+  } catch (error) {
+    throw new BackupError(`Cannot write the backup to ${target}: the folder ${folder} does not exist (${(error as Error).message}).`, {
+      cause: error,
+    });
+  }
+  if (!folderStats.isDirectory()) throw new BackupError(`Cannot write the backup to ${target}: ${folder} is not a folder.`);
+  try {
+    if (statSync(target).isDirectory()) throw new BackupError(`Cannot write the backup to ${target}: it is a folder; name a file.`);
+  } catch (error) {
+    if (error instanceof BackupError) throw error;
+    // No such file yet: it will be created.
+  }
+}
+
+/** fsyncs a file or folder (a folder: so a rename in it is durable). Folders that refuse fsync are skipped. */
+async function fsync(path: string, what: 'file' | 'folder'): Promise<void> {
+  try {
+    const handle = await open(path, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    if (what === 'file') throw error;
+  }
+}
+
+/**
+ * Checks the copy as `serve` would check it (a TakeANumber store, a known
+ * schema version, SQLite's quick check), switches it to a rollback journal
+ * so the file stands alone (serve switches it back to WAL), and counts its
+ * sequences.
+ */
+function verifyCopy(path: string): number {
+  let db: Database.Database;
+  try {
+    db = openChecked(path, 'write');
+  } catch (error) {
+    throw new BackupError(`The copy ${path} failed its check, so no backup was written: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    db.pragma('journal_mode = DELETE');
+    return db.prepare('SELECT count(*) FROM sequences').pluck().get() as number;
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * `take-a-number backup FILE`: a consistent copy of a SQLite store, made
+ * with SQLite's online backup API beside a running server (the store is
+ * opened read-only and checked first). The copy goes to a temporary file
+ * beside FILE, is checked, fsynced, then renamed over FILE.
+ */
+export async function backupStore(location: StoreLocation, file: string, cwd: string = process.cwd()): Promise<BackupSummary> {
+  if (location.kind !== 'sqlite') {
+    throw new BackupError(
+      `take-a-number backup copies SQLite stores; ${describeLocation(location)} is a PostgreSQL database. ` +
+        "Back it up with PostgreSQL's own tools (pg_dump, or your provider's snapshots and point-in-time recovery), " +
+        "or write its sequences with 'take-a-number export --format full'.",
+    );
+  }
+  const target = resolve(cwd, file);
+  checkDestination(target, location.path);
+  const temporary = `${target}.tmp-${process.pid}`;
+  const leftovers = ['', '-journal', '-wal', '-shm'].map((suffix) => temporary + suffix);
+  const removeLeftovers = () => Promise.all(leftovers.map((path) => rm(path, { force: true })));
+  const source = openChecked(location.path, 'read');
+  try {
+    try {
+      await removeLeftovers();
+      await source.backup(temporary, { progress: () => ALL_PAGES });
+    } catch (error) {
+      throw new BackupError(`Cannot write the backup to ${target}: ${(error as Error).message}`, { cause: error });
+    } finally {
+      source.close();
+    }
+    const sequences = verifyCopy(temporary);
+    await fsync(temporary, 'file');
+    await rename(temporary, target);
+    await fsync(dirname(target), 'folder');
+    const { size } = await stat(target);
+    return { file: target, store: describeLocation(location), sequences, bytes: size };
+  } catch (error) {
+    await removeLeftovers();
+    if (error instanceof BackupError) throw error;
+    throw new BackupError(`Cannot write the backup to ${target}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** The CLI's `backup` command: the summary on stdout, exit status 0; a BackupError on stderr, 1. */
+export async function backupCommand(file: string, location: StoreLocation): Promise<number> {
+  try {
+    const summary = await backupStore(location, file);
+    process.stdout.write(
+      `Backed up ${summary.sequences} sequences from ${summary.store} to ${summary.file} (${summary.bytes} bytes).\n`,
+    );
+    return 0;
+  } catch (error) {
+    if (!(error instanceof BackupError)) throw error;
+    process.stderr.write(`take-a-number: ${error.message}\n`);
+    return 1;
+  }
+}

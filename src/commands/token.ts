@@ -1,0 +1,118 @@
+import { userInfo } from 'node:os';
+import { generateToken, hashToken, parseDuration, SCOPES, TOKEN_NAME_PATTERN, type Scope } from '../auth/tokens.js';
+import { ConfigError } from '../config.js';
+import { checkSequenceName } from '../sequence-name.js';
+import { describeLocation, openTokenStore, type StoreLocation } from '../store/open-store.js';
+import type { TokenRecord } from '../store/token-store.js';
+
+export interface CreateTokenOptions {
+  readonly name: string | undefined;
+  readonly scopes: readonly string[];
+  readonly expiresIn: string | undefined;
+  readonly prefix: string | undefined;
+}
+
+/** An audit line for a token change, on stderr (stdout carries the token itself). */
+function audit(action: string, fields: Record<string, unknown>): void {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // No user name in this environment (a container without /etc/passwd entry): keep 'unknown'.
+  }
+  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), audit: action, ...fields, by: `cli:${user}` })}\n`);
+}
+
+/** `token create`: stores the hash of a new token and prints the token once, on the last line of stdout. */
+export async function createToken(location: StoreLocation, options: CreateTokenOptions): Promise<void> {
+  const { name } = options;
+  if (name === undefined || !TOKEN_NAME_PATTERN.test(name)) {
+    throw new ConfigError('--name: expected 1 to 64 letters, digits, dots, dashes or underscores, starting with a letter or digit.');
+  }
+  if (options.scopes.length === 0) throw new ConfigError(`--scope: give at least one of ${SCOPES.join(', ')}.`);
+  for (const scope of options.scopes) {
+    if (!(SCOPES as readonly string[]).includes(scope)) throw new ConfigError(`--scope: expected one of ${SCOPES.join(', ')}, got '${scope}'.`);
+  }
+  const scopes = [...new Set(options.scopes as Scope[])];
+  let expiresAt: number | undefined;
+  const now = Date.now();
+  if (options.expiresIn !== undefined) {
+    const ms = parseDuration(options.expiresIn);
+    if (ms === undefined) throw new ConfigError(`--expires-in: expected a duration such as 90m, 12h, 30d or 2w, got '${options.expiresIn}'.`);
+    expiresAt = now + ms;
+  }
+  if (options.prefix !== undefined) {
+    try {
+      checkSequenceName(options.prefix);
+    } catch {
+      throw new ConfigError('--prefix: expected the start of a sequence name (1 to 255 bytes of UTF-8 without control characters).');
+    }
+  }
+  const token = generateToken();
+  const store = await openTokenStore(location);
+  try {
+    await store.tokens.createToken({ name, hash: hashToken(token), scopes, prefix: options.prefix, createdAt: now, expiresAt });
+  } finally {
+    await store.close();
+  }
+  audit('token.create', { token: name, scopes, prefix: options.prefix ?? null, expires_at: expiresAt === undefined ? null : new Date(expiresAt).toISOString() });
+  process.stdout.write(
+    `Created the token '${name}' (scopes: ${scopes.join(', ')}${options.prefix === undefined ? '' : `; names starting with '${options.prefix}'`}` +
+      `${expiresAt === undefined ? '' : `; expires ${new Date(expiresAt).toISOString()}`}) in ${describeLocation(location)}.\n` +
+      'It is shown only this once (the store keeps a hash): copy it now. Send it as Authorization: Bearer <token>.\n' +
+      `${token}\n`,
+  );
+}
+
+const when = (ms: number | undefined): string => (ms === undefined ? '-' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z'));
+
+/** `token list`: a table of names, scopes, prefix, created, expires, last used (never the tokens). */
+export async function listTokens(location: StoreLocation): Promise<void> {
+  const store = await openTokenStore(location);
+  let tokens: TokenRecord[];
+  try {
+    tokens = await store.tokens.listTokens();
+  } finally {
+    await store.close();
+  }
+  if (tokens.length === 0) {
+    process.stdout.write(`No API tokens in ${describeLocation(location)}: every endpoint is open.\n`);
+    return;
+  }
+  const now = Date.now();
+  const rows = [
+    ['NAME', 'SCOPES', 'PREFIX', 'CREATED', 'EXPIRES', 'LAST USED'],
+    ...tokens.map((t) => [
+      t.name,
+      t.scopes.join(','),
+      t.prefix ?? '-',
+      when(t.createdAt),
+      t.expiresAt !== undefined && t.expiresAt <= now ? `${when(t.expiresAt)} (expired)` : when(t.expiresAt),
+      when(t.lastUsedAt),
+    ]),
+  ];
+  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
+  process.stdout.write(rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n') + '\n');
+}
+
+/** `token revoke NAME`: deletes the token; servers stop accepting it within a couple of seconds. */
+export async function revokeToken(location: StoreLocation, name: string): Promise<void> {
+  const store = await openTokenStore(location);
+  let revoked: boolean;
+  let left: number;
+  try {
+    revoked = await store.tokens.revokeToken(name);
+    left = (await store.tokens.listTokens()).length;
+  } finally {
+    await store.close();
+  }
+  if (!revoked) throw new ConfigError(`No token named '${name}' in ${describeLocation(location)}.`);
+  audit('token.revoke', { token: name });
+  process.stdout.write(`Revoked the token '${name}'; servers refuse it within a few seconds.\n`);
+  if (left === 0) {
+    process.stderr.write(
+      'take-a-number: No token is left: servers on this store now serve every endpoint without a token. ' +
+        'Create a token to close them again (create the new one before revoking the last, to stay closed).\n',
+    );
+  }
+}

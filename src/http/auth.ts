@@ -1,0 +1,78 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { TokenCache } from '../auth/token-cache.js';
+import { allows, type Scope } from '../auth/tokens.js';
+import { AppError } from '../errors.js';
+import type { TokenRecord } from '../store/token-store.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The token scope a route needs once tokens exist; routes without one are public. */
+    scope?: Scope;
+    /**
+     * The route confines itself to a token's name prefix (the sequence list).
+     * Routes with a `name` parameter are checked here; any other scoped route
+     * (e.g. /metrics, which covers every sequence) refuses prefixed tokens.
+     */
+    confinesToPrefix?: boolean;
+  }
+  interface FastifyRequest {
+    /** The token the request was authorized with (null: public route, or no tokens exist). */
+    token: TokenRecord | null;
+  }
+}
+
+const BEARER = /^Bearer[ \t]+([!-~]+)[ \t]*$/i;
+
+/**
+ * Authentication and authorization. Once any token exists, every route that
+ * declares a scope needs `Authorization: Bearer <token>` with that scope
+ * (`admin` implies the others); a token limited to a name prefix may only
+ * touch sequences whose names start with it. Runs in onRequest, before the
+ * body is read, so a refused request costs and allocates nothing.
+ */
+export function registerAuth(app: FastifyInstance, tokens: TokenCache): void {
+  app.decorateRequest('token', null);
+  app.addHook('onRequest', (request, _reply, done) => {
+    const scope = request.routeOptions.config.scope;
+    if (scope === undefined || !tokens.enabled) {
+      done();
+      return;
+    }
+    const match = BEARER.exec(request.headers.authorization ?? '');
+    const token = match?.[1] === undefined ? undefined : tokens.check(match[1]);
+    if (token === undefined) {
+      done(
+        new AppError(
+          'unauthorized',
+          match === null
+            ? 'This endpoint needs an API token: send Authorization: Bearer <token>.'
+            : 'The API token is unknown, revoked or expired.',
+        ),
+      );
+      return;
+    }
+    if (!allows(token.scopes, scope)) {
+      done(new AppError('forbidden', `The token '${token.name}' lacks the '${scope}' scope this endpoint needs.`));
+      return;
+    }
+    if (token.prefix !== undefined && request.routeOptions.config.confinesToPrefix !== true) {
+      const name = (request.params as { name?: unknown } | undefined)?.name;
+      if (typeof name !== 'string' || !name.startsWith(token.prefix)) {
+        done(new AppError('forbidden', `The token '${token.name}' may only use sequences whose names start with '${token.prefix}'.`));
+        return;
+      }
+    }
+    request.token = token;
+    done();
+  });
+}
+
+/** The name prefix a request is confined to by its token, if any. */
+export function tokenPrefix(request: FastifyRequest): string | undefined {
+  return request.token?.prefix;
+}
+
+/** Who did it, for audit lines: the token's name, or null without tokens. */
+export function actor(request: FastifyRequest): string | null {
+  return request.token?.name ?? null;
+}

@@ -1,0 +1,62 @@
+import type Database from 'better-sqlite3';
+import type { Scope } from '../../auth/tokens.js';
+import { settle } from './settle.js';
+import { TokenNameTakenError, type NewToken, type TokenRecord, type TokenStore } from '../token-store.js';
+
+type TokenRow = [string, string, string, string | null, bigint, bigint | null, bigint | null];
+
+const optionalTime = (value: bigint | null): number | undefined => (value === null ? undefined : Number(value));
+
+/** API tokens in the `api_tokens` table of a SQLite store (schema version 3). */
+export class SqliteTokens implements TokenStore {
+  readonly #db: Database.Database;
+
+  constructor(db: Database.Database) {
+    this.#db = db;
+  }
+
+  createToken(token: NewToken): Promise<void> {
+    return settle(() => {
+      try {
+        this.#db
+          .prepare('INSERT INTO api_tokens (name, token_hash, scopes, name_prefix, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
+          .run(token.name, token.hash, token.scopes.join(' '), token.prefix ?? null, token.createdAt, token.expiresAt ?? null);
+      } catch (error) {
+        if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new TokenNameTakenError(token.name);
+        throw error;
+      }
+    });
+  }
+
+  listTokens(): Promise<TokenRecord[]> {
+    return settle(() => {
+      const rows = this.#db
+        .prepare('SELECT name, token_hash, scopes, name_prefix, created_at, expires_at, last_used_at FROM api_tokens ORDER BY name')
+        .raw(true)
+        .safeIntegers(true)
+        .all() as TokenRow[];
+      return rows.map(([name, hash, scopes, prefix, createdAt, expiresAt, lastUsedAt]) => ({
+        name,
+        hash,
+        scopes: scopes.split(' ') as Scope[],
+        prefix: prefix ?? undefined,
+        createdAt: Number(createdAt),
+        expiresAt: optionalTime(expiresAt),
+        lastUsedAt: optionalTime(lastUsedAt),
+      }));
+    });
+  }
+
+  revokeToken(name: string): Promise<boolean> {
+    return settle(() => this.#db.prepare('DELETE FROM api_tokens WHERE name = ?').run(name).changes > 0);
+  }
+
+  recordUse(used: ReadonlyMap<string, number>): Promise<void> {
+    return settle(() => {
+      const update = this.#db.prepare('UPDATE api_tokens SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE name = ?');
+      this.#db.transaction(() => {
+        for (const [name, at] of used) update.run(at, name);
+      })();
+    });
+  }
+}
