@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { buildApp } from '../src/app.js';
 import { INT64_MAX } from '../src/int64.js';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { SequenceStore } from '../src/store/store.js';
 import { next, testApp } from './helpers/app.js';
+import { tempDir } from './helpers/temp.js';
 
 async function exported(store: SequenceStore): Promise<[string, bigint][]> {
   const rows: [string, bigint][] = [];
@@ -142,6 +145,22 @@ describe('/next/{name}', () => {
     assert.equal(big.json<{ error: { code: string } }>().error.code, 'payload_too_large');
     assert.deepEqual(await exported(t.store), [['b', 3n]]);
     await t.close();
+  });
+
+  it('takes its body limit from the bodyLimit option (--body-limit)', async () => {
+    const store = SqliteStore.open(join(tempDir(), 'limit.db'), { mode: 'write' });
+    const app = await buildApp({ store, bodyLimit: 2048 });
+    try {
+      const json = { 'content-type': 'application/json' };
+      const small = await app.inject({ method: 'PUT', url: '/sequences/l', headers: json, payload: JSON.stringify({ cache: 1 }) });
+      assert.equal(small.statusCode, 201);
+      const big = await app.inject({ method: 'PUT', url: '/sequences/l', headers: json, payload: `{"cache": 1, "x": "${'x'.repeat(3000)}"}` });
+      assert.equal(big.statusCode, 413);
+      assert.equal(big.json<{ error: { code: string } }>().error.code, 'payload_too_large');
+    } finally {
+      await app.close();
+      await store.close();
+    }
   });
 
   it('writes exact integers above 2^53 and answers 409 sequence_exhausted at 2^63-1', async () => {

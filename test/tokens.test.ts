@@ -22,7 +22,9 @@ interface Harness {
   close(): Promise<void>;
 }
 
-async function harness(options: { rateLimit?: number; tokens?: [string, Scope[], { prefix?: string; expiresAt?: number }?][] } = {}) {
+async function harness(
+  options: { rateLimit?: number; trustProxy?: boolean | string[]; tokens?: [string, Scope[], { prefix?: string; expiresAt?: number }?][] } = {},
+) {
   const dir = tempDir();
   const store = SqliteStore.open(join(dir, 'tokens.db'), { mode: 'write' });
   const add = async (name: string, scopes: Scope[], extra: { prefix?: string; expiresAt?: number } = {}): Promise<string> => {
@@ -39,7 +41,14 @@ async function harness(options: { rateLimit?: number; tokens?: [string, Scope[],
       callback();
     },
   });
-  const app = await buildApp({ store, tokens: store.tokens, tokenRefreshMs: 25, rateLimit: options.rateLimit, logger: { level: 'info', stream } });
+  const app = await buildApp({
+    store,
+    tokens: store.tokens,
+    tokenRefreshMs: 25,
+    rateLimit: options.rateLimit,
+    trustProxy: options.trustProxy,
+    logger: { level: 'info', stream },
+  });
   await app.ready();
   const h: Harness = {
     app,
@@ -226,6 +235,29 @@ describe('rate limiting', () => {
       for (let i = 0; i < 10; i += 1) assert.equal((await h.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
     } finally {
       await h.close();
+    }
+  });
+
+  it('tells clients apart by X-Forwarded-For only from trusted proxies', async () => {
+    const burst = async (h: Harness, forwarded: string): Promise<number> => {
+      let limited = 0;
+      for (let i = 0; i < 3; i += 1) {
+        const response = await h.app.inject({ method: 'POST', url: '/next/fwd', headers: { 'x-forwarded-for': forwarded }, remoteAddress: '10.0.0.9' });
+        if (response.statusCode === 429) limited += 1;
+      }
+      return limited;
+    };
+    const trusted = (await harness({ rateLimit: 2, trustProxy: ['10.0.0.0/8'] })).h;
+    const untrusted = (await harness({ rateLimit: 2 })).h;
+    try {
+      // Behind a trusted proxy each forwarded client has its own budget: 2 of 3 pass for each.
+      assert.equal(await burst(trusted, '203.0.113.1'), 1);
+      assert.equal(await burst(trusted, '203.0.113.2'), 1);
+      // Untrusted: the header is ignored, both bursts count against the proxy's address.
+      assert.equal((await burst(untrusted, '203.0.113.1')) + (await burst(untrusted, '203.0.113.2')), 4);
+    } finally {
+      await trusted.close();
+      await untrusted.close();
     }
   });
 
