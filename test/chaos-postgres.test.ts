@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { between, chaosCycles, chaosSeed, putSequence, retryAcknowledgedKeys, seededRandom, startLoad, type Target } from './helpers/chaos.js';
+import { between, chaosCycles, chaosSeed, putSequence, retryAcknowledgedKeys, seededRandom, startLoad, type Target, CHAOS_SEQUENCES } from './helpers/chaos.js';
 import { startServer, type RunningServer } from './helpers/cli.js';
 import { checkHistory, formatSummary, HistoryRecorder } from './helpers/history.js';
 import { startOwnPostgres } from './helpers/postgres.js';
@@ -26,11 +26,6 @@ const postgres = await startOwnPostgres();
 const CYCLES = chaosCycles(3);
 const INSTANCES = 3;
 const CALLERS = 16;
-const SEQUENCES = [
-  { name: 'plain', cache: 1 },
-  { name: 'cached', cache: 50 },
-  { name: 'other', cache: 1 },
-] as const;
 
 interface Instance {
   readonly server: RunningServer;
@@ -62,7 +57,7 @@ test(`three instances, kill -9 and restarts, the database restarted once, ${CYCL
   const load = startLoad({
     recorder,
     targets: () => slots.flatMap((instance) => (instance === undefined ? [] : [instance.target])),
-    sequences: SEQUENCES,
+    sequences: CHAOS_SEQUENCES,
     callers: CALLERS,
     random,
     keyPrefix: `pg-${seed}`,

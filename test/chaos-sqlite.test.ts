@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { between, chaosCycles, chaosSeed, putSequence, retryAcknowledgedKeys, seededRandom, startLoad, type Target } from './helpers/chaos.js';
+import { between, chaosCycles, chaosSeed, putSequence, retryAcknowledgedKeys, seededRandom, startLoad, type Target, CHAOS_SEQUENCES } from './helpers/chaos.js';
 import { startServer, type RunningServer } from './helpers/cli.js';
 import { checkHistory, formatSummary, HistoryRecorder } from './helpers/history.js';
 import { tempDir } from './helpers/temp.js';
@@ -21,11 +21,6 @@ import { tempDir } from './helpers/temp.js';
 
 const CYCLES = chaosCycles(3);
 const CALLERS = 16;
-const SEQUENCES = [
-  { name: 'plain', cache: 1 },
-  { name: 'cached', cache: 50 },
-  { name: 'other', cache: 1 },
-] as const;
 
 test(`kill -9 at random moments under mixed load, ${CYCLES} cycles: the history has no violation`, { timeout: 60_000 + CYCLES * 10_000 }, async () => {
   const seed = chaosSeed();
@@ -52,7 +47,7 @@ test(`kill -9 at random moments under mixed load, ${CYCLES} cycles: the history 
   const load = startLoad({
     recorder,
     targets: () => (live === undefined ? [] : [live]),
-    sequences: SEQUENCES,
+    sequences: CHAOS_SEQUENCES,
     callers: CALLERS,
     random,
     keyPrefix: `sqlite-${seed}`,

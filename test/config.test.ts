@@ -8,18 +8,10 @@ import { tempDir } from './helpers/temp.js';
 
 const cwd = '/srv/app';
 
-describe('serve configuration', () => {
-  it('uses the original service defaults', () => {
-    assert.deepEqual(resolveServeConfig({}, {}, cwd), {
-      port: 5000,
-      host: '0.0.0.0',
-      store: { kind: 'sqlite', path: '/srv/app/takeanumber.db' },
-      logLevel: 'info',
-      autoCreate: true,
-      maxCount: 100_000,
-      idempotencyTtlMs: 86_400_000,
-      poolSize: 10,
-      statementTimeoutMs: 2000,
+/** The defaults of the settings the first three tests do not set. */
+const OPERATIONS_DEFAULTS = {
+  poolSize: 10,
+  statementTimeoutMs: 2000,
       maxPending: 10_000,
       rateLimit: 0,
       tlsCert: undefined,
@@ -30,6 +22,19 @@ describe('serve configuration', () => {
       shutdownTimeoutMs: 10_000,
       bodyLimit: 65_536,
       metricsPerSequence: false,
+};
+
+describe('serve configuration', () => {
+  it('uses the original service defaults', () => {
+    assert.deepEqual(resolveServeConfig({}, {}, cwd), {
+      port: 5000,
+      host: '0.0.0.0',
+      store: { kind: 'sqlite', path: '/srv/app/takeanumber.db' },
+      logLevel: 'info',
+      autoCreate: true,
+      maxCount: 100_000,
+      idempotencyTtlMs: 86_400_000,
+      ...OPERATIONS_DEFAULTS,
     });
   });
 
@@ -51,18 +56,7 @@ describe('serve configuration', () => {
       autoCreate: false,
       maxCount: 500,
       idempotencyTtlMs: 7_200_000,
-      poolSize: 10,
-      statementTimeoutMs: 2000,
-      maxPending: 10_000,
-      rateLimit: 0,
-      tlsCert: undefined,
-      tlsKey: undefined,
-      trustProxy: false,
-      requestTimeoutMs: 30_000,
-      keepAliveTimeoutMs: 65_000,
-      shutdownTimeoutMs: 10_000,
-      bodyLimit: 65_536,
-      metricsPerSequence: false,
+      ...OPERATIONS_DEFAULTS,
     });
     const flags = { port: '7000', host: '::1', store: 'flag.db', logLevel: 'debug', maxCount: '7', idempotencyTtl: '48' };
     assert.deepEqual(resolveServeConfig(flags, env, cwd), {
@@ -73,18 +67,7 @@ describe('serve configuration', () => {
       autoCreate: false,
       maxCount: 7,
       idempotencyTtlMs: 172_800_000,
-      poolSize: 10,
-      statementTimeoutMs: 2000,
-      maxPending: 10_000,
-      rateLimit: 0,
-      tlsCert: undefined,
-      tlsKey: undefined,
-      trustProxy: false,
-      requestTimeoutMs: 30_000,
-      keepAliveTimeoutMs: 65_000,
-      shutdownTimeoutMs: 10_000,
-      bodyLimit: 65_536,
-      metricsPerSequence: false,
+      ...OPERATIONS_DEFAULTS,
     });
     assert.equal(resolveServeConfig({ noAutoCreate: true }, {}, cwd).autoCreate, false);
   });

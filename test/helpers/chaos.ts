@@ -20,6 +20,13 @@ export interface ChaosSequence {
 }
 
 /** The number of cycles: CHAOS_CYCLES, else `fallback` (the short form of the normal test run). */
+/** The sequences both chaos suites load: two with cache 1, one with cache 50. */
+export const CHAOS_SEQUENCES: readonly ChaosSequence[] = [
+  { name: 'plain', cache: 1 },
+  { name: 'cached', cache: 50 },
+  { name: 'other', cache: 1 },
+];
+
 export function chaosCycles(fallback: number): number {
   const text = process.env.CHAOS_CYCLES;
   if (text === undefined || text === '') return fallback;
