@@ -26,6 +26,7 @@ import {
 } from '../store.js';
 import { migrate, openChecked } from './open.js';
 import type { TokenStore } from '../token-store.js';
+import { StoreFileGuard } from './file-guard.js';
 import { settle } from './settle.js';
 import { SqliteTokens } from './sqlite-tokens.js';
 import { WriterLock } from './writer-lock.js';
@@ -102,6 +103,8 @@ export class SqliteStore implements SequenceStore {
   readonly tokens: TokenStore;
   readonly #db: Database.Database;
   readonly #lock: WriterLock | undefined;
+  /** Set in write mode: every write transaction first checks the files are still the ones opened. */
+  readonly #files: StoreFileGuard | undefined;
   readonly #blocks = new BlockCache();
   #closed = false;
 
@@ -109,6 +112,7 @@ export class SqliteStore implements SequenceStore {
     this.location = `sqlite:${path}`;
     this.#db = db;
     this.#lock = lock;
+    this.#files = lock === undefined ? undefined : new StoreFileGuard(path);
     this.tokens = new SqliteTokens(db);
   }
 
@@ -270,6 +274,7 @@ export class SqliteStore implements SequenceStore {
   allocate(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]> {
     return settle(() => {
       this.#allocateTransaction ??= this.#db.transaction(this.#allocateBatch);
+      this.#files?.check();
       const { outcomes, staged } = this.#allocateTransaction.immediate(requests);
       // Blocks reserved by the batch are used only now that their reservation is durable.
       for (const [name, block] of staged) this.#blocks.set(name, block);
@@ -302,6 +307,7 @@ export class SqliteStore implements SequenceStore {
     return settle(() => {
       // The in-memory block goes first: dropping it can only skip values.
       this.#blocks.delete(name);
+      this.#files?.check();
       return this.#db
         .transaction(() => {
           const current = this.#read(name);
@@ -365,7 +371,10 @@ export class SqliteStore implements SequenceStore {
       }
       return summary;
     });
-    return settle(() => run.immediate());
+    return settle(() => {
+      this.#files?.check();
+      return run.immediate();
+    });
   }
 
   // better-sqlite3 reads synchronously; the contract is async for network stores.
@@ -383,6 +392,7 @@ export class SqliteStore implements SequenceStore {
 
   ping(): Promise<void> {
     return settle(() => {
+      this.#files?.check();
       this.#sql('SELECT count(*) FROM sqlite_schema').get();
     });
   }
