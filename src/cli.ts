@@ -11,6 +11,7 @@ import {
   resolveServeConfig,
   resolveStore,
   SERVE_SETTINGS,
+  SWITCH_SETTINGS,
   type SettingName,
 } from './config.js';
 import { describeLocation, openStore } from './store/open-store.js';
@@ -185,7 +186,7 @@ const SERVE_OPTIONS = {
   ...(Object.fromEntries(
     (Object.keys(SERVE_SETTINGS) as SettingName[]).map((name) => [
       flagOf(name).slice(2),
-      { type: name === 'autoCreate' || name === 'metricsPerSequence' ? 'boolean' : 'string' },
+      { type: (SWITCH_SETTINGS as readonly SettingName[]).includes(name) ? 'boolean' : 'string' },
     ]),
   ) as Record<string, { type: 'string' | 'boolean' }>),
 } as const;

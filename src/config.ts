@@ -87,8 +87,11 @@ export const SERVE_SETTINGS = {
 
 export type SettingName = keyof typeof SERVE_SETTINGS;
 
+/** The settings whose flags are switches (no value); every other flag takes one. */
+export const SWITCH_SETTINGS = ['autoCreate', 'metricsPerSequence'] as const satisfies readonly SettingName[];
+
 /** Flags as given on the command line, by setting name; `config` is the config file's path. */
-export type ServeFlags = { readonly [name in Exclude<SettingName, 'autoCreate' | 'metricsPerSequence'>]?: string | undefined } & {
+export type ServeFlags = { readonly [name in Exclude<SettingName, (typeof SWITCH_SETTINGS)[number]>]?: string | undefined } & {
   readonly noAutoCreate?: boolean | undefined;
   readonly metricsPerSequence?: boolean | undefined;
   readonly config?: string | undefined;

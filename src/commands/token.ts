@@ -3,13 +3,23 @@ import { generateToken, hashToken, parseDuration, SCOPES, TOKEN_NAME_PATTERN, ty
 import { ConfigError } from '../config.js';
 import { checkSequenceName } from '../sequence-name.js';
 import { describeLocation, openTokenStore, type StoreLocation } from '../store/open-store.js';
-import type { TokenRecord } from '../store/token-store.js';
+import type { TokenStore } from '../store/token-store.js';
 
 export interface CreateTokenOptions {
   readonly name: string | undefined;
   readonly scopes: readonly string[];
   readonly expiresIn: string | undefined;
   readonly prefix: string | undefined;
+}
+
+/** Opens the store's tokens for `work`, and closes them whatever happens. */
+async function withTokens<T>(location: StoreLocation, work: (tokens: TokenStore) => Promise<T>): Promise<T> {
+  const store = await openTokenStore(location);
+  try {
+    return await work(store.tokens);
+  } finally {
+    await store.close();
+  }
 }
 
 /** An audit line for a token change, on stderr (stdout carries the token itself). */
@@ -49,12 +59,9 @@ export async function createToken(location: StoreLocation, options: CreateTokenO
     }
   }
   const token = generateToken();
-  const store = await openTokenStore(location);
-  try {
-    await store.tokens.createToken({ name, hash: hashToken(token), scopes, prefix: options.prefix, createdAt: now, expiresAt });
-  } finally {
-    await store.close();
-  }
+  await withTokens(location, (tokens) =>
+    tokens.createToken({ name, hash: hashToken(token), scopes, prefix: options.prefix, createdAt: now, expiresAt }),
+  );
   audit('token.create', { token: name, scopes, prefix: options.prefix ?? null, expires_at: expiresAt === undefined ? null : new Date(expiresAt).toISOString() });
   process.stdout.write(
     `Created the token '${name}' (scopes: ${scopes.join(', ')}${options.prefix === undefined ? '' : `; names starting with '${options.prefix}'`}` +
@@ -68,13 +75,7 @@ const when = (ms: number | undefined): string => (ms === undefined ? '-' : new D
 
 /** `token list`: a table of names, scopes, prefix, created, expires, last used (never the tokens). */
 export async function listTokens(location: StoreLocation): Promise<void> {
-  const store = await openTokenStore(location);
-  let tokens: TokenRecord[];
-  try {
-    tokens = await store.tokens.listTokens();
-  } finally {
-    await store.close();
-  }
+  const tokens = await withTokens(location, (store) => store.listTokens());
   if (tokens.length === 0) {
     process.stdout.write(`No API tokens in ${describeLocation(location)}: every endpoint is open.\n`);
     return;
@@ -97,15 +98,10 @@ export async function listTokens(location: StoreLocation): Promise<void> {
 
 /** `token revoke NAME`: deletes the token; servers stop accepting it within a couple of seconds. */
 export async function revokeToken(location: StoreLocation, name: string): Promise<void> {
-  const store = await openTokenStore(location);
-  let revoked: boolean;
-  let left: number;
-  try {
-    revoked = await store.tokens.revokeToken(name);
-    left = (await store.tokens.listTokens()).length;
-  } finally {
-    await store.close();
-  }
+  const { revoked, left } = await withTokens(location, async (tokens) => ({
+    revoked: await tokens.revokeToken(name),
+    left: (await tokens.listTokens()).length,
+  }));
   if (!revoked) throw new ConfigError(`No token named '${name}' in ${describeLocation(location)}.`);
   audit('token.revoke', { token: name });
   process.stdout.write(`Revoked the token '${name}'; servers refuse it within a few seconds.\n`);
