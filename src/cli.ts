@@ -239,7 +239,8 @@ async function run(argv: string[]): Promise<number> {
       const total = summary.created + summary.raised + summary.unchanged;
       process.stdout.write(
         `Imported ${total} sequences from ${file} into ${describeLocation(location)}: ` +
-          `${summary.created} created, ${summary.raised} raised, ${summary.unchanged} already at or beyond the file's value.\n`,
+          `${summary.created} created, ${summary.raised} raised, ${summary.unchanged} already at or beyond the file's value` +
+          `${summary.deleted > 0 ? `; ${summary.deleted} deleted names kept with the values they handed out` : ''}.\n`,
       );
       return 0;
     }

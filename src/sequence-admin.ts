@@ -1,11 +1,15 @@
 import { AppError } from './errors.js';
 import {
   changeConflict,
-  initialPosition,
+  describeIssued,
+  impliedIssued,
   InvalidOptionsError,
+  positionAfter,
+  reissues,
   resetPosition,
   resetReissues,
   resolveOptions,
+  unite,
   type OptionChanges,
 } from './sequence.js';
 import type { SequenceRecord, SequenceStore } from './store/store.js';
@@ -33,27 +37,44 @@ async function reread(store: SequenceStore, name: string): Promise<SequenceRecor
   return record;
 }
 
+/** The live sequence a store row is, or undefined for none or a tombstone (invisible from outside). */
+function live(current: SequenceRecord | undefined): SequenceRecord | undefined {
+  return current?.deletedAt === undefined ? current : undefined;
+}
+
 /**
  * Creates the sequence with the given options (defaults for the rest), or
  * changes the given options of an existing one. A change never moves the
  * counter; one that would put it outside the new bounds, or reverse the
  * direction of a sequence that has handed out values, is refused whole.
+ * A name deleted before is created continuing after the values it handed
+ * out (its high-water marks stay).
  */
 export async function defineSequence(
   store: SequenceStore,
   name: string,
   changes: OptionChanges,
 ): Promise<{ created: boolean; sequence: SequenceRecord }> {
-  const created = await store.modifySequence(name, (current) => {
+  const created = await store.modifySequence(name, (row) => {
     try {
+      const current = live(row);
       if (current === undefined) {
         const options = resolveOptions(changes);
-        return { write: { kind: 'put', options, position: initialPosition(options) }, result: true };
+        const issued = row?.issued;
+        const position = positionAfter(issued, options);
+        if (position === undefined) {
+          throw new AppError(
+            'options_conflict',
+            `Cannot create '${name}': a sequence of that name, deleted, handed out ${issued === undefined ? 'values' : describeIssued(issued)}, ` +
+              'and these options leave no value past them; choose other bounds, or delete it with ?forget=true to hand them out again.',
+          );
+        }
+        return { write: { kind: 'put', options, position, issued }, result: true };
       }
       const options = resolveOptions(changes, current.options);
-      const conflict = changeConflict(current.options, options, current.position);
+      const conflict = changeConflict(current.options, options, current.position, current.issued);
       if (conflict !== undefined) throw new AppError('options_conflict', `Cannot change '${name}': ${conflict}`);
-      return { write: { kind: 'put', options, position: current.position }, result: false };
+      return { write: { kind: 'put', options, position: current.position, issued: current.issued }, result: false };
     } catch (error) {
       return invalidOptions(error);
     }
@@ -61,24 +82,33 @@ export async function defineSequence(
   return { created, sequence: await reread(store, name) };
 }
 
-/** Sets the next value (`setval`). Moving back over values already handed out needs `force`. */
+/**
+ * Sets the next value (`setval`). Moving back over values already handed out
+ * (behind the next value, or into the high-water marks) needs `force`; a
+ * forced reset that does so forgets the marks, as for a new sequence.
+ */
 export async function resetSequence(
   store: SequenceStore,
   name: string,
   nextValue: bigint,
   force: boolean,
 ): Promise<SequenceRecord> {
-  await store.modifySequence(name, (current) => {
+  await store.modifySequence(name, (row) => {
+    const current = live(row);
     if (current === undefined) throw notFound(name);
     try {
       const position = resetPosition(current.options, nextValue);
-      if (!force && resetReissues(current.position, current.options, nextValue)) {
+      // A cycle goes back over its values by design; only its next value counts for it.
+      const intoIssued = !current.options.cycle && reissues(current.issued, current.options, position);
+      if (!force && (intoIssued || resetReissues(current.position, current.options, nextValue))) {
         throw new AppError(
           'would_reissue',
-          `Resetting '${name}' to ${nextValue} moves it back, over values it may have handed out; send "force": true to do it anyway.`,
+          `Resetting '${name}' to ${nextValue} moves it back, over values it may have handed out` +
+            `${current.issued === undefined ? '' : ` (it has handed out ${describeIssued(current.issued)})`}; send "force": true to do it anyway.`,
         );
       }
-      return { write: { kind: 'put', options: current.options, position }, result: undefined };
+      const issued = intoIssued ? undefined : current.issued;
+      return { write: { kind: 'put', options: current.options, position, issued }, result: undefined };
     } catch (error) {
       return invalidOptions(error);
     }
@@ -86,10 +116,18 @@ export async function resetSequence(
   return reread(store, name);
 }
 
-/** Deletes the sequence and its idempotency keys; a later use of the name starts afresh. */
-export async function deleteSequence(store: SequenceStore, name: string): Promise<void> {
-  await store.modifySequence(name, (current) => {
-    if (current === undefined) throw notFound(name);
-    return { write: { kind: 'delete' }, result: undefined };
+/**
+ * Deletes the sequence and its idempotency keys. Its high-water marks stay
+ * (a tombstone): the name, used again, continues after every value it handed
+ * out. `forget` drops them too, so the name starts afresh and hands out the
+ * same numbers again; it also forgets a name deleted before.
+ */
+export async function deleteSequence(store: SequenceStore, name: string, forget: boolean): Promise<void> {
+  await store.modifySequence(name, (row) => {
+    if (row === undefined || (!forget && row.deletedAt !== undefined)) throw notFound(name);
+    if (forget) return { write: { kind: 'forget' }, result: undefined };
+    // Everything before its next value counts as handed out (a forward reset skipped values that were perhaps
+    // handed out elsewhere): the name, used again, continues from there at least.
+    return { write: { kind: 'delete', tombstone: unite(row.issued, impliedIssued(row.options, row.position)) }, result: undefined };
   });
 }

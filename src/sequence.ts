@@ -121,12 +121,20 @@ export function allocate(position: SequencePosition, options: SequenceOptions, c
 /**
  * Why changing `current` to `next` at `position` would be unsafe, or
  * undefined if it is not: the next value must stay within the new bounds, and
- * a sequence that has handed out values must keep its direction (else the
- * same values come again).
+ * a sequence that has handed out values (`issued`, which resets without
+ * force never clear) must keep its direction (else the same values come again).
  */
-export function changeConflict(current: SequenceOptions, next: SequenceOptions, position: SequencePosition): string | undefined {
-  if (position.isCalled && current.increment > 0n !== next.increment > 0n) {
-    return 'the change reverses the direction of a sequence that has handed out values, so they would be handed out again; reset it (with force) first.';
+export function changeConflict(
+  current: SequenceOptions,
+  next: SequenceOptions,
+  position: SequencePosition,
+  issued: IssuedRange | undefined,
+): string | undefined {
+  if (issued !== undefined && current.increment > 0n !== next.increment > 0n) {
+    return (
+      `the change reverses the direction of a sequence that has handed out values (${describeIssued(issued)}), ` +
+      'so they would be handed out again; reset it with force first.'
+    );
   }
   const candidate = position.isCalled ? position.lastValue + next.increment : position.lastValue;
   if (within(candidate, next)) return undefined;
@@ -136,9 +144,98 @@ export function changeConflict(current: SequenceOptions, next: SequenceOptions, 
   return `its next value would be ${candidate}, outside the new bounds ${next.minValue}..${next.maxValue}; reset it first.`;
 }
 
+/**
+ * The values a sequence has handed out, as its two high-water marks: the
+ * lowest and the highest value ever handed out (a reserved block of a cached
+ * sequence counts as handed out). Undefined: none since the sequence was
+ * created, reset back with force, or forgotten. Allocations only widen it;
+ * a reset without force, an option change and a delete keep it.
+ */
+export interface IssuedRange {
+  readonly low: bigint;
+  readonly high: bigint;
+}
+
+/** The range widened by the run first..last (in either order). */
+export function widen(issued: IssuedRange | undefined, first: bigint, last: bigint): IssuedRange {
+  const low = first < last ? first : last;
+  const high = first < last ? last : first;
+  if (issued === undefined) return { low, high };
+  return { low: issued.low < low ? issued.low : low, high: issued.high > high ? issued.high : high };
+}
+
+/** Both ranges in one (the smallest range covering both). */
+export function unite(a: IssuedRange | undefined, b: IssuedRange | undefined): IssuedRange | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return widen(a, b.low, b.high);
+}
+
+export function describeIssued(issued: IssuedRange): string {
+  return issued.low === issued.high ? `${issued.low}` : `${issued.low} to ${issued.high}`;
+}
+
+/**
+ * Whether going on from `position` could hand out a value of `issued` again:
+ * its next value is not strictly beyond the high-water mark in its direction
+ * (above `high` ascending, below `low` descending). An exhausted sequence
+ * hands out nothing. (A cycle wraps back by design; this looks at the next value.)
+ */
+export function reissues(issued: IssuedRange | undefined, options: SequenceOptions, position: SequencePosition): boolean {
+  if (issued === undefined) return false;
+  const next = peekNext(position, options);
+  if (next === undefined) return false;
+  return options.increment > 0n ? next <= issued.high : next >= issued.low;
+}
+
+/**
+ * What a position alone proves a sequence handed out, for stores and files
+ * that kept no high-water marks: the last value handed out and everything
+ * from `start` up to it; for a position not called, the values from `start`
+ * up to (not including) its next value. A superset of the truth errs safe.
+ */
+export function impliedIssued(options: SequenceOptions, position: SequencePosition): IssuedRange | undefined {
+  const ascending = options.increment > 0n;
+  const { start } = options;
+  const { lastValue } = position;
+  const startBehind = ascending ? start < lastValue : start > lastValue;
+  if (position.isCalled) return startBehind ? widen(undefined, start, lastValue) : { low: lastValue, high: lastValue };
+  if (!startBehind) return undefined;
+  return ascending ? { low: start, high: lastValue - 1n } : { low: lastValue + 1n, high: start };
+}
+
+/**
+ * Where a sequence with `options`, about to start at `position`, must start
+ * instead so that it never hands out a value of `issued` (a name deleted and
+ * used again continues after its high-water mark): unchanged if it is beyond
+ * the mark already, else the first value past it; undefined when no value
+ * past it lies within the bounds.
+ */
+export function positionAfter(
+  issued: IssuedRange | undefined,
+  options: SequenceOptions,
+  position: SequencePosition = initialPosition(options),
+): SequencePosition | undefined {
+  if (!reissues(issued, options, position) || issued === undefined) return position;
+  const next = options.increment > 0n ? issued.high + 1n : issued.low - 1n;
+  return within(next, options) ? { lastValue: next, isCalled: false } : undefined;
+}
+
+/**
+ * A sequence created on first use, with the default options: under a name
+ * deleted before, it continues after the values `issued` there (and is
+ * exhausted if none is left past them).
+ */
+export function firstUseState(issued: IssuedRange | undefined): SequenceState {
+  const options = DEFAULT_OPTIONS;
+  const position = positionAfter(issued, options) ?? { lastValue: options.maxValue, isCalled: true };
+  return { options, position, issued };
+}
+
 export interface SequenceState {
   readonly options: SequenceOptions;
   readonly position: SequencePosition;
+  readonly issued: IssuedRange | undefined;
 }
 
 /**
@@ -146,34 +243,13 @@ export interface SequenceState {
  * number issued, 0 for none, of an ascending sequence with default options.
  */
 export function seedState(lastIssued: bigint): SequenceState {
-  return {
-    options: DEFAULT_OPTIONS,
-    position: lastIssued === 0n ? initialPosition(DEFAULT_OPTIONS) : { lastValue: lastIssued, isCalled: true },
-  };
+  const position = lastIssued === 0n ? initialPosition(DEFAULT_OPTIONS) : { lastValue: lastIssued, isCalled: true };
+  return { options: DEFAULT_OPTIONS, position, issued: impliedIssued(DEFAULT_OPTIONS, position) };
 }
 
 /** The seed format's value of a sequence: the last number it issued. */
 export function lastIssued(position: SequencePosition, increment: bigint): bigint {
   return position.isCalled ? position.lastValue : position.lastValue - increment;
-}
-
-/**
- * What an import writes over a sequence a store holds, or undefined to leave
- * it: an import never moves a counter back. An entry of the full format
- * replaces options and position when it stands further along (its next value
- * beyond the held one's, or it is exhausted). A seed value (`keepOptions`)
- * only moves the position of an ascending sequence forward.
- */
-export function importOver(held: SequenceState, imported: SequenceState, keepOptions: boolean): SequenceState | undefined {
-  if (keepOptions && held.options.increment < 0n) return undefined;
-  const heldNext = peekNext(held.position, held.options);
-  if (heldNext === undefined) return undefined;
-  const importedNext = peekNext(imported.position, imported.options);
-  const advances =
-    importedNext === undefined ||
-    (imported.options.increment > 0n ? importedNext > heldNext : importedNext < heldNext);
-  if (!advances) return undefined;
-  return keepOptions ? { options: held.options, position: imported.position } : imported;
 }
 
 /** How many values are left before the bound, without cycling. */

@@ -22,6 +22,7 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { ERROR_CATALOGUE, ERROR_CODES, type ErrorCode } from '../src/errors.js';
+import { allSequences } from '../src/store/paging.js';
 import { testApp, type TestApp } from './helpers/app.js';
 
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
@@ -65,7 +66,7 @@ const SEEDS: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {
   'tenant/a': { increment: 1000, cache: 7 },
 };
 const SEED_NAMES = Object.keys(SEEDS);
-/** A key recorded (on `orders`, no count) by the seeding: reusing it elsewhere is 422. */
+/** A key recorded (on `orders`, no count) by the seeding: reusing it with a count on `orders` is 422. */
 const USED_KEY = 'used-key';
 
 async function seed(app: FastifyInstance, name: string): Promise<void> {
@@ -110,22 +111,23 @@ interface Snapshot {
 
 async function snapshot(f: Fixture): Promise<Snapshot> {
   const sequences: unknown[] = [];
-  let after: string | undefined;
-  for (;;) {
-    const page = await f.t.store.listSequences({ prefix: '', after, limit: 1000 });
-    sequences.push(...page);
-    const last = page[page.length - 1];
-    if (page.length < 1000 || last === undefined) break;
-    after = last.name;
+  // Live sequences and tombstones alike: a rejected request changes neither.
+  for (const deleted of [false, true]) {
+    for await (const record of allSequences(f.t.store, { deleted })) sequences.push(record);
   }
   const keys = f.keys.prepare('SELECT * FROM idempotency_keys ORDER BY key').safeIntegers(true).all();
   return { sequences, keys };
 }
 
-/** Puts back any seeded sequence a fuzzed DELETE removed, so the properties keep hitting them. */
+/**
+ * Puts back any seeded sequence a fuzzed DELETE removed, so the properties keep hitting them:
+ * forgotten first, as a deleted name keeps its values (a re-created `exh` would have none left).
+ */
 async function ensureSeeds(f: Fixture): Promise<void> {
   for (const name of SEED_NAMES) {
-    if ((await f.t.store.getSequence(name)) === undefined) await seed(f.t.app, name);
+    if ((await f.t.store.getSequence(name)) !== undefined) continue;
+    await f.t.app.inject({ method: 'DELETE', url: `/sequences/${encodeURIComponent(name)}?forget=true` });
+    await seed(f.t.app, name);
   }
 }
 

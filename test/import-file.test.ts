@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ImportFileError, parseSequencesFile } from '../src/commands/import.js';
+import { ImportFileError, parseImportFile, parseSequencesFile } from '../src/commands/import.js';
 
 describe('reading a Python TakeANumber sequences.json', () => {
   it('reads names and last values exactly, beyond 2^53', () => {
@@ -57,5 +57,40 @@ describe('reading a Python TakeANumber sequences.json', () => {
       assert.doesNotMatch(error.message, /"c"/);
       return true;
     });
+  });
+});
+
+describe('reading the full format (export --format full)', () => {
+  const entry = (fields: string): string =>
+    `{"name": "s", "last_value": 5, "is_called": true, "start": 1, "increment": 1, "min_value": 1, "max_value": 100, "cycle": false, "cache": 1${fields}}`;
+  const v2 = (sequences: string, deleted = ''): string =>
+    `{"format": "takeanumber-full", "version": 2, "sequences": [${sequences}], "deleted": [${deleted}]}`;
+
+  it('reads version 2 with high-water marks and deleted names, and version 1 with the marks its positions prove', () => {
+    const full = parseImportFile(v2(entry(', "issued_low": 1, "issued_high": 5'), '{"name": "gone", "issued_low": 3, "issued_high": 9}'), 'f');
+    assert.ok(full.format === 'full');
+    assert.deepEqual([full.sequences[0]?.issued, full.deleted], [{ low: 1n, high: 5n }, [{ name: 'gone', issued: { low: 3n, high: 9n } }]]);
+    const old = parseImportFile(`{"format": "takeanumber-full", "version": 1, "sequences": [${entry('')}]}`, 'f');
+    assert.ok(old.format === 'full');
+    assert.deepEqual([old.sequences[0]?.issued, old.deleted], [{ low: 1n, high: 5n }, []]);
+  });
+
+  it('refuses marks that are missing, reversed, or that the entry would hand out again', () => {
+    const cases: [string, RegExp][] = [
+      [v2(entry('')), /issued_low and issued_high must both be null or both 64-bit integers/],
+      [v2(entry(', "issued_low": 9, "issued_high": 2')), /issued_low 9 lies above issued_high 2/],
+      [v2(entry(', "issued_low": 1, "issued_high": 50')), /its next value 6 lies within the values it handed out/],
+      [v2(entry(', "issued_low": null, "issued_high": null'), '{"name": "s", "issued_low": null, "issued_high": null}'), /deleted\[0\] "s": appears twice/],
+      [v2(entry(', "issued_low": null, "issued_high": null'), '{"name": "t", "issued_low": 1}'), /deleted\[0\] "t": issued_low and issued_high/],
+      ['{"format": "takeanumber-full", "version": 2, "sequences": []}', /"deleted" must be an array/],
+      ['{"format": "takeanumber-full", "version": 3, "sequences": [], "deleted": []}', /version must be 1 or 2/],
+    ];
+    for (const [text, expected] of cases) {
+      assert.throws(() => parseImportFile(text, 'full.json'), (error: unknown) => {
+        assert.ok(error instanceof ImportFileError, text);
+        assert.match(error.message, expected, text);
+        return true;
+      });
+    }
   });
 });

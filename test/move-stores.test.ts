@@ -13,9 +13,9 @@ import { tempDir } from './helpers/temp.js';
 
 const server = await startPostgres();
 
-async function all(store: SequenceStore): Promise<Omit<SequenceRecord, 'createdAt' | 'updatedAt'>[]> {
-  const records = await store.listSequences({ prefix: '', after: undefined, limit: 1000 });
-  return records.map(({ name, options, position }) => ({ name, options, position }));
+async function all(store: SequenceStore, deleted = false): Promise<Pick<SequenceRecord, 'name' | 'options' | 'position' | 'issued'>[]> {
+  const records = await store.listSequences({ prefix: '', after: undefined, limit: 1000, deleted });
+  return records.map(({ name, options, position, issued }) => (deleted ? { name, issued } : { name, options, position, issued }) as SequenceRecord);
 }
 
 describe('moving a store (export --format full, import)', () => {
@@ -25,7 +25,7 @@ describe('moving a store (export --format full, import)', () => {
     const sqlite = SqliteStore.open(sqlitePath, { mode: 'write' });
     const define = async (name: string, changes: Parameters<typeof resolveOptions>[0]) => {
       const options = resolveOptions(changes);
-      await sqlite.modifySequence(name, () => ({ write: { kind: 'put', options, position: initialPosition(options) }, result: undefined }));
+      await sqlite.modifySequence(name, () => ({ write: { kind: 'put', options, position: initialPosition(options), issued: undefined }, result: undefined }));
     };
     await define('descending', { increment: -7n, cycle: true, cache: 20n });
     await define('near-max', { start: INT64_MAX - 3n });
@@ -35,8 +35,12 @@ describe('moving a store (export --format full, import)', () => {
       { name: 'descending', count: 2n, create: true },
       { name: 'near-max', count: 2n, create: true },
       { name: 'bücher:2026 q1', count: 1n, create: true },
+      { name: 'deleted', count: 17n, create: true },
     ]);
+    await sqlite.modifySequence('deleted', (row) => ({ write: { kind: 'delete', tombstone: row?.issued }, result: undefined }));
     const before = await all(sqlite);
+    const tombstones = await all(sqlite, true);
+    assert.deepEqual(tombstones, [{ name: 'deleted', issued: { low: 1n, high: 17n } }]);
     await sqlite.close();
 
     const file = join(dir, 'full.json');
@@ -47,25 +51,50 @@ describe('moving a store (export --format full, import)', () => {
     const url = await server.newDatabase();
     const imported = await runCli(['import', file, '--store', url]);
     assert.equal(imported.code, 0, imported.stderr);
-    assert.match(imported.stdout, /5 created/);
+    assert.match(imported.stdout, /5 created, 0 raised, 0 already at or beyond the file's value; 1 deleted names kept/);
     assert.doesNotMatch(imported.stdout, /postgres:postgres@/, 'the password is never printed');
 
     const pg = await PostgresStore.open({ url, poolSize: 2, statementTimeoutMs: 5000 });
     assert.deepEqual(await all(pg), before);
-    const [plain, nearMax] = await pg.allocate([
+    assert.deepEqual(await all(pg, true), tombstones, 'the tombstone moved too');
+    const [plain, nearMax, deleted] = await pg.allocate([
       { name: 'plain', count: 1n, create: false },
       { name: 'near-max', count: 1n, create: false },
+      { name: 'deleted', count: 1n, create: true },
     ]);
-    assert.deepEqual([plain, nearMax], [
+    assert.deepEqual([plain, nearMax, deleted], [
       { ok: true, first: 42n, last: 42n, replayed: false },
       { ok: true, first: INT64_MAX - 1n, last: INT64_MAX - 1n, replayed: false },
+      { ok: true, first: 18n, last: 18n, replayed: false },
     ]);
     await pg.close();
 
     // Importing the same file again moves nothing back.
     const again = await runCli(['import', file, '--store', url]);
     assert.equal(again.code, 0, again.stderr);
-    assert.match(again.stdout, /0 created, 0 raised, 5 already/);
+    assert.match(again.stdout, /0 created, 0 raised, 6 already/);
+  });
+
+  it('refuses a whole import whose entry would make a sequence count back over its values, naming it', async () => {
+    const dir = tempDir();
+    const store = `sqlite:${join(dir, 'held.db')}`;
+    const seed = join(dir, 'seed.json');
+    writeFileSync(seed, '{"held": 41}');
+    assert.equal((await runCli(['import', seed, '--store', store])).code, 0);
+    const file = join(dir, 'down.json');
+    writeFileSync(
+      file,
+      '{"format": "takeanumber-full", "version": 2, "sequences": [' +
+        '{"name": "other", "last_value": 5, "is_called": false, "start": 5, "increment": 1, "min_value": 1, "max_value": 10, "cycle": false, "cache": 1, "issued_low": null, "issued_high": null},' +
+        '{"name": "held", "last_value": 30, "is_called": false, "start": 30, "increment": -1, "min_value": -100, "max_value": 100, "cycle": false, "cache": 1, "issued_low": null, "issued_high": null}' +
+        '], "deleted": []}',
+    );
+    const result = await runCli(['import', file, '--store', store]);
+    assert.equal(result.code, 1, result.stdout);
+    assert.match(result.stderr, /cannot be imported without handing out numbers again \(nothing was changed\)/);
+    assert.match(result.stderr, /"held": the file's sequence counts down, the store's counts up and has handed out 1 to 41/);
+    const exported = await runCli(['export', '--store', store]);
+    assert.equal(exported.stdout, '{\n  "held": 41\n}\n', 'nothing changed, "other" not created');
   });
 
   it('refuses an invalid full-format file whole, naming the entries', async () => {

@@ -298,9 +298,10 @@ describe('three instances on one PostgreSQL database', { timeout: 60_000 }, asyn
     const deleted = await send(c.url, 'DELETE', `/sequences/${name}`);
     assert.equal(deleted.status, 204, deleted.text);
     assert.equal((await send(a.url, 'GET', `/sequences/${name}`)).status, 404, 'deleted for every instance');
-    // Used again, the name starts afresh at its defaults, whichever instance serves it.
-    assert.equal(await takeValue(b.url, name), 1n);
-    assert.equal(await takeValue(a.url, name), 2n);
+    // Used again, the name gets its defaults and continues after every value it handed out since the
+    // forced reset (which forgot the earlier ones), whichever instance serves it.
+    assert.equal(await takeValue(b.url, name), 12n);
+    assert.equal(await takeValue(a.url, name), 13n);
   });
 
   test('cache 50: after a reset elsewhere an instance hands out at most the blocks it held, then follows the reset', { timeout: 30_000 }, async () => {
@@ -353,11 +354,15 @@ describe('three instances on one PostgreSQL database', { timeout: 60_000 }, asyn
     const afterValues = after.map((entry) => entry.value);
     assert.deepEqual(duplicatesOf([...before, ...afterValues]), [], 'never a value twice, before or after the reset');
 
-    // A delete elsewhere: the same rule; the name then starts afresh (cache 1 defaults) everywhere.
+    // A delete elsewhere: the same rule for held blocks; the name, used again, is a cache 1 sequence
+    // (defaults) that continues after every value reserved before the delete, on every instance.
     const deleted = await send(a.url, 'DELETE', `/sequences/${name}`);
     assert.equal(deleted.status, 204, deleted.text);
-    assert.equal(await takeValue(a.url, name), 1n, 'the deleting instance starts the name afresh at once');
-    let previous = 1n;
+    const recreated = await takeValue(a.url, name);
+    const reservedBefore = [...before, ...afterValues].reduce((m, v) => (v > m ? v : m), 0n);
+    assert.ok(recreated > reservedBefore, `the deleting instance continues after the marks at once: ${recreated} after ${reservedBefore}`);
+    const afterDelete: bigint[] = [recreated];
+    let previous = recreated;
     for (const [label, server] of [
       ['c', c],
       ['b', b],
@@ -367,14 +372,16 @@ describe('three instances on one PostgreSQL database', { timeout: 60_000 }, asyn
       let held = 0;
       for (let i = 0; i <= 2 * Number(cache) && fresh === undefined; i += 1) {
         const value = await takeValue(server.url, name);
-        if (value >= resetTo) held += 1;
+        afterDelete.push(value);
+        if (value < recreated) held += 1;
         else fresh = value;
       }
       assert.ok(BigInt(held) <= 2n * cache, `${label} handed out ${held} values held from before the delete`);
       // The re-created sequence has cache 1 (defaults): shared at once, in real-time order.
-      assert.ok(fresh !== undefined && fresh > previous && fresh < 1000n, `${label} follows the re-created sequence: ${fresh} after ${previous}`);
+      assert.ok(fresh !== undefined && fresh > previous, `${label} follows the re-created sequence: ${fresh} after ${previous}`);
       previous = fresh;
     }
+    assert.deepEqual(duplicatesOf([...before, ...afterValues, ...afterDelete]), [], 'never a value twice, across the delete either');
   });
 
   test('export (seed format) through the CLI beside running instances under load', { timeout: 30_000 }, async () => {

@@ -3,8 +3,14 @@ import { describe, it } from 'node:test';
 import { INT64_MAX, INT64_MIN, isInt64 } from '../src/int64.js';
 import {
   allocate,
+  positionAfter,
+  reissues,
+  unite,
+  widen,
   changeConflict,
   DEFAULT_OPTIONS,
+  firstUseState,
+  impliedIssued,
   initialPosition,
   InvalidOptionsError,
   MAX_CACHE,
@@ -367,36 +373,45 @@ describe('changeConflict', () => {
   const ascending = resolveOptions({ minValue: 1n, maxValue: 100n });
 
   it('allows changes that keep the direction and the position within the bounds', () => {
-    assert.equal(changeConflict(ascending, resolveOptions({ maxValue: 51n }, ascending), at(50n)), undefined);
+    assert.equal(changeConflict(ascending, resolveOptions({ maxValue: 51n }, ascending), at(50n), impliedIssued(ascending, at(50n))), undefined);
     // The next value (6) lies within the new bounds, though the last one handed out (5) does not.
-    assert.equal(changeConflict(ascending, resolveOptions({ minValue: 6n, start: 6n }, ascending), at(5n)), undefined);
+    assert.equal(changeConflict(ascending, resolveOptions({ minValue: 6n, start: 6n }, ascending), at(5n), impliedIssued(ascending, at(5n))), undefined);
     // Already exhausted: a change that keeps it exhausted causes nothing; enabling cycle lets it wrap.
     const capped = resolveOptions({ maxValue: 50n }, ascending);
-    assert.equal(changeConflict(capped, resolveOptions({ cache: 10n }, capped), at(50n)), undefined);
-    assert.equal(changeConflict(capped, resolveOptions({ cycle: true }, capped), at(50n)), undefined);
-    assert.equal(changeConflict(ascending, resolveOptions({ increment: 7n, cache: 5n }, ascending), at(20n)), undefined);
-    assert.equal(changeConflict(ascending, resolveOptions({ minValue: INT64_MIN, maxValue: INT64_MAX }, ascending), at(20n)), undefined);
+    assert.equal(changeConflict(capped, resolveOptions({ cache: 10n }, capped), at(50n), impliedIssued(capped, at(50n))), undefined);
+    assert.equal(changeConflict(capped, resolveOptions({ cycle: true }, capped), at(50n), impliedIssued(capped, at(50n))), undefined);
+    assert.equal(changeConflict(ascending, resolveOptions({ increment: 7n, cache: 5n }, ascending), at(20n), impliedIssued(ascending, at(20n))), undefined);
+    assert.equal(changeConflict(ascending, resolveOptions({ minValue: INT64_MIN, maxValue: INT64_MAX }, ascending), at(20n), impliedIssued(ascending, at(20n))), undefined);
   });
 
   it('refuses to reverse the direction once values have been handed out', () => {
     const reversed = resolveOptions({ increment: -1n }, ascending);
-    assert.equal(typeof changeConflict(ascending, reversed, at(1n)), 'string');
-    assert.equal(typeof changeConflict(ascending, reversed, at(50n)), 'string');
+    assert.equal(typeof changeConflict(ascending, reversed, at(1n), impliedIssued(ascending, at(1n))), 'string');
+    assert.equal(typeof changeConflict(ascending, reversed, at(50n), impliedIssued(ascending, at(50n))), 'string');
     const descending = resolveOptions({ increment: -1n });
-    assert.equal(typeof changeConflict(descending, resolveOptions({ increment: 1n }, descending), at(-5n)), 'string');
+    assert.equal(typeof changeConflict(descending, resolveOptions({ increment: 1n }, descending), at(-5n), impliedIssued(descending, at(-5n))), 'string');
+  });
+
+  it('refuses to reverse the direction after a forward reset, judged by the high-water marks', () => {
+    const reversed = resolveOptions({ increment: -1n, minValue: INT64_MIN }, DEFAULT_OPTIONS);
+    // Handed out 1..41, then reset forward to 1000: the position shows nothing handed out, the marks do.
+    const conflict = changeConflict(DEFAULT_OPTIONS, reversed, fresh(1000n), { low: 1n, high: 41n });
+    assert.match(conflict ?? '', /handed out values \(1 to 41\)/);
+    // After a forced reset back (marks forgotten), or before any value: allowed.
+    assert.equal(changeConflict(DEFAULT_OPTIONS, reversed, fresh(1000n), undefined), undefined);
   });
 
   it('allows reversing the direction before anything was handed out', () => {
-    assert.equal(changeConflict(ascending, resolveOptions({ increment: -1n }, ascending), initialPosition(ascending)), undefined);
+    assert.equal(changeConflict(ascending, resolveOptions({ increment: -1n }, ascending), initialPosition(ascending), impliedIssued(ascending, initialPosition(ascending))), undefined);
   });
 
   it('refuses new bounds that leave the position outside', () => {
-    assert.equal(typeof changeConflict(ascending, resolveOptions({ maxValue: 40n }, ascending), at(50n)), 'string');
+    assert.equal(typeof changeConflict(ascending, resolveOptions({ maxValue: 40n }, ascending), at(50n), impliedIssued(ascending, at(50n))), 'string');
     // The change itself would exhaust the sequence: its next value (51) falls outside.
-    assert.equal(typeof changeConflict(ascending, resolveOptions({ maxValue: 50n }, ascending), at(50n)), 'string');
+    assert.equal(typeof changeConflict(ascending, resolveOptions({ maxValue: 50n }, ascending), at(50n), impliedIssued(ascending, at(50n))), 'string');
     // Before the first value, the next value (the position) must lie within.
-    assert.equal(typeof changeConflict(ascending, resolveOptions({ minValue: 10n, start: 10n }, ascending), initialPosition(ascending)), 'string');
-    assert.equal(typeof changeConflict(ascending, resolveOptions({ minValue: 10n, maxValue: 20n, start: 10n }, ascending), fresh(5n)), 'string');
+    assert.equal(typeof changeConflict(ascending, resolveOptions({ minValue: 10n, start: 10n }, ascending), initialPosition(ascending), impliedIssued(ascending, initialPosition(ascending))), 'string');
+    assert.equal(typeof changeConflict(ascending, resolveOptions({ minValue: 10n, maxValue: 20n, start: 10n }, ascending), fresh(5n), impliedIssued(ascending, fresh(5n))), 'string');
   });
 });
 
@@ -539,5 +554,56 @@ describe('allocate against a one-step-at-a-time model (seeded random)', () => {
         position = actual.position;
       }
     }
+  });
+});
+
+describe('high-water marks', () => {
+  const ascending = resolveOptions({ maxValue: 100n });
+  const descending = resolveOptions({ increment: -2n, minValue: -100n });
+
+  it('widen and unite keep the lowest and highest value ever handed out', () => {
+    assert.deepEqual(widen(undefined, 5n, 3n), { low: 3n, high: 5n });
+    assert.deepEqual(widen({ low: 3n, high: 5n }, 9n, 12n), { low: 3n, high: 12n });
+    assert.deepEqual(widen({ low: 3n, high: 5n }, -1n, -1n), { low: -1n, high: 5n });
+    assert.deepEqual(unite(undefined, { low: 1n, high: 2n }), { low: 1n, high: 2n });
+    assert.deepEqual(unite({ low: 1n, high: 2n }, { low: -7n, high: 0n }), { low: -7n, high: 2n });
+    assert.equal(unite(undefined, undefined), undefined);
+  });
+
+  it('reissues: the next value is not strictly beyond the marks in the direction', () => {
+    assert.equal(reissues({ low: 1n, high: 41n }, ascending, fresh(42n)), false);
+    assert.equal(reissues({ low: 1n, high: 41n }, ascending, fresh(41n)), true);
+    assert.equal(reissues({ low: 1n, high: 41n }, ascending, at(40n)), true);
+    assert.equal(reissues({ low: 10n, high: 41n }, ascending, fresh(5n)), true, 'ascending from below the marks runs through them');
+    assert.equal(reissues({ low: -9n, high: -1n }, descending, fresh(-11n)), false);
+    assert.equal(reissues({ low: -9n, high: -1n }, descending, fresh(-9n)), true);
+    assert.equal(reissues({ low: 1n, high: 100n }, ascending, at(100n)), false, 'exhausted: hands out nothing');
+    assert.equal(reissues(undefined, ascending, fresh(1n)), false);
+  });
+
+  it('impliedIssued: what a position proves was handed out, never its next value', () => {
+    assert.deepEqual(impliedIssued(ascending, at(41n)), { low: 1n, high: 41n });
+    assert.equal(impliedIssued(ascending, fresh(1n)), undefined);
+    assert.deepEqual(impliedIssued(ascending, fresh(1000n)), { low: 1n, high: 999n }, 'a forward reset: a superset errs safe');
+    assert.deepEqual(impliedIssued(descending, at(-7n)), { low: -7n, high: -1n });
+    assert.deepEqual(impliedIssued(descending, fresh(-7n)), { low: -6n, high: -1n });
+    // Reset (with force) behind its start: only the last value is proven.
+    assert.deepEqual(impliedIssued(resolveOptions({ start: 50n, maxValue: 100n }), at(10n)), { low: 10n, high: 10n });
+    for (const position of [at(41n), fresh(1000n), fresh(1n)]) {
+      assert.equal(reissues(impliedIssued(ascending, position), ascending, position), false, 'a position never re-issues its own marks');
+    }
+  });
+
+  it('positionAfter and firstUseState: a name used again continues after its marks', () => {
+    assert.deepEqual(positionAfter({ low: 1n, high: 41n }, DEFAULT_OPTIONS), fresh(42n));
+    assert.deepEqual(positionAfter({ low: 1n, high: 41n }, resolveOptions({ start: 500n })), fresh(500n), 'already beyond');
+    assert.deepEqual(positionAfter({ low: 1n, high: 41n }, resolveOptions({ increment: -1n })), fresh(-1n), 'descending, below the marks');
+    assert.deepEqual(positionAfter({ low: -50n, high: 41n }, resolveOptions({ increment: -1n })), fresh(-51n));
+    assert.equal(positionAfter({ low: 1n, high: 100n }, ascending), undefined, 'no value past the marks');
+    assert.deepEqual(positionAfter(undefined, ascending), initialPosition(ascending));
+    assert.deepEqual(firstUseState({ low: 1n, high: 41n }), { options: DEFAULT_OPTIONS, position: fresh(42n), issued: { low: 1n, high: 41n } });
+    assert.deepEqual(firstUseState(undefined), { options: DEFAULT_OPTIONS, position: fresh(1n), issued: undefined });
+    const full = firstUseState({ low: 1n, high: INT64_MAX });
+    assert.equal(peekNext(full.position, full.options), undefined, 'exhausted when nothing past the marks is left');
   });
 });

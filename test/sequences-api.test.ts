@@ -572,7 +572,7 @@ describe('POST /sequences/{name}/reset', () => {
 });
 
 describe('DELETE /sequences/{name}', () => {
-  it('answers 204, then 404; a re-used name starts afresh at its defaults', async () => {
+  it('answers 204, then 404; a re-used name gets its defaults and continues after every value it handed out', async () => {
     const t = await testApp();
     await put(t.app, 'gone', { start: 100, increment: 5, max_value: 1000, cache: 3 });
     assert.equal(await take(t.app, 'gone'), 100n);
@@ -584,13 +584,63 @@ describe('DELETE /sequences/{name}', () => {
     assertError(await remove(t.app, 'gone'), 404, 'sequence_not_found');
     assert.deepEqual((await list(t.app, {})).names, []);
 
-    assert.equal(await take(t.app, 'gone'), 1n);
+    // Cache 3 reserved 100, 105, 110: all of them count as handed out.
+    assert.equal(await take(t.app, 'gone'), 111n);
     const shown = await view(t.app, 'gone');
     assert.equal(shown.start, 1n);
     assert.equal(shown.increment, 1n);
     assert.equal(shown.max_value, INT64_MAX);
     assert.equal(shown.cache, 1n);
-    assert.equal(shown.last_value, 1n);
+    assert.equal(shown.last_value, 111n);
+    await t.close();
+  });
+
+  it('re-creates a deleted name with PUT (201) after its values, or refuses options that leave no value past them', async () => {
+    const t = await testApp();
+    for (let i = 0; i < 5; i += 1) await take(t.app, 'tomb');
+    assert.equal((await remove(t.app, 'tomb')).statusCode, 204);
+    assertError(await put(t.app, 'tomb', { max_value: 5 }), 409, 'options_conflict');
+    assertError(await get(t.app, 'tomb'), 404, 'sequence_not_found');
+    const created = await put(t.app, 'tomb', { increment: 2 });
+    assert.equal(created.statusCode, 201);
+    assert.equal(body(created).next_value, 6n);
+    assert.equal(body(created).last_value, null);
+    // Options that start beyond the marks are kept as given.
+    assert.equal((await remove(t.app, 'tomb')).statusCode, 204);
+    const later = await put(t.app, 'tomb', { start: 1000 });
+    assert.equal(body(later).next_value, 1000n);
+    // A descending sequence below the marks is fine too: it never reaches them.
+    assert.equal((await remove(t.app, 'tomb')).statusCode, 204);
+    const down = await put(t.app, 'tomb', { increment: -1 });
+    assert.equal(body(down).next_value, -1n);
+    await t.close();
+  });
+
+  it('keeps the marks of a deleted name: a direction change after re-creation is refused, a forward reset too keeps them', async () => {
+    const t = await testApp();
+    for (let i = 0; i < 3; i += 1) await take(t.app, 'flip');
+    assert.equal((await reset(t.app, 'flip', { next_value: 1000 })).statusCode, 200);
+    // The original bug: a forward reset hid the values handed out, and a direction change then counted back through them.
+    assertError(await put(t.app, 'flip', { increment: -1, min_value: -100 }), 409, 'options_conflict');
+    assert.equal((await remove(t.app, 'flip')).statusCode, 204);
+    assert.equal(await take(t.app, 'flip'), 1000n, 'values skipped by the forward reset count as handed out: it goes on from where it stood');
+    await t.close();
+  });
+
+  it('forgets a name with ?forget=true: every trace goes, and the name starts afresh (the one way back to re-issuing)', async () => {
+    const t = await testApp();
+    for (let i = 0; i < 3; i += 1) await take(t.app, 'amnesia');
+    const forgotten = await t.app.inject({ method: 'DELETE', url: '/sequences/amnesia?forget=true' });
+    assert.equal(forgotten.statusCode, 204);
+    assert.equal(await take(t.app, 'amnesia'), 1n);
+    // A name deleted earlier (a tombstone) can be forgotten too; without forget it is not found.
+    assert.equal((await remove(t.app, 'amnesia')).statusCode, 204);
+    assertError(await remove(t.app, 'amnesia'), 404, 'sequence_not_found');
+    assert.equal((await t.app.inject({ method: 'DELETE', url: '/sequences/amnesia?forget=true' })).statusCode, 204);
+    assertError(await t.app.inject({ method: 'DELETE', url: '/sequences/amnesia?forget=true' }), 404, 'sequence_not_found');
+    assert.equal(await take(t.app, 'amnesia'), 1n);
+    assertError(await t.app.inject({ method: 'DELETE', url: '/sequences/amnesia?forget=yes' }), 400, 'bad_request');
+    assert.equal(await take(t.app, 'amnesia'), 2n, 'a bad forget changes nothing');
     await t.close();
   });
 

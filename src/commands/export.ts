@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { openStore, type StoreLocation } from '../store/open-store.js';
 import { allSequences } from '../store/paging.js';
 import type { SequenceStore } from '../store/store.js';
-import { FULL_FORMAT, FULL_FORMAT_VERSION, fullFormatEntry } from './full-format.js';
+import { FULL_FORMAT, FULL_FORMAT_VERSION, fullFormatEntry, fullFormatTombstone } from './full-format.js';
 
 const CHUNK_CHARS = 64 * 1024;
 
@@ -25,20 +25,21 @@ async function* sequencesJson(store: SequenceStore): AsyncGenerator<string> {
 }
 
 /**
- * `take-a-number export [FILE]`: reads the store (beside a running server)
- * and writes it to FILE, atomically (a temporary file, fsynced, then
- * renamed), or to `out` when no file is given.
+ * The full format: every option, the exact position and the high-water marks
+ * of each sequence, then the deleted names with theirs, a page at a time.
  */
-/** The full format: every option and the exact position of each sequence, a page at a time. */
 async function* fullJson(store: SequenceStore): AsyncGenerator<string> {
   let chunk = `{"format": "${FULL_FORMAT}", "version": ${FULL_FORMAT_VERSION}, "sequences": [`;
-  let count = 0;
-  for await (const record of allSequences(store)) {
-    chunk += `${count === 0 ? '\n' : ',\n'}  ${fullFormatEntry(record)}`;
-    count += 1;
-    if (chunk.length >= CHUNK_CHARS) {
-      yield chunk;
-      chunk = '';
+  for (const [deleted, entry] of [[false, fullFormatEntry], [true, fullFormatTombstone]] as const) {
+    if (deleted) chunk += '\n], "deleted": [';
+    let count = 0;
+    for await (const record of allSequences(store, { deleted })) {
+      chunk += `${count === 0 ? '\n' : ',\n'}  ${entry(record)}`;
+      count += 1;
+      if (chunk.length >= CHUNK_CHARS) {
+        yield chunk;
+        chunk = '';
+      }
     }
   }
   yield `${chunk}\n]}\n`;
@@ -46,6 +47,11 @@ async function* fullJson(store: SequenceStore): AsyncGenerator<string> {
 
 export type ExportFormat = 'plain' | 'full';
 
+/**
+ * `take-a-number export [FILE]`: reads the store (beside a running server)
+ * and writes it to FILE, atomically (a temporary file, fsynced, then
+ * renamed), or to `out` when no file is given.
+ */
 export async function exportSequences(
   location: StoreLocation,
   file: string | undefined,

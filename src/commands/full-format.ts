@@ -1,19 +1,30 @@
 import { INT64_MAX, INT64_MIN } from '../int64.js';
-import { InvalidOptionsError, resolveOptions } from '../sequence.js';
+import { impliedIssued, InvalidOptionsError, peekNext, reissues, resolveOptions, type IssuedRange } from '../sequence.js';
 import { sequenceNameProblem } from '../sequence-name.js';
-import type { ImportedSequence, SequenceRecord } from '../store/store.js';
+import type { ImportedSequence, ImportedTombstone, SequenceRecord } from '../store/store.js';
 
 /**
- * The full export format: every sequence with all its options and its exact
- * position, so a store moves to another (SQLite to PostgreSQL) losing nothing.
+ * The full export format: every sequence with all its options, its exact
+ * position and its high-water marks (the lowest and highest value it ever
+ * handed out, null for none), and every deleted name with its marks, so a
+ * store moves to another (SQLite to PostgreSQL) losing nothing.
  *
- *   {"format": "takeanumber-full", "version": 1, "sequences": [
+ *   {"format": "takeanumber-full", "version": 2, "sequences": [
  *     {"name": "orders", "last_value": 41, "is_called": true, "start": 1, "increment": 1,
- *      "min_value": 1, "max_value": 9223372036854775807, "cycle": false, "cache": 1}
+ *      "min_value": 1, "max_value": 9223372036854775807, "cycle": false, "cache": 1,
+ *      "issued_low": 1, "issued_high": 41}
+ *   ], "deleted": [
+ *     {"name": "old", "issued_low": 1, "issued_high": 7}
  *   ]}
+ *
+ * Version 1 (before high-water marks and tombstones) is still read: its
+ * entries get the marks their position proves (impliedIssued).
  */
 export const FULL_FORMAT = 'takeanumber-full';
-export const FULL_FORMAT_VERSION = 1n;
+export const FULL_FORMAT_VERSION = 2n;
+
+const marks = (issued: IssuedRange | undefined): string =>
+  `"issued_low": ${issued?.low ?? 'null'}, "issued_high": ${issued?.high ?? 'null'}`;
 
 /** One sequence as a line of the full format (exact integers, never through a float). */
 export function fullFormatEntry(record: SequenceRecord): string {
@@ -21,8 +32,13 @@ export function fullFormatEntry(record: SequenceRecord): string {
   return (
     `{"name": ${JSON.stringify(record.name)}, "last_value": ${position.lastValue}, "is_called": ${position.isCalled}, ` +
     `"start": ${options.start}, "increment": ${options.increment}, "min_value": ${options.minValue}, ` +
-    `"max_value": ${options.maxValue}, "cycle": ${options.cycle}, "cache": ${options.cache}}`
+    `"max_value": ${options.maxValue}, "cycle": ${options.cycle}, "cache": ${options.cache}, ${marks(record.issued)}}`
   );
+}
+
+/** One deleted name (a tombstone) as a line of the full format. */
+export function fullFormatTombstone(record: SequenceRecord): string {
+  return `{"name": ${JSON.stringify(record.name)}, ${marks(record.issued)}}`;
 }
 
 export function isFullFormat(data: unknown): data is Record<string, unknown> {
@@ -31,34 +47,61 @@ export function isFullFormat(data: unknown): data is Record<string, unknown> {
 
 const int64 = (value: unknown): value is bigint => typeof value === 'bigint' && value >= INT64_MIN && value <= INT64_MAX;
 
-/** Checks a parsed full-format file; returns its sequences, or the problems found (each naming the entry). */
-export function readFullFormat(data: Record<string, unknown>): { sequences: ImportedSequence[]; problems: string[] } {
-  if (data.version !== FULL_FORMAT_VERSION) {
-    return { sequences: [], problems: [`version must be ${FULL_FORMAT_VERSION}, got ${JSON.stringify(String(data.version))}`] };
+export interface FullFormatContent {
+  readonly sequences: ImportedSequence[];
+  readonly deleted: ImportedTombstone[];
+  readonly problems: string[];
+}
+
+type Fields = Record<string, unknown>;
+
+/** The marks of an entry (version 2): both null, or two 64-bit integers, low ≤ high; a string if they are not. */
+function readMarks(e: Fields): IssuedRange | undefined | string {
+  if (e.issued_low === null && e.issued_high === null) return undefined;
+  if (!int64(e.issued_low) || !int64(e.issued_high)) return 'issued_low and issued_high must both be null or both 64-bit integers';
+  if (e.issued_low > e.issued_high) return `issued_low ${e.issued_low} lies above issued_high ${e.issued_high}`;
+  return { low: e.issued_low, high: e.issued_high };
+}
+
+/** Checks a parsed full-format file; returns its sequences and deleted names, or the problems found (each naming the entry). */
+export function readFullFormat(data: Record<string, unknown>): FullFormatContent {
+  const version = data.version;
+  if (version !== 1n && version !== FULL_FORMAT_VERSION) {
+    return { sequences: [], deleted: [], problems: [`version must be 1 or ${FULL_FORMAT_VERSION}, got ${JSON.stringify(String(version))}`] };
   }
-  if (!Array.isArray(data.sequences)) return { sequences: [], problems: ['"sequences" must be an array'] };
+  if (!Array.isArray(data.sequences)) return { sequences: [], deleted: [], problems: ['"sequences" must be an array'] };
+  if (version === 1n ? data.deleted !== undefined : !Array.isArray(data.deleted)) {
+    return { sequences: [], deleted: [], problems: [version === 1n ? 'version 1 has no "deleted"' : '"deleted" must be an array'] };
+  }
   const sequences: ImportedSequence[] = [];
+  const deleted: ImportedTombstone[] = [];
   const problems: string[] = [];
   const seen = new Set<string>();
-  for (const [index, entry] of (data.sequences as unknown[]).entries()) {
-    const where = `sequences[${index}]`;
+  /** The entry's name, or undefined after recording why it is unusable. */
+  const named = (entry: unknown, where: string): { name: string; e: Fields; label: string } | undefined => {
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
       problems.push(`${where}: must be an object`);
-      continue;
+      return undefined;
     }
-    const e = entry as Record<string, unknown>;
+    const e = entry as Fields;
     const name = typeof e.name === 'string' ? e.name : undefined;
     const nameProblem = name === undefined ? 'the name must be a string' : sequenceNameProblem(name);
     if (name === undefined || nameProblem !== undefined) {
       problems.push(`${where}: ${nameProblem ?? 'bad name'}`);
-      continue;
+      return undefined;
     }
     const label = `${where} ${JSON.stringify(name)}`;
     if (seen.has(name)) {
       problems.push(`${label}: appears twice`);
-      continue;
+      return undefined;
     }
     seen.add(name);
+    return { name, e, label };
+  };
+  for (const [index, entry] of (data.sequences as unknown[]).entries()) {
+    const found = named(entry, `sequences[${index}]`);
+    if (found === undefined) continue;
+    const { name, e, label } = found;
     const integers = ['last_value', 'start', 'increment', 'min_value', 'max_value', 'cache'] as const;
     const bad = integers.filter((field) => !int64(e[field]));
     if (bad.length > 0 || typeof e.is_called !== 'boolean' || typeof e.cycle !== 'boolean') {
@@ -79,11 +122,28 @@ export function readFullFormat(data: Record<string, unknown>): { sequences: Impo
         problems.push(`${label}: last_value ${lastValue} lies outside min_value..max_value`);
         continue;
       }
-      sequences.push({ name, options, position: { lastValue, isCalled: e.is_called } });
+      const position = { lastValue, isCalled: e.is_called };
+      const issued = version === 1n ? impliedIssued(options, position) : readMarks(e);
+      if (typeof issued === 'string') {
+        problems.push(`${label}: ${issued}`);
+        continue;
+      }
+      if (!options.cycle && reissues(issued, options, position)) {
+        problems.push(`${label}: its next value ${peekNext(position, options)} lies within the values it handed out (issued_low..issued_high)`);
+        continue;
+      }
+      sequences.push({ name, options, position, issued });
     } catch (error) {
       if (!(error instanceof InvalidOptionsError)) throw error;
       problems.push(`${label}: ${error.message}`);
     }
   }
-  return { sequences, problems };
+  for (const [index, entry] of ((data.deleted ?? []) as unknown[]).entries()) {
+    const found = named(entry, `deleted[${index}]`);
+    if (found === undefined) continue;
+    const issued = readMarks(found.e);
+    if (typeof issued === 'string') problems.push(`${found.label}: ${issued}`);
+    else deleted.push({ name: found.name, issued });
+  }
+  return { sequences, deleted, problems };
 }

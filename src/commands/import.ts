@@ -3,7 +3,8 @@ import { INT64_MAX } from '../int64.js';
 import { parseJsonLossless } from '../json.js';
 import { sequenceNameProblem } from '../sequence-name.js';
 import { openStore, type StoreLocation } from '../store/open-store.js';
-import type { ImportedSequence, ImportSummary } from '../store/store.js';
+import { ImportConflictError } from '../import-rules.js';
+import type { ImportedSequence, ImportedTombstone, ImportSummary } from '../store/store.js';
 import { isFullFormat, readFullFormat } from './full-format.js';
 
 /** The file cannot be imported; nothing was changed. */
@@ -27,14 +28,14 @@ export function parseSequencesFile(text: string, file: string): Map<string, bigi
 /** An import file: the seed format, or the full format (`export --format full`). */
 export type ImportContent =
   | { readonly format: 'seed'; readonly entries: Map<string, bigint> }
-  | { readonly format: 'full'; readonly sequences: ImportedSequence[] };
+  | { readonly format: 'full'; readonly sequences: ImportedSequence[]; readonly deleted: ImportedTombstone[] };
 
 export function parseImportFile(text: string, file: string): ImportContent {
   const data = parseJsonFile(text, file);
   if (!isFullFormat(data)) return { format: 'seed', entries: seedEntries(data, file) };
-  const { sequences, problems } = readFullFormat(data);
+  const { sequences, deleted, problems } = readFullFormat(data);
   refuseProblems(problems, file);
-  return { format: 'full', sequences };
+  return { format: 'full', sequences, deleted };
 }
 
 function parseJsonFile(text: string, file: string): unknown {
@@ -72,7 +73,8 @@ function seedEntries(data: unknown, file: string): Map<string, bigint> {
 
 /**
  * `take-a-number import FILE`: raises counters to the file's values, never
- * lowers one. Either format; all or nothing.
+ * lowers one, and never makes a sequence hand out a value again (an entry
+ * that would, refuses the whole import). Either format; all or nothing.
  */
 export async function importFile(file: string, location: StoreLocation): Promise<ImportSummary> {
   let text: string;
@@ -86,7 +88,15 @@ export async function importFile(file: string, location: StoreLocation): Promise
   try {
     return content.format === 'seed'
       ? await store.importLastValues(content.entries)
-      : await store.importSequences(content.sequences);
+      : await store.importSequences(content.sequences, content.deleted);
+  } catch (error) {
+    if (!(error instanceof ImportConflictError)) throw error;
+    const listed = error.conflicts.slice(0, MAX_REPORTED_PROBLEMS).map((c) => `${JSON.stringify(c.name)}: ${c.reason}`);
+    const more = error.conflicts.length > MAX_REPORTED_PROBLEMS ? `\n  … and ${error.conflicts.length - MAX_REPORTED_PROBLEMS} more` : '';
+    throw new ImportFileError(
+      `${file} cannot be imported without handing out numbers again (nothing was changed):\n  ${listed.join('\n  ')}${more}\n` +
+        'Remove these entries from the file (or change the sequences in the store) and import again.',
+    );
   } finally {
     await store.close();
   }

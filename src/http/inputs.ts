@@ -113,6 +113,13 @@ export function parseIdempotencyKey(raw: string | string[] | undefined, rawHeade
   );
 }
 
+/** `?forget=` of a delete: `true` or `false` (default false). */
+export function parseForget(raw: unknown): boolean {
+  if (raw === undefined || raw === 'false') return false;
+  if (raw === 'true') return true;
+  throw new AppError('bad_request', 'forget must be true or false.');
+}
+
 /** `?limit=N` for listings: 1 to 1000, default 100. */
 export function parseLimit(raw: unknown): number {
   if (raw === undefined) return 100;

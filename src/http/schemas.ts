@@ -99,6 +99,16 @@ export const ListResponse = Type.Object({
 });
 export type ListResponse = Static<typeof ListResponse>;
 
+export const DeleteQuery = Type.Object({
+  forget: Type.Optional(
+    Type.Boolean({
+      description:
+        'Forget the sequence entirely, its high-water marks too: the name, used again, starts afresh and hands out the same numbers again.',
+    }),
+  ),
+});
+export type DeleteQuery = Static<typeof DeleteQuery>;
+
 export const NextQuery = Type.Object({
   count: Type.Optional(Type.Integer({ minimum: 1, description: 'Take this many consecutive values (a batch).' })),
 });

@@ -6,8 +6,9 @@ import { defineSequence, deleteSequence, resetSequence } from '../sequence-admin
 import { checkSequenceName } from '../sequence-name.js';
 import type { SequenceRecord, SequenceStore } from '../store/store.js';
 import { actor, tokenPrefix } from './auth.js';
-import { decodeCursor, encodeCursor, parseLimit, parseOptionChanges, parsePrefix, parseReset } from './inputs.js';
+import { decodeCursor, encodeCursor, parseForget, parseLimit, parseOptionChanges, parsePrefix, parseReset } from './inputs.js';
 import {
+  DeleteQuery,
   errorResponses,
   ListQuery,
   ListResponse,
@@ -152,7 +153,7 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
     },
   );
 
-  app.delete<{ Params: SequenceParams }>(
+  app.delete<{ Params: SequenceParams; Querystring: DeleteQuery }>(
     '/sequences/:name',
     {
       config: { scope: 'admin' },
@@ -160,15 +161,19 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
         tags: ['sequences'],
         security: BEARER,
         summary: 'Delete a sequence and its idempotency keys',
-        description: 'If the name is used again it starts afresh at its defaults: numbers are handed out again.',
+        description:
+          'The name keeps its high-water marks: used again (by /next or PUT) it continues after every value it handed out. ' +
+          'With ?forget=true it is forgotten entirely (a name deleted before too), and then hands out the same numbers again.',
         params: SequenceParams,
+        querystring: DeleteQuery,
         response: { 204: Type.Null(), ...errorResponses },
       },
     },
     async (request, reply) => {
       const name = nameOf(request.params);
-      await fromStore(deleteSequence(store, name));
-      request.log.info({ audit: 'sequence.delete', sequence: name, token: actor(request) }, `audit: deleted '${name}'`);
+      const forget = parseForget((request.query as Record<string, unknown>).forget);
+      await fromStore(deleteSequence(store, name, forget));
+      request.log.info({ audit: 'sequence.delete', sequence: name, forget, token: actor(request) }, `audit: ${forget ? 'forgot' : 'deleted'} '${name}'`);
       return reply.code(204).send();
     },
   );

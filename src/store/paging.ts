@@ -1,10 +1,16 @@
 import type { SequenceRecord, SequenceStore } from './store.js';
 
-/** Every sequence of a store in name order, read a page at a time (memory stays flat at any size). */
-export async function* allSequences(store: SequenceStore, pageSize = 1000): AsyncGenerator<SequenceRecord> {
+/**
+ * Every sequence of a store in name order (or, with `deleted`, every
+ * tombstone), read a page at a time (memory stays flat at any size).
+ */
+export async function* allSequences(
+  store: SequenceStore,
+  { deleted = false, pageSize = 1000 }: { deleted?: boolean; pageSize?: number } = {},
+): AsyncGenerator<SequenceRecord> {
   let after: string | undefined;
   for (;;) {
-    const page = await store.listSequences({ prefix: '', after, limit: pageSize });
+    const page = await store.listSequences({ prefix: '', after, limit: pageSize, deleted });
     yield* page;
     if (page.length < pageSize) return;
     after = page[page.length - 1]?.name;

@@ -1,4 +1,4 @@
-import type { SequenceOptions, SequencePosition, SequenceState } from '../sequence.js';
+import type { IssuedRange, SequenceOptions, SequencePosition, SequenceState } from '../sequence.js';
 
 /**
  * The storage contract: everything the allocator, the admin API and the
@@ -16,7 +16,10 @@ export interface AllocationRequest {
   readonly name: string;
   /** How many consecutive values to take; at least 1. */
   readonly count: bigint;
-  /** Create a missing sequence with default options (else the outcome is `not_found`). */
+  /**
+   * Create a missing sequence with default options (else the outcome is
+   * `not_found`); a deleted one comes back continuing after its high-water mark.
+   */
   readonly create: boolean;
   readonly idempotency?: IdempotentRequest | undefined;
 }
@@ -30,16 +33,32 @@ export interface SequenceRecord {
   readonly options: SequenceOptions;
   /** The durable position: with cache > 1, the end of what has been reserved. */
   readonly position: SequencePosition;
+  /** Every value handed out (reserved blocks included), kept across resets without force and deletes. */
+  readonly issued: IssuedRange | undefined;
   /** Milliseconds since the epoch. */
   readonly createdAt: number;
   readonly updatedAt: number;
+  /**
+   * Set for a deleted sequence (a tombstone, ms since the epoch): invisible to
+   * reads and listings, it keeps `issued` so the name, used again, continues after it.
+   */
+  readonly deletedAt: number | undefined;
 }
 
 /** What `modifySequence`'s decision asks the store to write. */
 export type SequenceWrite =
   | { readonly kind: 'none' }
-  | { readonly kind: 'put'; readonly options: SequenceOptions; readonly position: SequencePosition }
-  | { readonly kind: 'delete' };
+  /** Writes a live sequence (over a tombstone too, which it replaces). */
+  | {
+      readonly kind: 'put';
+      readonly options: SequenceOptions;
+      readonly position: SequencePosition;
+      readonly issued: IssuedRange | undefined;
+    }
+  /** Deletes the sequence and its idempotency keys, leaving a tombstone with these marks. */
+  | { readonly kind: 'delete'; readonly tombstone: IssuedRange | undefined }
+  /** Removes every trace of the name: sequence or tombstone, and keys. */
+  | { readonly kind: 'forget' };
 
 export interface ListQuery {
   /** Only names starting with this. */
@@ -47,10 +66,18 @@ export interface ListQuery {
   /** Only names after this one (keyset pagination). */
   readonly after: string | undefined;
   readonly limit: number;
+  /** List the tombstones of deleted sequences instead of the live ones. */
+  readonly deleted?: boolean;
 }
 
 export interface ImportedSequence extends SequenceState {
   readonly name: string;
+}
+
+/** A deleted name of the full format: the values it had handed out. */
+export interface ImportedTombstone {
+  readonly name: string;
+  readonly issued: IssuedRange | undefined;
 }
 
 export interface ImportSummary {
@@ -58,6 +85,8 @@ export interface ImportSummary {
   readonly raised: number;
   /** Entries whose sequence was already at or beyond the imported value. */
   readonly unchanged: number;
+  /** Deleted names recorded (tombstones of the full format). */
+  readonly deleted: number;
 }
 
 export interface SequenceStore {
@@ -79,8 +108,9 @@ export interface SequenceStore {
 
   /**
    * Reads the sequence and writes what `decide` returns, atomically (no
-   * allocation or other change in between). `decide` may throw: then nothing
-   * is written. Deleting a sequence deletes its idempotency keys.
+   * allocation or other change in between). `decide` sees a tombstone as a
+   * record with `deletedAt` set, and may throw: then nothing is written.
+   * Deleting a sequence deletes its idempotency keys.
    */
   modifySequence<T>(
     name: string,
@@ -92,18 +122,22 @@ export interface SequenceStore {
 
   /**
    * Sets each sequence's last issued value to the given one unless it is
-   * already further: never lowers a counter. All or nothing, in one transaction.
+   * already further: never lowers a counter (`importDecision` in
+   * import-rules.ts). All or nothing, in one transaction: an entry that cannot
+   * be applied safely rejects the whole import with an ImportConflictError
+   * (import-rules.ts).
    */
   importLastValues(entries: ReadonlyMap<string, bigint>): Promise<ImportSummary>;
 
   /**
-   * Writes whole sequences (the full export format): missing ones are
-   * created as given; a held one is replaced only if the imported one stands
-   * further along (`importOver` in sequence.ts). All or nothing, in one transaction.
+   * Writes whole sequences and tombstones (the full export format): missing
+   * ones are created as given; a held one is replaced only if the imported one
+   * stands further along, never so that a value is handed out again
+   * (`importDecision`). All or nothing, as importLastValues.
    */
-  importSequences(sequences: readonly ImportedSequence[]): Promise<ImportSummary>;
+  importSequences(sequences: readonly ImportedSequence[], deleted?: readonly ImportedTombstone[]): Promise<ImportSummary>;
 
-  /** Every sequence with its last issued value (the seed format), ordered by name. */
+  /** Every live sequence with its last issued value (the seed format), ordered by name. */
   exportLastValues(): AsyncIterable<readonly [name: string, lastValue: bigint]>;
 
   /** Resolves when the store can serve; rejects with the reason otherwise. */
@@ -127,3 +161,4 @@ export class StoreLockedError extends StoreOpenError {
     this.name = 'StoreLockedError';
   }
 }
+

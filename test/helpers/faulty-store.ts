@@ -2,6 +2,7 @@ import type {
   AllocationOutcome,
   AllocationRequest,
   ImportedSequence,
+  ImportedTombstone,
   ImportSummary,
   ListQuery,
   SequenceRecord,
@@ -160,8 +161,8 @@ export class FaultyStore implements SequenceStore {
     return this.inner.importLastValues(entries);
   }
 
-  importSequences(sequences: readonly ImportedSequence[]): Promise<ImportSummary> {
-    return this.inner.importSequences(sequences);
+  importSequences(sequences: readonly ImportedSequence[], deleted?: readonly ImportedTombstone[]): Promise<ImportSummary> {
+    return this.inner.importSequences(sequences, deleted);
   }
 
   exportLastValues(): AsyncIterable<readonly [name: string, lastValue: bigint]> {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { INT64_MAX } from '../../src/int64.js';
 import { initialPosition, resolveOptions, type OptionChanges } from '../../src/sequence.js';
+import { ImportConflictError } from '../../src/import-rules.js';
 import type { AllocationOutcome, AllocationRequest, SequenceStore } from '../../src/store/store.js';
 
 /** Opens stores on one fresh database: each `open()` sees the same data (close the previous one first for SQLite). */
@@ -21,7 +22,7 @@ const values = (outcomes: AllocationOutcome[]): (string | bigint)[] =>
 
 async function define(store: SequenceStore, name: string, changes: OptionChanges): Promise<void> {
   const options = resolveOptions(changes);
-  await store.modifySequence(name, () => ({ write: { kind: 'put', options, position: initialPosition(options) }, result: undefined }));
+  await store.modifySequence(name, () => ({ write: { kind: 'put', options, position: initialPosition(options), issued: undefined }, result: undefined }));
 }
 
 async function exported(store: SequenceStore): Promise<Record<string, bigint>> {
@@ -98,7 +99,7 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
       await store.close();
     });
 
-    it('replays idempotent requests, refuses a key reused for another request, and keeps keys across reopening', async () => {
+    it('replays idempotent requests, refuses a key reused for another count, keeps keys per sequence and across reopening', async () => {
       const harness = await newHarness();
       let store = await harness.open();
       assert.deepEqual(values(await store.allocate([one('k', 1n, 'key-1'), one('k', 1n, 'key-1'), one('k', 2n, 'key-2')])), [
@@ -106,20 +107,25 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
         1n,
         '2..3',
       ]);
-      const [replay, other, otherCount] = await store.allocate([one('k', 1n, 'key-1'), one('j', 1n, 'key-1'), one('k', 5n, 'key-2')]);
-      assert.deepEqual(replay, { ok: true, first: 1n, last: 1n, replayed: true });
-      assert.deepEqual([other, otherCount], [
-        { ok: false, reason: 'key_reused' },
-        { ok: false, reason: 'key_reused' },
+      const [replay, other, otherCount, otherAgain] = await store.allocate([
+        one('k', 1n, 'key-1'),
+        one('j', 1n, 'key-1'),
+        one('k', 5n, 'key-2'),
+        one('j', 1n, 'key-1'),
       ]);
+      assert.deepEqual(replay, { ok: true, first: 1n, last: 1n, replayed: true });
+      // Keys are per sequence: the same key on another sequence is its own request (replayed within the batch too).
+      assert.deepEqual(other, { ok: true, first: 1n, last: 1n, replayed: false });
+      assert.deepEqual(otherCount, { ok: false, reason: 'key_reused' });
+      assert.deepEqual(otherAgain, { ok: true, first: 1n, last: 1n, replayed: true });
       await store.close();
       store = await harness.open();
       assert.deepEqual(await store.allocate([one('k', 2n, 'key-2'), one('k')]), [
         { ok: true, first: 2n, last: 3n, replayed: true },
         { ok: true, first: 4n, last: 4n, replayed: false },
       ]);
-      // Deleting the sequence takes its keys with it.
-      await store.modifySequence('k', () => ({ write: { kind: 'delete' }, result: undefined }));
+      // Forgetting the sequence takes its keys with it.
+      await store.modifySequence('k', () => ({ write: { kind: 'forget' }, result: undefined }));
       assert.deepEqual(values(await store.allocate([one('k', 1n, 'key-1')])), [1n]);
       await store.close();
     });
@@ -140,7 +146,7 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
       await store.allocate([one('r'), one('r')]);
       await store.modifySequence('r', (current) => {
         assert.ok(current !== undefined);
-        return { write: { kind: 'put', options: current.options, position: { lastValue: 100n, isCalled: false } }, result: undefined };
+        return { write: { kind: 'put', options: current.options, position: { lastValue: 100n, isCalled: false }, issued: current.issued }, result: undefined };
       });
       assert.deepEqual(values(await store.allocate([one('r')])), [100n]);
       await assert.rejects(
@@ -149,9 +155,98 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
         }),
         /refused/,
       );
-      await store.modifySequence('r', () => ({ write: { kind: 'delete' }, result: undefined }));
+      await store.modifySequence('r', () => ({ write: { kind: 'forget' }, result: undefined }));
       assert.equal(await store.getSequence('r'), undefined);
       assert.deepEqual(values(await store.allocate([one('r')])), [1n]);
+      await store.close();
+    });
+
+    it('keeps high-water marks: every value handed out or reserved widens them, in either direction', async () => {
+      const store = await (await newHarness()).open();
+      await define(store, 'down', { increment: -3n });
+      await define(store, 'blocks', { cache: 10n });
+      await store.allocate([one('up', 4n), one('up'), one('down', 2n), one('blocks', 2n)]);
+      assert.deepEqual((await store.getSequence('up'))?.issued, { low: 1n, high: 5n });
+      assert.deepEqual((await store.getSequence('down'))?.issued, { low: -4n, high: -1n });
+      // A reserved block counts whole: its unused values are never handed out again either.
+      assert.deepEqual((await store.getSequence('blocks'))?.issued, { low: 1n, high: 10n });
+      await define(store, 'fresh', {});
+      assert.equal((await store.getSequence('fresh'))?.issued, undefined);
+      await store.close();
+    });
+
+    it('leaves a tombstone on delete: invisible, and the name used again continues after its marks', async () => {
+      const harness = await newHarness();
+      let store = await harness.open();
+      await store.allocate([one('gone', 7n), one('kept')]);
+      const before = await store.getSequence('gone');
+      assert.ok(before !== undefined);
+      await store.modifySequence('gone', () => ({ write: { kind: 'delete', tombstone: before.issued }, result: undefined }));
+      assert.equal(await store.getSequence('gone'), undefined);
+      assert.deepEqual((await store.listSequences({ prefix: '', after: undefined, limit: 10 })).map((r) => r.name), ['kept']);
+      assert.deepEqual(
+        (await store.listSequences({ prefix: '', after: undefined, limit: 10, deleted: true })).map((r) => [r.name, r.issued]),
+        [['gone', { low: 1n, high: 7n }]],
+      );
+      assert.deepEqual(await exported(store), { kept: 1n }, 'the seed format has no tombstones');
+      // modifySequence sees the tombstone.
+      await store.modifySequence('gone', (row) => {
+        assert.ok(row?.deletedAt !== undefined);
+        assert.deepEqual(row.issued, { low: 1n, high: 7n });
+        return { write: { kind: 'none' }, result: undefined };
+      });
+      assert.deepEqual(values(await store.allocate([one('gone', 1n, undefined, false)])), ['not_found']);
+      await store.close();
+      store = await harness.open();
+      // First use again, across reopening: after the marks, with the default options.
+      assert.deepEqual(values(await store.allocate([one('gone'), one('gone', 2n)])), [8n, '9..10']);
+      const back = await store.getSequence('gone');
+      assert.deepEqual([back?.issued, back?.deletedAt], [{ low: 1n, high: 10n }, undefined]);
+      // Forgotten: every trace goes.
+      await store.modifySequence('gone', () => ({ write: { kind: 'forget' }, result: undefined }));
+      assert.deepEqual(values(await store.allocate([one('gone')])), [1n]);
+      await store.close();
+    });
+
+    it('takes a tombstone to exhaustion when nothing past its marks is left', async () => {
+      const store = await (await newHarness()).open();
+      await define(store, 'top', { start: INT64_MAX - 1n });
+      await store.allocate([one('top', 2n)]);
+      await store.modifySequence('top', (row) => ({ write: { kind: 'delete', tombstone: row?.issued }, result: undefined }));
+      assert.deepEqual(values(await store.allocate([one('top'), one('top')])), ['exhausted', 'exhausted']);
+      assert.equal((await store.getSequence('top'))?.issued?.high, INT64_MAX);
+      await store.close();
+    });
+
+    it('refuses a whole import whose entry would hand out values again (another direction), changing nothing', async () => {
+      const store = await (await newHarness()).open();
+      await store.allocate([one('up', 41n)]);
+      const down = resolveOptions({ increment: -1n, minValue: -1000n, maxValue: 1000n });
+      await assert.rejects(
+        store.importSequences([
+          { name: 'new', options: down, position: initialPosition(down), issued: undefined },
+          { name: 'up', options: down, position: { lastValue: 30n, isCalled: false }, issued: undefined },
+        ]),
+        (error: unknown) => error instanceof ImportConflictError && error.conflicts.length === 1 && error.conflicts[0]?.name === 'up',
+      );
+      assert.equal(await store.getSequence('new'), undefined, 'nothing was imported');
+      assert.deepEqual(values(await store.allocate([one('up')])), [42n]);
+      await store.close();
+    });
+
+    it('imports tombstones: kept for absent names, and a live sequence is moved past their marks', async () => {
+      const store = await (await newHarness()).open();
+      await store.allocate([one('live', 3n)]);
+      const summary = await store.importSequences(
+        [],
+        [
+          { name: 'was', issued: { low: 1n, high: 20n } },
+          { name: 'live', issued: { low: 1n, high: 9n } },
+        ],
+      );
+      assert.deepEqual(summary, { created: 0, raised: 1, unchanged: 0, deleted: 1 });
+      assert.equal(await store.getSequence('was'), undefined);
+      assert.deepEqual(values(await store.allocate([one('was'), one('live')])), [21n, 10n]);
       await store.close();
     });
 
@@ -180,7 +275,7 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
           ['zero', 0n],
         ]),
       );
-      assert.deepEqual(summary, { created: 2, raised: 1, unchanged: 1 });
+      assert.deepEqual(summary, { created: 2, raised: 1, unchanged: 1, deleted: 0 });
       assert.deepEqual(await exported(store), { high: 10n, low: 7n, new: 3n, zero: 0n });
       assert.deepEqual(values(await store.allocate([one('low'), one('zero'), one('new')])), [8n, 1n, 4n]);
       await store.close();
@@ -191,11 +286,11 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
       await store.allocate([one('ahead', 50n), one('behind')]);
       const options = resolveOptions({ increment: 3n, maxValue: 1000n, cache: 5n });
       const summary = await store.importSequences([
-        { name: 'fresh', options, position: { lastValue: 10n, isCalled: true } },
-        { name: 'ahead', options, position: { lastValue: 10n, isCalled: true } },
-        { name: 'behind', options, position: { lastValue: 100n, isCalled: false } },
+        { name: 'fresh', options, position: { lastValue: 10n, isCalled: true }, issued: { low: 1n, high: 10n } },
+        { name: 'ahead', options, position: { lastValue: 10n, isCalled: true }, issued: { low: 1n, high: 10n } },
+        { name: 'behind', options, position: { lastValue: 100n, isCalled: false }, issued: undefined },
       ]);
-      assert.deepEqual(summary, { created: 1, raised: 1, unchanged: 1 });
+      assert.deepEqual(summary, { created: 1, raised: 1, unchanged: 1, deleted: 0 });
       assert.deepEqual((await store.getSequence('fresh'))?.options, options);
       assert.deepEqual((await store.getSequence('behind'))?.position, { lastValue: 100n, isCalled: false });
       assert.deepEqual(values(await store.allocate([one('fresh'), one('behind'), one('ahead')])), [13n, 100n, 51n]);

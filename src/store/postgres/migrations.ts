@@ -65,6 +65,35 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    description: 'high-water marks, tombstones of deleted sequences, idempotency keys per sequence',
+    // As SQLite's version 4: issued_low/issued_high are the values ever handed
+    // out, set for existing rows to what their position proves (impliedIssued
+    // in sequence.ts); deleted_at marks a tombstone; keys are per sequence.
+    sql: `
+      ALTER TABLE takeanumber_sequences
+        ADD COLUMN issued_low bigint,
+        ADD COLUMN issued_high bigint,
+        ADD COLUMN deleted_at timestamptz;
+      UPDATE takeanumber_sequences SET
+        issued_low = CASE
+          WHEN increment > 0 AND is_called THEN least(start_value, last_value)
+          WHEN increment > 0 AND start_value < last_value THEN start_value
+          WHEN increment < 0 AND is_called THEN last_value
+          WHEN increment < 0 AND start_value > last_value THEN last_value + 1
+        END,
+        issued_high = CASE
+          WHEN increment > 0 AND is_called THEN last_value
+          WHEN increment > 0 AND start_value < last_value THEN last_value - 1
+          WHEN increment < 0 AND is_called THEN greatest(start_value, last_value)
+          WHEN increment < 0 AND start_value > last_value THEN start_value
+        END;
+      ALTER TABLE takeanumber_idempotency_keys DROP CONSTRAINT takeanumber_idempotency_keys_pkey;
+      ALTER TABLE takeanumber_idempotency_keys ADD PRIMARY KEY (name, key);
+      DROP INDEX takeanumber_idempotency_keys_by_name;
+    `,
+  },
 ];
 
 export const LATEST_POSTGRES_VERSION = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1]?.version ?? 0;

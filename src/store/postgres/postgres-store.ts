@@ -1,12 +1,14 @@
 import type pg from 'pg';
+import { fullEntries, heldOf, planImport, seedEntries, type ImportEntry } from '../../import-rules.js';
 import {
   allocate as allocateValues,
   DEFAULT_OPTIONS,
-  importOver,
-  lastIssued,
-  seedState,
+  firstUseState,
   initialPosition,
+  lastIssued,
   reserve,
+  widen,
+  type IssuedRange,
   type SequenceOptions,
   type SequencePosition,
 } from '../../sequence.js';
@@ -16,6 +18,7 @@ import {
   type AllocationOutcome,
   type AllocationRequest,
   type ImportedSequence,
+  type ImportedTombstone,
   type ImportSummary,
   type ListQuery,
   type SequenceRecord,
@@ -32,7 +35,8 @@ const T = 'takeanumber_sequences';
 const K = 'takeanumber_idempotency_keys';
 
 const RECORD_COLUMNS = `name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache, version,
-  (extract(epoch from created_at) * 1000)::int8 AS created_ms, (extract(epoch from updated_at) * 1000)::int8 AS updated_ms`;
+  issued_low, issued_high, (extract(epoch from created_at) * 1000)::int8 AS created_ms,
+  (extract(epoch from updated_at) * 1000)::int8 AS updated_ms, (extract(epoch from deleted_at) * 1000)::int8 AS deleted_ms`;
 
 interface RecordRow {
   name: string;
@@ -45,8 +49,11 @@ interface RecordRow {
   cycle: boolean;
   cache: string;
   version: string;
+  issued_low: string | null;
+  issued_high: string | null;
   created_ms: string;
   updated_ms: string;
+  deleted_ms: string | null;
 }
 
 function toRecord(row: RecordRow): SequenceRecord & { version: bigint } {
@@ -61,16 +68,23 @@ function toRecord(row: RecordRow): SequenceRecord & { version: bigint } {
       cache: BigInt(row.cache),
     },
     position: { lastValue: BigInt(row.last_value), isCalled: row.is_called },
+    issued: row.issued_low === null || row.issued_high === null ? undefined : { low: BigInt(row.issued_low), high: BigInt(row.issued_high) },
     createdAt: Number(row.created_ms),
     updatedAt: Number(row.updated_ms),
+    deletedAt: row.deleted_ms === null ? undefined : Number(row.deleted_ms),
     version: BigInt(row.version),
   };
 }
 
-const COLUMNS = 'name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache';
+const COLUMNS = 'name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache, issued_low, issued_high';
 
-/** Parameters $1 … $9, in the order of COLUMNS. */
-const rowParams = (name: string, options: SequenceOptions, position: SequencePosition): (string | boolean)[] => [
+/** Parameters $1 … $11, in the order of COLUMNS. */
+const rowParams = (
+  name: string,
+  options: SequenceOptions,
+  position: SequencePosition,
+  issued: IssuedRange | undefined,
+): (string | boolean | null)[] => [
   name,
   position.lastValue.toString(),
   position.isCalled,
@@ -80,31 +94,65 @@ const rowParams = (name: string, options: SequenceOptions, position: SequencePos
   options.maxValue.toString(),
   options.cycle,
   options.cache.toString(),
+  issued?.low.toString() ?? null,
+  issued?.high.toString() ?? null,
 ];
 
 async function insertSequence(
   client: pg.PoolClient,
   name: string,
-  options: SequenceOptions,
-  position: SequencePosition,
-  onConflict = '',
+  state: { options: SequenceOptions; position: SequencePosition; issued: IssuedRange | undefined },
+  { onConflict = '', deleted = false }: { onConflict?: string; deleted?: boolean } = {},
 ): Promise<void> {
-  await client.query(`INSERT INTO ${T} (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ${onConflict}`, rowParams(name, options, position));
+  await client.query(
+    `INSERT INTO ${T} (${COLUMNS}, deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, ${deleted ? 'now()' : 'NULL'}) ${onConflict}`,
+    rowParams(name, state.options, state.position, state.issued),
+  );
 }
 
-/** Writes new options and position, and a new version: instances holding cached blocks notice it at refill. */
-async function replaceSequence(client: pg.PoolClient, name: string, options: SequenceOptions, position: SequencePosition): Promise<void> {
+/**
+ * Writes new options, position and marks, and a new version: instances
+ * holding cached blocks notice it at refill. Over a tombstone the sequence is
+ * created anew (live again, a new creation time).
+ */
+async function replaceSequence(
+  client: pg.PoolClient,
+  name: string,
+  state: { options: SequenceOptions; position: SequencePosition; issued: IssuedRange | undefined },
+): Promise<void> {
   await client.query(
     `UPDATE ${T} SET last_value = $2, is_called = $3, start_value = $4, increment = $5, min_value = $6,
-       max_value = $7, cycle = $8, cache = $9, version = nextval('takeanumber_versions'), updated_at = now()
+       max_value = $7, cycle = $8, cache = $9, issued_low = $10, issued_high = $11, version = nextval('takeanumber_versions'),
+       updated_at = now(), created_at = CASE WHEN deleted_at IS NULL THEN created_at ELSE now() END, deleted_at = NULL
      WHERE name = $1`,
-    rowParams(name, options, position),
+    rowParams(name, state.options, state.position, state.issued),
   );
+}
+
+/**
+ * Makes the row a tombstone with these marks (or updates a tombstone's),
+ * deleting the sequence's idempotency keys; a new version tells instances
+ * holding its blocks.
+ */
+async function burySequence(client: pg.PoolClient, name: string, issued: IssuedRange | undefined): Promise<void> {
+  await client.query(
+    `UPDATE ${T} SET issued_low = $2, issued_high = $3, version = nextval('takeanumber_versions'), updated_at = now(),
+       deleted_at = coalesce(deleted_at, now()) WHERE name = $1`,
+    [name, issued?.low.toString() ?? null, issued?.high.toString() ?? null],
+  );
+  await client.query(`DELETE FROM ${K} WHERE name = $1`, [name]);
 }
 
 /** The last value after taking `total` values, in numeric (no 64-bit overflow), and whether it is within bounds. */
 const ADVANCED = (total: string) =>
   `(CASE WHEN s.is_called THEN s.last_value + ${total} * s.increment ELSE s.last_value + (${total} - 1) * s.increment END)`;
+
+/** The first value of a run that does not wrap: the next value (in numeric). */
+const FIRST = '(CASE WHEN s.is_called THEN s.last_value::numeric + s.increment ELSE s.last_value END)';
+
+/** The marks widened by the run FIRST … `last` (least and greatest ignore a NULL mark). */
+const WIDENED = (last: string) =>
+  `issued_low = least(s.issued_low, ${FIRST}, ${last})::bigint, issued_high = greatest(s.issued_high, ${FIRST}, ${last})::bigint`;
 
 /** One request of a batch, with where its answer goes. */
 interface Slot {
@@ -112,9 +160,8 @@ interface Slot {
   readonly request: AllocationRequest;
 }
 
+/** A recorded answer of an idempotency key. */
 interface KeyRow {
-  key: string;
-  name: string;
   request_count: string | null;
   first_value: string;
   last_value: string;
@@ -233,13 +280,13 @@ export class PostgresStore implements SequenceStore {
     const firstWithKey = new Map<string, Slot>();
     const followers: Slot[] = [];
     if (keyed.length > 0) {
-      const prior = await this.#keys(keyed.map((slot) => (slot.request.idempotency as { key: string }).key));
+      const prior = await this.#keys(keyed.map((slot) => slot.request));
       for (const slot of keyed) {
-        const key = (slot.request.idempotency as { key: string }).key;
-        const known = prior.get(key);
+        const id = keyId(slot.request);
+        const known = prior.get(id);
         if (known !== undefined) outcomes[slot.index] = replayOrRefuse(known, slot.request);
-        else if (firstWithKey.has(key)) followers.push(slot);
-        else firstWithKey.set(key, slot);
+        else if (firstWithKey.has(id)) followers.push(slot);
+        else firstWithKey.set(id, slot);
       }
     }
     const following = new Set(followers.map((slot) => slot.index));
@@ -251,15 +298,12 @@ export class PostgresStore implements SequenceStore {
     await this.#allocatePending(pending, outcomes);
 
     for (const follower of followers) {
-      const key = (follower.request.idempotency as { key: string }).key;
-      const leader = firstWithKey.get(key) as Slot;
+      const leader = firstWithKey.get(keyId(follower.request)) as Slot;
       const answer = outcomes[leader.index];
       outcomes[follower.index] =
         answer?.ok === true
           ? replayOrRefuse(
               {
-                key,
-                name: leader.request.name,
                 request_count: leader.request.idempotency?.requestCount?.toString() ?? null,
                 first_value: answer.first.toString(),
                 last_value: answer.last.toString(),
@@ -322,12 +366,13 @@ export class PostgresStore implements SequenceStore {
         inserted: string[] | null;
       }>({
         // Named: each connection parses and plans it once, not once per batch.
-        name: 'takeanumber_allocate_1',
+        name: 'takeanumber_allocate_2',
         text: `WITH r AS (SELECT * FROM unnest($1::text[], $2::numeric[]) AS r(name, total)),
          u AS (
-           UPDATE ${T} s SET last_value = ${ADVANCED('r.total')}::bigint, is_called = true, updated_at = now()
+           UPDATE ${T} s SET last_value = ${ADVANCED('r.total')}::bigint, is_called = true, ${WIDENED(ADVANCED('r.total'))},
+             updated_at = now()
            FROM r
-           WHERE s.name = r.name AND s.cache = 1 AND ${ADVANCED('r.total')} BETWEEN s.min_value AND s.max_value
+           WHERE s.name = r.name AND s.cache = 1 AND s.deleted_at IS NULL AND ${ADVANCED('r.total')} BETWEEN s.min_value AND s.max_value
            RETURNING s.name, s.last_value, s.increment
          ),
          k AS (
@@ -337,11 +382,11 @@ export class PostgresStore implements SequenceStore {
                   (u.last_value - (r.total - k.off - k.count) * u.increment)::bigint
            FROM unnest($3::text[], $4::text[], $5::int8[], $6::numeric[], $7::numeric[]) AS k(key, name, request_count, off, count)
            JOIN u ON u.name = k.name JOIN r ON r.name = k.name
-           ON CONFLICT (key) DO NOTHING
-           RETURNING key
+           ON CONFLICT (name, key) DO NOTHING
+           RETURNING name || chr(10) || key AS id
          )
-         SELECT r.name, u.last_value, u.increment, s.name IS NOT NULL AS found, s.cache,
-                (SELECT array_agg(key) FROM k) AS inserted
+         SELECT r.name, u.last_value, u.increment, s.name IS NOT NULL AND s.deleted_at IS NULL AS found, s.cache,
+                (SELECT array_agg(id) FROM k) AS inserted
          FROM r LEFT JOIN u ON u.name = r.name LEFT JOIN ${T} s ON s.name = r.name`,
         values: [names, totals, ...keyColumns],
       });
@@ -358,9 +403,8 @@ export class PostgresStore implements SequenceStore {
           const first = next;
           const last = first + (slot.request.count - 1n) * increment;
           next = last + increment;
-          const key = slot.request.idempotency?.key;
           outcomes[slot.index] =
-            key === undefined || inserted.has(key)
+            slot.request.idempotency === undefined || inserted.has(keyId(slot.request))
               ? { ok: true, first, last, replayed: false }
               : await this.#settleKeyConflict(slot.request);
         }
@@ -382,18 +426,24 @@ export class PostgresStore implements SequenceStore {
   async #allocateLocked(name: string, group: readonly Slot[], outcomes: (AllocationOutcome | undefined)[]): Promise<void> {
     const segmentNeeded = await this.#transaction(async (client) => {
       let record = await this.#lockRow(client, name);
-      if (record === undefined) {
+      if (record === undefined || record.deletedAt !== undefined) {
         if (!group.some((slot) => slot.request.create)) {
           for (const slot of group) outcomes[slot.index] = { ok: false, reason: 'not_found' };
           return false;
         }
-        // Another instance may create it at the same moment: theirs or ours, the row is then locked below.
-        await insertSequence(client, name, DEFAULT_OPTIONS, initialPosition(DEFAULT_OPTIONS), 'ON CONFLICT (name) DO NOTHING');
+        // First use, or first use again after a delete (continuing after its values, the row
+        // locked). Another instance may create it at the same moment: theirs or ours, the row is then locked below.
+        if (record === undefined) {
+          await insertSequence(client, name, firstUseState(undefined), { onConflict: 'ON CONFLICT (name) DO NOTHING' });
+        } else {
+          await replaceSequence(client, name, firstUseState(record.issued));
+        }
         record = await this.#lockRow(client, name);
         if (record === undefined) throw new Error(`sequence '${name}' vanished while being created`);
       }
       if (record.options.cache > 1n) return true;
       let position: SequencePosition = record.position;
+      let issued = record.issued;
       const keys: { slot: Slot; first: bigint; last: bigint }[] = [];
       for (const slot of group) {
         const taken = allocateValues(position, record.options, slot.request.count);
@@ -402,15 +452,15 @@ export class PostgresStore implements SequenceStore {
           continue;
         }
         position = taken.position;
+        issued = widen(issued, taken.first, taken.last);
         outcomes[slot.index] = { ok: true, first: taken.first, last: taken.last, replayed: false };
         if (slot.request.idempotency !== undefined) keys.push({ slot, first: taken.first, last: taken.last });
       }
       if (position !== record.position) {
-        await client.query(`UPDATE ${T} SET last_value = $2, is_called = $3, updated_at = now() WHERE name = $1`, [
-          name,
-          position.lastValue.toString(),
-          position.isCalled,
-        ]);
+        await client.query(
+          `UPDATE ${T} SET last_value = $2, is_called = $3, issued_low = $4, issued_high = $5, updated_at = now() WHERE name = $1`,
+          [name, position.lastValue.toString(), position.isCalled, issued?.low.toString() ?? null, issued?.high.toString() ?? null],
+        );
       }
       await this.#insertKeys(client, keys, outcomes);
       return false;
@@ -430,10 +480,10 @@ export class PostgresStore implements SequenceStore {
     outcomes: (AllocationOutcome | undefined)[],
   ): Promise<void> {
     if (keys.length === 0) return;
-    const { rows } = await client.query<{ key: string }>(
+    const { rows } = await client.query<{ id: string }>(
       `INSERT INTO ${K} (key, name, request_count, first_value, last_value)
        SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[])
-       ON CONFLICT (key) DO NOTHING RETURNING key`,
+       ON CONFLICT (name, key) DO NOTHING RETURNING name || chr(10) || key AS id`,
       [
         keys.map((k) => k.slot.request.idempotency?.key),
         keys.map((k) => k.slot.request.name),
@@ -442,25 +492,26 @@ export class PostgresStore implements SequenceStore {
         keys.map((k) => k.last.toString()),
       ],
     );
-    const inserted = new Set(rows.map((row) => row.key));
+    const inserted = new Set(rows.map((row) => row.id));
     for (const { slot } of keys) {
-      if (!inserted.has(slot.request.idempotency?.key ?? '')) outcomes[slot.index] = await this.#settleKeyConflict(slot.request);
+      if (!inserted.has(keyId(slot.request))) outcomes[slot.index] = await this.#settleKeyConflict(slot.request);
     }
   }
 
   async #settleKeyConflict(request: AllocationRequest): Promise<AllocationOutcome> {
-    const key = request.idempotency?.key ?? '';
-    const known = (await this.#keys([key])).get(key);
+    const known = (await this.#keys([request])).get(keyId(request));
     // Values taken meanwhile are skipped (a gap); the first answer stands.
     return known === undefined ? { ok: false, reason: 'key_reused' } : replayOrRefuse(known, request);
   }
 
-  async #keys(keys: readonly string[]): Promise<Map<string, KeyRow>> {
-    const { rows } = await this.#pool.query<KeyRow>(
-      `SELECT key, name, request_count, first_value, last_value FROM ${K} WHERE key = ANY($1::text[])`,
-      [keys],
+  /** The recorded answers of these requests' idempotency keys (keys are per sequence), by keyId. */
+  async #keys(requests: readonly AllocationRequest[]): Promise<Map<string, KeyRow>> {
+    const { rows } = await this.#pool.query<KeyRow & { id: string }>(
+      `SELECT name || chr(10) || key AS id, request_count, first_value, last_value FROM ${K}
+       WHERE (name, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+      [requests.map((request) => request.name), requests.map((request) => request.idempotency?.key ?? '')],
     );
-    return new Map(rows.map((row) => [row.key, row]));
+    return new Map(rows.map((row) => [row.id, row]));
   }
 
   /** cache > 1: values from this instance's blocks, refilled (and prefetched) from the database. */
@@ -551,9 +602,10 @@ export class PostgresStore implements SequenceStore {
     count: bigint,
   ): Promise<{ block: Block; version: bigint } | 'not_found' | 'exhausted'> {
     const { rows } = await this.#pool.query<RecordRow & { total: string }>({
-      name: 'takeanumber_reserve_1',
-      text: `UPDATE ${T} s SET last_value = ${ADVANCED('greatest($2::numeric, s.cache)')}::bigint, is_called = true, updated_at = now()
-       WHERE s.name = $1 AND s.cache > 1 AND ${ADVANCED('greatest($2::numeric, s.cache)')} BETWEEN s.min_value AND s.max_value
+      name: 'takeanumber_reserve_2',
+      text: `UPDATE ${T} s SET last_value = ${ADVANCED('greatest($2::numeric, s.cache)')}::bigint, is_called = true,
+         ${WIDENED(ADVANCED('greatest($2::numeric, s.cache)'))}, updated_at = now()
+       WHERE s.name = $1 AND s.cache > 1 AND s.deleted_at IS NULL AND ${ADVANCED('greatest($2::numeric, s.cache)')} BETWEEN s.min_value AND s.max_value
        RETURNING ${RECORD_COLUMNS.replaceAll('created_at', 's.created_at').replaceAll('updated_at', 's.updated_at')}, greatest($2::numeric, s.cache) AS total`,
       values: [name, count.toString()],
     });
@@ -566,19 +618,22 @@ export class PostgresStore implements SequenceStore {
     }
     return this.#transaction(async (client) => {
       const record = await this.#lockRow(client, name);
-      if (record === undefined) return 'not_found';
+      if (record === undefined || record.deletedAt !== undefined) return 'not_found';
       const reserved = reserve(record.position, record.options, count);
       if (!reserved.ok) return 'exhausted';
-      await client.query(`UPDATE ${T} SET last_value = $2, is_called = true, updated_at = now() WHERE name = $1`, [
+      const issued = widen(record.issued, reserved.first, reserved.last);
+      await client.query(`UPDATE ${T} SET last_value = $2, is_called = true, issued_low = $3, issued_high = $4, updated_at = now() WHERE name = $1`, [
         name,
         reserved.position.lastValue.toString(),
+        issued.low.toString(),
+        issued.high.toString(),
       ]);
       return { block: { options: record.options, next: reserved.first, last: reserved.last }, version: record.version };
     });
   }
 
   async getSequence(name: string): Promise<SequenceRecord | undefined> {
-    const { rows } = await this.#pool.query<RecordRow>(`SELECT ${RECORD_COLUMNS} FROM ${T} WHERE name = $1`, [name]);
+    const { rows } = await this.#pool.query<RecordRow>(`SELECT ${RECORD_COLUMNS} FROM ${T} WHERE name = $1 AND deleted_at IS NULL`, [name]);
     return rows[0] === undefined ? undefined : withoutVersion(toRecord(rows[0]));
   }
 
@@ -587,6 +642,7 @@ export class PostgresStore implements SequenceStore {
     const { rows } = await this.#pool.query<RecordRow>(
       `SELECT ${RECORD_COLUMNS} FROM ${T}
        WHERE ${useAfter ? 'name > $1' : 'name >= $1'} AND starts_with(name, $2)
+         AND deleted_at IS ${query.deleted === true ? 'NOT NULL' : 'NULL'}
        ORDER BY name LIMIT $3`,
       [useAfter ? query.after : query.prefix, query.prefix, query.limit],
     );
@@ -600,12 +656,14 @@ export class PostgresStore implements SequenceStore {
     this.#segments.delete(name);
     return this.#transaction(async (client) => {
       const current = await this.#lockRow(client, name);
-      const { write, result } = decide(current);
+      const { write, result } = decide(current === undefined ? undefined : withoutVersion(current));
       if (write.kind === 'put' && current === undefined) {
-        await insertSequence(client, name, write.options, write.position);
+        await insertSequence(client, name, write);
       } else if (write.kind === 'put') {
-        await replaceSequence(client, name, write.options, write.position);
+        await replaceSequence(client, name, write);
       } else if (write.kind === 'delete' && current !== undefined) {
+        await burySequence(client, name, write.tombstone);
+      } else if (write.kind === 'forget') {
         await client.query(`DELETE FROM ${T} WHERE name = $1`, [name]);
         await client.query(`DELETE FROM ${K} WHERE name = $1`, [name]);
       }
@@ -615,38 +673,44 @@ export class PostgresStore implements SequenceStore {
 
   async purgeIdempotencyKeys(before: number, limit: number): Promise<number> {
     const result = await this.#pool.query(
-      `DELETE FROM ${K} WHERE key IN (SELECT key FROM ${K} WHERE created_at < to_timestamp($1::float8 / 1000) ORDER BY created_at LIMIT $2)`,
+      `DELETE FROM ${K} WHERE (name, key) IN
+         (SELECT name, key FROM ${K} WHERE created_at < to_timestamp($1::float8 / 1000) ORDER BY created_at LIMIT $2)`,
       [before, limit],
     );
     return result.rowCount ?? 0;
   }
 
   importLastValues(entries: ReadonlyMap<string, bigint>): Promise<ImportSummary> {
-    return this.#import(
-      Array.from(entries, ([name, value]) => ({ name, ...seedState(value) })),
-      true,
-    );
+    return this.#import(seedEntries(entries));
   }
 
-  importSequences(sequences: readonly ImportedSequence[]): Promise<ImportSummary> {
-    return this.#import(sequences, false);
+  importSequences(sequences: readonly ImportedSequence[], deleted: readonly ImportedTombstone[] = []): Promise<ImportSummary> {
+    return this.#import(fullEntries(sequences, deleted));
   }
 
-  /** Both import formats: one transaction, each sequence created or moved forward (`importOver`). */
-  #import(sequences: readonly ImportedSequence[], keepOptions: boolean): Promise<ImportSummary> {
+  /** Both import formats: one transaction, the rows locked, decided by the import rules (import-rules.ts), all or nothing. */
+  #import(entries: readonly ImportEntry[]): Promise<ImportSummary> {
     return this.#transaction(async (client) => {
-      const summary = { created: 0, raised: 0, unchanged: 0 };
-      for (const imported of sequences) {
-        const held = await this.#lockRow(client, imported.name);
-        const written = held === undefined ? imported : importOver(held, imported, keepOptions);
-        if (written === undefined) {
-          summary.unchanged += 1;
-        } else if (held === undefined) {
-          await insertSequence(client, imported.name, written.options, written.position);
-          summary.created += 1;
+      // Locked in name order, as every transaction that locks several rows here: no deadlock between imports.
+      const { rows } = await client.query<RecordRow>(
+        `SELECT ${RECORD_COLUMNS} FROM ${T} WHERE name = ANY($1::text[]) ORDER BY name FOR UPDATE`,
+        [entries.map((entry) => entry.name)],
+      );
+      const held = new Map(rows.map((row) => [row.name, toRecord(row)]));
+      const { writes, summary } = planImport(entries, (name) => heldOf(held.get(name)));
+      for (const { name, decision } of writes) {
+        this.#segments.delete(name);
+        const row = held.get(name);
+        if (decision.kind === 'deleted') {
+          if (row === undefined) {
+            await insertSequence(client, name, { options: DEFAULT_OPTIONS, position: initialPosition(DEFAULT_OPTIONS), issued: decision.issued }, { deleted: true });
+          } else {
+            await burySequence(client, name, decision.issued);
+          }
+        } else if (row === undefined) {
+          await insertSequence(client, name, decision.state);
         } else {
-          await replaceSequence(client, imported.name, written.options, written.position);
-          summary.raised += 1;
+          await replaceSequence(client, name, decision.state);
         }
       }
       return summary;
@@ -672,22 +736,22 @@ export class PostgresStore implements SequenceStore {
 }
 
 function withoutVersion(record: SequenceRecord & { version: bigint }): SequenceRecord {
-  return {
-    name: record.name,
-    options: record.options,
-    position: record.position,
-    createdAt: record.createdAt,
-    updatedAt: record.updatedAt,
-  };
+  const { name, options, position, issued, createdAt, updatedAt, deletedAt } = record;
+  return { name, options, position, issued, createdAt, updatedAt, deletedAt };
 }
 
 function totalOf(group: readonly Slot[]): bigint {
   return group.reduce((sum, slot) => sum + slot.request.count, 0n);
 }
 
+/** Identifies an idempotency key, which is per sequence (a name holds no newline: control characters are refused). */
+function keyId(request: AllocationRequest): string {
+  return `${request.name}\n${request.idempotency?.key ?? ''}`;
+}
+
 function replayOrRefuse(known: KeyRow, request: AllocationRequest): AllocationOutcome {
   const requestCount = request.idempotency?.requestCount?.toString() ?? null;
-  return known.name === request.name && known.request_count === requestCount
+  return known.request_count === requestCount
     ? { ok: true, first: BigInt(known.first_value), last: BigInt(known.last_value), replayed: true }
     : { ok: false, reason: 'key_reused' };
 }

@@ -69,6 +69,46 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 4,
+    description: 'high-water marks, tombstones of deleted sequences, idempotency keys per sequence',
+    // issued_low/issued_high: the values ever handed out. Rows of earlier
+    // versions get what their position proves (impliedIssued in sequence.ts):
+    // the values from start up to the last one handed out. deleted_at marks a
+    // tombstone. Idempotency keys become per sequence: the key (name, key).
+    sql: `
+      ALTER TABLE sequences ADD COLUMN issued_low INTEGER;
+      ALTER TABLE sequences ADD COLUMN issued_high INTEGER;
+      ALTER TABLE sequences ADD COLUMN deleted_at INTEGER;
+      UPDATE sequences SET
+        issued_low = CASE
+          WHEN increment > 0 AND is_called = 1 THEN min(start_value, last_value)
+          WHEN increment > 0 AND start_value < last_value THEN start_value
+          WHEN increment < 0 AND is_called = 1 THEN last_value
+          WHEN increment < 0 AND start_value > last_value THEN last_value + 1
+        END,
+        issued_high = CASE
+          WHEN increment > 0 AND is_called = 1 THEN last_value
+          WHEN increment > 0 AND start_value < last_value THEN last_value - 1
+          WHEN increment < 0 AND is_called = 1 THEN max(start_value, last_value)
+          WHEN increment < 0 AND start_value > last_value THEN start_value
+        END;
+      CREATE TABLE idempotency_keys_4 (
+        name TEXT NOT NULL,
+        key TEXT NOT NULL,
+        request_count INTEGER,
+        first_value INTEGER NOT NULL,
+        last_value INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (name, key)
+      ) STRICT, WITHOUT ROWID;
+      INSERT INTO idempotency_keys_4 (name, key, request_count, first_value, last_value, created_at)
+        SELECT name, key, request_count, first_value, last_value, created_at FROM idempotency_keys;
+      DROP TABLE idempotency_keys;
+      ALTER TABLE idempotency_keys_4 RENAME TO idempotency_keys;
+      CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -1,14 +1,16 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { fullEntries, heldOf, planImport, seedEntries, type ImportEntry } from '../../import-rules.js';
 import {
   allocate,
   DEFAULT_OPTIONS,
-  importOver,
-  lastIssued,
-  seedState,
+  firstUseState,
   initialPosition,
+  lastIssued,
   reserve,
+  widen,
+  type IssuedRange,
   type SequenceOptions,
   type SequencePosition,
 } from '../../sequence.js';
@@ -18,6 +20,7 @@ import {
   type AllocationOutcome,
   type AllocationRequest,
   type ImportedSequence,
+  type ImportedTombstone,
   type ImportSummary,
   type ListQuery,
   type SequenceRecord,
@@ -42,23 +45,40 @@ export interface SqliteStoreOptions {
 
 
 const COLUMNS =
-  'name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache, created_at, updated_at';
+  'name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache, issued_low, issued_high, created_at, updated_at, deleted_at';
 
-type Row = [string, bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint];
+type Row = [
+  string,
+  bigint,
+  bigint,
+  bigint,
+  bigint,
+  bigint,
+  bigint,
+  bigint,
+  bigint,
+  bigint | null,
+  bigint | null,
+  bigint,
+  bigint,
+  bigint | null,
+];
 
 function toRecord(row: Row): SequenceRecord {
-  const [name, lastValue, isCalled, start, increment, minValue, maxValue, cycle, cache, createdAt, updatedAt] = row;
+  const [name, lastValue, isCalled, start, increment, minValue, maxValue, cycle, cache, low, high, createdAt, updatedAt, deletedAt] = row;
   return {
     name,
     options: { start, increment, minValue, maxValue, cycle: cycle !== 0n, cache },
     position: { lastValue, isCalled: isCalled !== 0n },
+    issued: low === null || high === null ? undefined : { low, high },
     createdAt: Number(createdAt),
     updatedAt: Number(updatedAt),
+    deletedAt: deletedAt === null ? undefined : Number(deletedAt),
   };
 }
 
-/** The columns last_value … cache, in the order of COLUMNS. */
-function stateParams(options: SequenceOptions, position: SequencePosition): (bigint | number)[] {
+/** The columns last_value … issued_high, in the order of COLUMNS. */
+function stateParams(options: SequenceOptions, position: SequencePosition, issued: IssuedRange | undefined): (bigint | number | null)[] {
   return [
     position.lastValue,
     position.isCalled ? 1 : 0,
@@ -68,6 +88,8 @@ function stateParams(options: SequenceOptions, position: SequencePosition): (big
     options.maxValue,
     options.cycle ? 1 : 0,
     options.cache,
+    issued?.low ?? null,
+    issued?.high ?? null,
   ];
 }
 
@@ -75,7 +97,9 @@ function stateParams(options: SequenceOptions, position: SequencePosition): (big
 interface Working {
   options: SequenceOptions;
   position: SequencePosition;
-  readonly isNew: boolean;
+  issued: IssuedRange | undefined;
+  /** How the batch writes it: a new row, a tombstone made live again, or the position of a live one. */
+  readonly write: 'insert' | 'revive' | 'position';
   changed: boolean;
   /** The staged block of a cached sequence; becomes the cached one only after the commit. */
   block: Block | undefined;
@@ -87,7 +111,6 @@ type AllocateBatch = (requests: readonly AllocationRequest[]) => {
 };
 
 interface PriorKey {
-  readonly name: string;
   readonly requestCount: bigint | null;
   readonly first: bigint;
   readonly last: bigint;
@@ -156,41 +179,59 @@ export class SqliteStore implements SequenceStore {
     return statement;
   }
 
+  /** The row under `name`, a tombstone included (`deletedAt` set). */
   #read(name: string): SequenceRecord | undefined {
     const row = this.#sql(`SELECT ${COLUMNS} FROM sequences WHERE name = ?`).raw(true).get(name) as Row | undefined;
     return row === undefined ? undefined : toRecord(row);
   }
 
-  #insert(name: string, options: SequenceOptions, position: SequencePosition, now: number): void {
-    this.#sql(`INSERT INTO sequences (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+  #insert(name: string, options: SequenceOptions, position: SequencePosition, issued: IssuedRange | undefined, now: number, deletedAt: number | null = null): void {
+    this.#sql(`INSERT INTO sequences (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
       name,
-      ...stateParams(options, position),
+      ...stateParams(options, position, issued),
       now,
       now,
+      deletedAt,
     );
   }
 
-  #updatePosition(name: string, position: SequencePosition, now: number): void {
-    this.#sql('UPDATE sequences SET last_value = ?, is_called = ?, updated_at = ? WHERE name = ?').run(
+  #updatePosition(name: string, position: SequencePosition, issued: IssuedRange | undefined, now: number): void {
+    this.#sql('UPDATE sequences SET last_value = ?, is_called = ?, issued_low = ?, issued_high = ?, updated_at = ? WHERE name = ?').run(
       position.lastValue,
       position.isCalled ? 1 : 0,
+      issued?.low ?? null,
+      issued?.high ?? null,
       now,
       name,
     );
   }
 
-  #updateAll(name: string, options: SequenceOptions, position: SequencePosition, now: number): void {
+  /** Writes a whole live sequence over the row; over a tombstone, the sequence is created anew. */
+  #updateAll(name: string, options: SequenceOptions, position: SequencePosition, issued: IssuedRange | undefined, now: number, revive: boolean): void {
     this.#sql(
       `UPDATE sequences SET last_value = ?, is_called = ?, start_value = ?, increment = ?, min_value = ?,
-         max_value = ?, cycle = ?, cache = ?, updated_at = ? WHERE name = ?`,
-    ).run(...stateParams(options, position), now, name);
+         max_value = ?, cycle = ?, cache = ?, issued_low = ?, issued_high = ?, updated_at = ?,
+         created_at = CASE WHEN ? THEN ? ELSE created_at END, deleted_at = NULL WHERE name = ?`,
+    ).run(...stateParams(options, position, issued), now, revive ? 1 : 0, now, name);
   }
 
-  #priorKey(key: string): PriorKey | undefined {
-    const row = this.#sql('SELECT name, request_count, first_value, last_value FROM idempotency_keys WHERE key = ?')
+  /** Deletes a sequence's keys and makes its row a tombstone, or keeps the tombstone's marks up to date. */
+  #bury(name: string, issued: IssuedRange | undefined, now: number): void {
+    this.#sql('UPDATE sequences SET issued_low = ?, issued_high = ?, updated_at = ?, deleted_at = coalesce(deleted_at, ?) WHERE name = ?').run(
+      issued?.low ?? null,
+      issued?.high ?? null,
+      now,
+      now,
+      name,
+    );
+    this.#sql('DELETE FROM idempotency_keys WHERE name = ?').run(name);
+  }
+
+  #priorKey(name: string, key: string): PriorKey | undefined {
+    const row = this.#sql('SELECT request_count, first_value, last_value FROM idempotency_keys WHERE name = ? AND key = ?')
       .raw(true)
-      .get(key) as [string, bigint | null, bigint, bigint] | undefined;
-    return row === undefined ? undefined : { name: row[0], requestCount: row[1], first: row[2], last: row[3] };
+      .get(name, key) as [bigint | null, bigint, bigint] | undefined;
+    return row === undefined ? undefined : { requestCount: row[0], first: row[1], last: row[2] };
   }
 
   // Reading then writing is atomic here: this process holds the writer lock and
@@ -202,35 +243,39 @@ export class SqliteStore implements SequenceStore {
     const keys = new Map<string, PriorKey>();
     const outcomes = requests.map((request): AllocationOutcome => {
       const { name, count, idempotency } = request;
-      if (idempotency !== undefined) {
-        const prior = keys.get(idempotency.key) ?? this.#priorKey(idempotency.key);
+      // Keys are per sequence; a name cannot hold a newline (control character), so this joins them unambiguously.
+      const keyId = idempotency === undefined ? undefined : `${name}\n${idempotency.key}`;
+      if (idempotency !== undefined && keyId !== undefined) {
+        const prior = keys.get(keyId) ?? this.#priorKey(name, idempotency.key);
         if (prior !== undefined) {
-          const same = prior.name === name && prior.requestCount === (idempotency.requestCount ?? null);
-          return same ? { ok: true, first: prior.first, last: prior.last, replayed: true } : { ok: false, reason: 'key_reused' };
+          return prior.requestCount === (idempotency.requestCount ?? null)
+            ? { ok: true, first: prior.first, last: prior.last, replayed: true }
+            : { ok: false, reason: 'key_reused' };
         }
       }
       let state = working.get(name);
       if (state === undefined) {
         const stored = this.#read(name);
         state =
-          stored === undefined
+          stored === undefined || stored.deletedAt !== undefined
             ? null
-            : { options: stored.options, position: stored.position, isNew: false, changed: false, block: this.#blocks.get(name) };
+            : { ...stored, write: 'position', changed: false, block: this.#blocks.get(name) };
         working.set(name, state);
+        if (state === null && request.create) {
+          // First use, or first use again after a delete: then it continues after the deleted one's values.
+          state = { ...firstUseState(stored?.issued), write: stored === undefined ? 'insert' : 'revive', changed: true, block: undefined };
+          working.set(name, state);
+        }
       }
-      if (state === null) {
-        if (!request.create) return { ok: false, reason: 'not_found' };
-        state = { options: DEFAULT_OPTIONS, position: initialPosition(DEFAULT_OPTIONS), isNew: true, changed: true, block: undefined };
-        working.set(name, state);
-      }
+      if (state === null) return { ok: false, reason: 'not_found' };
       const taken = this.#take(state, count);
       if (taken === undefined) return { ok: false, reason: 'exhausted' };
-      if (idempotency !== undefined) {
-        const record = { name, requestCount: idempotency.requestCount ?? null, first: taken.first, last: taken.last };
-        keys.set(idempotency.key, record);
+      if (idempotency !== undefined && keyId !== undefined) {
+        const record = { requestCount: idempotency.requestCount ?? null, first: taken.first, last: taken.last };
+        keys.set(keyId, record);
         this.#sql(
-          'INSERT INTO idempotency_keys (key, name, request_count, first_value, last_value, created_at) VALUES (?, ?, ?, ?, ?, ?)',
-        ).run(idempotency.key, name, record.requestCount, record.first, record.last, now);
+          'INSERT INTO idempotency_keys (name, key, request_count, first_value, last_value, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+        ).run(name, idempotency.key, record.requestCount, record.first, record.last, now);
       }
       return { ok: true, first: taken.first, last: taken.last, replayed: false };
     });
@@ -239,8 +284,9 @@ export class SqliteStore implements SequenceStore {
       if (state === null) continue;
       if (state.block !== undefined) staged.push([name, state.block]);
       if (!state.changed) continue;
-      if (state.isNew) this.#insert(name, state.options, state.position, now);
-      else this.#updatePosition(name, state.position, now);
+      if (state.write === 'insert') this.#insert(name, state.options, state.position, state.issued, now);
+      else if (state.write === 'revive') this.#updateAll(name, state.options, state.position, state.issued, now, true);
+      else this.#updatePosition(name, state.position, state.issued, now);
     }
     return { outcomes, staged };
   };
@@ -251,6 +297,7 @@ export class SqliteStore implements SequenceStore {
       const taken = allocate(state.position, state.options, count);
       if (!taken.ok) return undefined;
       state.position = taken.position;
+      state.issued = widen(state.issued, taken.first, taken.last);
       state.changed = true;
       return taken;
     }
@@ -262,6 +309,7 @@ export class SqliteStore implements SequenceStore {
     const reserved = reserve(state.position, state.options, count);
     if (!reserved.ok) return undefined;
     state.position = reserved.position;
+    state.issued = widen(state.issued, reserved.first, reserved.last);
     state.changed = true;
     const taken = takeFromBlock({ options: state.options, next: reserved.first, last: reserved.last }, count);
     if (taken === undefined) throw new Error('a reserved block is smaller than the request it was reserved for');
@@ -283,7 +331,10 @@ export class SqliteStore implements SequenceStore {
   }
 
   getSequence(name: string): Promise<SequenceRecord | undefined> {
-    return settle(() => this.#read(name));
+    return settle(() => {
+      const record = this.#read(name);
+      return record?.deletedAt === undefined ? record : undefined;
+    });
   }
 
   listSequences(query: ListQuery): Promise<SequenceRecord[]> {
@@ -292,7 +343,8 @@ export class SqliteStore implements SequenceStore {
       const useAfter = query.after !== undefined && query.after >= query.prefix;
       const lower = useAfter ? 'name > ?' : 'name >= ?';
       const upper = prefixEnd(query.prefix);
-      const sql = `SELECT ${COLUMNS} FROM sequences WHERE ${lower}${upper === undefined ? '' : ' AND name < ?'} ORDER BY name LIMIT ?`;
+      const live = query.deleted === true ? 'deleted_at IS NOT NULL' : 'deleted_at IS NULL';
+      const sql = `SELECT ${COLUMNS} FROM sequences WHERE ${lower}${upper === undefined ? '' : ' AND name < ?'} AND ${live} ORDER BY name LIMIT ?`;
       const params: unknown[] = [useAfter ? query.after : query.prefix];
       if (upper !== undefined) params.push(upper);
       params.push(query.limit);
@@ -322,9 +374,11 @@ export class SqliteStore implements SequenceStore {
   #apply(name: string, current: SequenceRecord | undefined, write: SequenceWrite): void {
     const now = Date.now();
     if (write.kind === 'put') {
-      if (current === undefined) this.#insert(name, write.options, write.position, now);
-      else this.#updateAll(name, write.options, write.position, now);
+      if (current === undefined) this.#insert(name, write.options, write.position, write.issued, now);
+      else this.#updateAll(name, write.options, write.position, write.issued, now, current.deletedAt !== undefined);
     } else if (write.kind === 'delete' && current !== undefined) {
+      this.#bury(name, write.tombstone, now);
+    } else if (write.kind === 'forget') {
       this.#sql('DELETE FROM sequences WHERE name = ?').run(name);
       this.#sql('DELETE FROM idempotency_keys WHERE name = ?').run(name);
     }
@@ -334,39 +388,35 @@ export class SqliteStore implements SequenceStore {
     return settle(
       () =>
         this.#sql(
-          'DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys WHERE created_at < ? ORDER BY created_at LIMIT ?)',
+          'DELETE FROM idempotency_keys WHERE (name, key) IN (SELECT name, key FROM idempotency_keys WHERE created_at < ? ORDER BY created_at LIMIT ?)',
         ).run(before, limit).changes,
     );
   }
 
   importLastValues(entries: ReadonlyMap<string, bigint>): Promise<ImportSummary> {
-    return this.#import(
-      Array.from(entries, ([name, value]) => ({ name, ...seedState(value) })),
-      true,
-    );
+    return this.#import(seedEntries(entries));
   }
 
-  importSequences(sequences: readonly ImportedSequence[]): Promise<ImportSummary> {
-    return this.#import(sequences, false);
+  importSequences(sequences: readonly ImportedSequence[], deleted: readonly ImportedTombstone[] = []): Promise<ImportSummary> {
+    return this.#import(fullEntries(sequences, deleted));
   }
 
-  /** Both import formats: one transaction, each sequence created or moved forward (`importOver`). */
-  #import(sequences: readonly ImportedSequence[], keepOptions: boolean): Promise<ImportSummary> {
+  /** Both import formats: one transaction, decided by the import rules (import-rules.ts), all or nothing. */
+  #import(entries: readonly ImportEntry[]): Promise<ImportSummary> {
     const run = this.#db.transaction(() => {
       const now = Date.now();
-      const summary = { created: 0, raised: 0, unchanged: 0 };
-      for (const imported of sequences) {
-        const held = this.#read(imported.name);
-        const written = held === undefined ? imported : importOver(held, imported, keepOptions);
-        if (written === undefined) {
-          summary.unchanged += 1;
-        } else if (held === undefined) {
-          this.#insert(imported.name, written.options, written.position, now);
-          summary.created += 1;
+      const rows = new Map(entries.map(({ name }) => [name, this.#read(name)]));
+      const { writes, summary } = planImport(entries, (name) => heldOf(rows.get(name)));
+      for (const { name, decision } of writes) {
+        const held = rows.get(name);
+        this.#blocks.delete(name);
+        if (decision.kind === 'deleted') {
+          if (held === undefined) this.#insert(name, DEFAULT_OPTIONS, initialPosition(DEFAULT_OPTIONS), decision.issued, now, now);
+          else this.#bury(name, decision.issued, now);
         } else {
-          this.#updateAll(imported.name, written.options, written.position, now);
-          this.#blocks.delete(imported.name);
-          summary.raised += 1;
+          const { options, position, issued } = decision.state;
+          if (held === undefined) this.#insert(name, options, position, issued, now);
+          else this.#updateAll(name, options, position, issued, now, held.deletedAt !== undefined);
         }
       }
       return summary;
@@ -381,7 +431,7 @@ export class SqliteStore implements SequenceStore {
   // eslint-disable-next-line @typescript-eslint/require-await
   async *exportLastValues(): AsyncIterable<readonly [string, bigint]> {
     const rows = this.#db
-      .prepare('SELECT name, last_value, is_called, increment FROM sequences ORDER BY name')
+      .prepare('SELECT name, last_value, is_called, increment FROM sequences WHERE deleted_at IS NULL ORDER BY name')
       .raw(true)
       .safeIntegers(true)
       .iterate() as IterableIterator<[string, bigint, bigint, bigint]>;

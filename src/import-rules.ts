@@ -1,0 +1,217 @@
+import {
+  describeIssued,
+  seedState,
+  peekNext,
+  positionAfter,
+  reissues,
+  unite,
+  type IssuedRange,
+  type SequenceState,
+} from './sequence.js';
+
+/**
+ * What an import does to one name, decided from what the store holds and
+ * what the file says, free of I/O: both stores apply these decisions. The
+ * rule: an import never makes a sequence hand out a value it handed out
+ * before (its high-water marks), nor one the file says was handed out.
+ */
+
+/** What a store holds under a name. */
+export type Held =
+  | { readonly kind: 'absent' }
+  /** Deleted, with the values it had handed out (its tombstone). */
+  | { readonly kind: 'deleted'; readonly issued: IssuedRange | undefined }
+  | { readonly kind: 'live'; readonly state: SequenceState };
+
+/** What a store's row under a name is, for the import rules. */
+export function heldOf(
+  row: (SequenceState & { readonly deletedAt: number | undefined }) | undefined,
+): Held {
+  if (row === undefined) return { kind: 'absent' };
+  if (row.deletedAt !== undefined) return { kind: 'deleted', issued: row.issued };
+  return { kind: 'live', state: { options: row.options, position: row.position, issued: row.issued } };
+}
+
+/** What an import file says of a name. */
+export type Imported =
+  /** A whole sequence (full format), or a seed value (options kept for held sequences). */
+  | { readonly kind: 'sequence'; readonly state: SequenceState; readonly seed: boolean }
+  /** A deleted name and the values it had handed out (full format). */
+  | { readonly kind: 'deleted'; readonly issued: IssuedRange | undefined };
+
+export type ImportDecision =
+  /** Write `state` as a live sequence: `created` (a new or deleted name), `raised` (moved forward or replaced). */
+  | { readonly kind: 'created' | 'raised'; readonly state: SequenceState }
+  /** The counter stays; only its high-water marks widen to what the file says was handed out. */
+  | { readonly kind: 'widened'; readonly state: SequenceState }
+  /** Keep (or make) the name a tombstone with these marks. */
+  | { readonly kind: 'deleted'; readonly issued: IssuedRange | undefined }
+  | { readonly kind: 'unchanged' }
+  /** The entry cannot be applied without handing out a value again; `reason` says why. */
+  | { readonly kind: 'conflict'; readonly reason: string };
+
+const ascending = (state: SequenceState): boolean => state.options.increment > 0n;
+
+/** Whether `a` stands strictly further along than `b` (same direction), exhausted counting as furthest. */
+function furtherAlong(a: SequenceState, b: SequenceState): boolean {
+  const aNext = peekNext(a.position, a.options);
+  const bNext = peekNext(b.position, b.options);
+  if (bNext === undefined) return false;
+  if (aNext === undefined) return true;
+  return ascending(a) ? aNext > bNext : aNext < bNext;
+}
+
+/** `state` moved past `issued` if it would hand one of them out; undefined if no value past them is left. */
+function continuedPast(state: SequenceState, issued: IssuedRange | undefined): SequenceState | undefined {
+  const position = positionAfter(issued, state.options, state.position);
+  return position === undefined ? undefined : { ...state, position, issued: unite(state.issued, issued) };
+}
+
+function noRoom(issued: IssuedRange | undefined): ImportDecision {
+  return {
+    kind: 'conflict',
+    reason:
+      `this name handed out ${issued === undefined ? 'values' : describeIssued(issued)} before, and no value past them ` +
+      'lies within the bounds the entry gives',
+  };
+}
+
+export function importDecision(held: Held, imported: Imported): ImportDecision {
+  if (imported.kind === 'deleted') {
+    if (held.kind === 'absent') return { kind: 'deleted', issued: imported.issued };
+    if (held.kind === 'deleted') {
+      const issued = unite(held.issued, imported.issued);
+      return sameRange(issued, held.issued) ? { kind: 'unchanged' } : { kind: 'deleted', issued };
+    }
+    // A live sequence here: it must never hand out what the deleted one did.
+    const moved = continuedPast(held.state, imported.issued);
+    if (moved === undefined) return noRoom(unite(held.state.issued, imported.issued));
+    if (moved.position !== held.state.position) return { kind: 'raised', state: moved };
+    return sameRange(moved.issued, held.state.issued) ? { kind: 'unchanged' } : { kind: 'widened', state: moved };
+  }
+
+  const { state, seed } = imported;
+  if (held.kind !== 'live') {
+    const previous = held.kind === 'deleted' ? held.issued : undefined;
+    const created = continuedPast(state, previous);
+    return created === undefined ? noRoom(unite(previous, state.issued)) : { kind: 'created', state: created };
+  }
+
+  const current = held.state;
+  if (seed) {
+    // A seed value speaks of an ascending sequence with default options; a descending one is left alone.
+    if (!ascending(current)) return { kind: 'unchanged' };
+    const candidate: SequenceState = { options: current.options, position: state.position, issued: unite(current.issued, state.issued) };
+    if (furtherAlong(candidate, current)) return checked(current, { kind: 'raised', state: candidate });
+    const issued = unite(current.issued, state.issued);
+    return sameRange(issued, current.issued) ? { kind: 'unchanged' } : { kind: 'widened', state: { ...current, issued } };
+  }
+  if (ascending(state) !== ascending(current)) {
+    if (current.issued !== undefined) {
+      return {
+        kind: 'conflict',
+        reason:
+          `the file's sequence counts ${ascending(state) ? 'up' : 'down'}, the store's counts ${ascending(current) ? 'up' : 'down'} ` +
+          `and has handed out ${describeIssued(current.issued)}: a sequence that has handed out values keeps its direction`,
+      };
+    }
+    // Nothing handed out here yet: taking the file's sequence repeats nothing.
+    return { kind: 'raised', state };
+  }
+  if (furtherAlong(state, current)) {
+    return checked(current, { kind: 'raised', state: { ...state, issued: unite(current.issued, state.issued) } });
+  }
+  const issued = unite(current.issued, state.issued);
+  return sameRange(issued, current.issued) ? { kind: 'unchanged' } : { kind: 'widened', state: { ...current, issued } };
+}
+
+/**
+ * The last word on a write over a live sequence: it must not hand out a value
+ * the held one handed out. (A cycling sequence wraps back by design.)
+ */
+function checked(current: SequenceState, decision: ImportDecision & { readonly state: SequenceState }): ImportDecision {
+  const { state } = decision;
+  if (state.options.cycle || !reissues(current.issued, state.options, state.position) || current.issued === undefined) return decision;
+  return { kind: 'conflict', reason: `it would hand out again values the store's sequence handed out (${describeIssued(current.issued)})` };
+}
+
+function sameRange(a: IssuedRange | undefined, b: IssuedRange | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.low === b.low && a.high === b.high);
+}
+
+/** One entry of an import, by name. */
+export interface ImportEntry {
+  readonly name: string;
+  readonly imported: Imported;
+}
+
+export interface ImportWrite {
+  readonly name: string;
+  readonly decision: Extract<ImportDecision, { readonly kind: 'created' | 'raised' | 'widened' | 'deleted' }>;
+}
+
+export interface ImportPlan {
+  readonly writes: ImportWrite[];
+  readonly summary: { created: number; raised: number; unchanged: number; deleted: number };
+}
+
+/** Import entries that cannot be applied without handing out a value again; nothing was imported. */
+export class ImportConflictError extends Error {
+  constructor(readonly conflicts: readonly { readonly name: string; readonly reason: string }[]) {
+    super(
+      `${conflicts.length} entr${conflicts.length === 1 ? 'y' : 'ies'} cannot be imported without handing out values again: ` +
+        conflicts
+          .slice(0, 10)
+          .map((c) => `${JSON.stringify(c.name)}: ${c.reason}`)
+          .join('; '),
+    );
+    this.name = 'ImportConflictError';
+  }
+}
+
+/**
+ * Decides a whole import against what the store holds (`held`, read inside
+ * the store's transaction): the writes to make and the counts to report.
+ * Throws ImportConflictError, listing every conflict, if any entry cannot be
+ * applied safely: an import is all or nothing.
+ */
+export function planImport(entries: readonly ImportEntry[], held: (name: string) => Held): ImportPlan {
+  const writes: ImportWrite[] = [];
+  const summary = { created: 0, raised: 0, unchanged: 0, deleted: 0 };
+  const conflicts: { name: string; reason: string }[] = [];
+  for (const { name, imported } of entries) {
+    const decision = importDecision(held(name), imported);
+    switch (decision.kind) {
+      case 'conflict':
+        conflicts.push({ name, reason: decision.reason });
+        continue;
+      case 'unchanged':
+        summary.unchanged += 1;
+        continue;
+      case 'widened':
+        summary.unchanged += 1;
+        break;
+      default:
+        summary[decision.kind] += 1;
+    }
+    writes.push({ name, decision });
+  }
+  if (conflicts.length > 0) throw new ImportConflictError(conflicts);
+  return { writes, summary };
+}
+
+/** The entries of a seed-format file (the Python service's sequences.json). */
+export function seedEntries(values: ReadonlyMap<string, bigint>): ImportEntry[] {
+  return Array.from(values, ([name, value]) => ({ name, imported: { kind: 'sequence', state: seedState(value), seed: true } }));
+}
+
+/** The entries of a full-format file: its sequences, then its deleted names. */
+export function fullEntries(
+  sequences: readonly (SequenceState & { readonly name: string })[],
+  deleted: readonly { readonly name: string; readonly issued: IssuedRange | undefined }[] = [],
+): ImportEntry[] {
+  return [
+    ...sequences.map(({ name, ...state }): ImportEntry => ({ name, imported: { kind: 'sequence', state, seed: false } })),
+    ...deleted.map(({ name, issued }): ImportEntry => ({ name, imported: { kind: 'deleted', issued } })),
+  ];
+}
