@@ -101,8 +101,8 @@ export function importDecision(held: Held, imported: Imported): ImportDecision {
   if (seed) {
     // A seed value speaks of an ascending sequence with default options; a descending one is left alone.
     if (!ascending(current)) return { kind: 'unchanged' };
-    const candidate: SequenceState = { options: current.options, position: state.position, issued: unite(current.issued, state.issued) };
-    if (furtherAlong(candidate, current)) return checked(current, { kind: 'raised', state: candidate });
+    const raised = seedRaise(current, state);
+    if (raised !== undefined) return checked(current, { kind: 'raised', state: raised });
     const issued = unite(current.issued, state.issued);
     return sameRange(issued, current.issued) ? { kind: 'unchanged' } : { kind: 'widened', state: { ...current, issued } };
   }
@@ -123,6 +123,26 @@ export function importDecision(held: Held, imported: Imported): ImportDecision {
   }
   const issued = unite(current.issued, state.issued);
   return sameRange(issued, current.issued) ? { kind: 'unchanged' } : { kind: 'widened', state: { ...current, issued } };
+}
+
+/**
+ * A held ascending sequence raised to a seed value (the last number the old
+ * service issued), its options kept: its next value becomes the seed's next
+ * (exhausted past its bound), or undefined if it stands there or further already.
+ */
+function seedRaise(current: SequenceState, seed: SequenceState): SequenceState | undefined {
+  const heldNext = peekNext(current.position, current.options);
+  const seedNext = peekNext(seed.position, seed.options);
+  if (heldNext === undefined || (seedNext !== undefined && seedNext <= heldNext)) return undefined;
+  const { minValue, maxValue } = current.options;
+  const last = seed.position.isCalled ? seed.position.lastValue : undefined;
+  const position =
+    seedNext === undefined || seedNext > maxValue
+      ? { lastValue: maxValue, isCalled: true }
+      : last !== undefined && last >= minValue
+        ? { lastValue: last, isCalled: true }
+        : { lastValue: seedNext, isCalled: false };
+  return { options: current.options, position, issued: unite(current.issued, seed.issued) };
 }
 
 /**

@@ -831,6 +831,16 @@ describe('seedState, lastIssued, importOver (properties)', () => {
             assert.ok(writtenNext === undefined || !beyond(heldNext, writtenNext, written.options), `${label}: moved back from ${heldNext} to ${writtenNext}`);
           }
         }
+        if (format === 'seed' && h.kind === 'live' && decision.kind === 'raised' && !written.options.cycle) {
+          // A seed raises as if its value had just been handed out: never further, never exhausted before its bound.
+          const writtenNext = peekNext(written.position, written.options);
+          const after = seed + written.options.increment;
+          if (writtenNext === undefined) {
+            assert.ok(after > written.options.maxValue, `${label}: exhausted by a seed value within its bounds`);
+          } else {
+            assert.ok(writtenNext <= max(after, written.options.minValue), `${label}: raised past the seed value`);
+          }
+        }
         // Importing the same entry again changes nothing more.
         const again = importDecision({ kind: 'live', state: written }, imported);
         if (!written.options.cycle) assert.equal(again.kind, 'unchanged', `${label}: a second import changed it again`);
