@@ -1,7 +1,8 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { Allocator } from './allocator.js';
 import { AppError } from './errors.js';
+import { Connections } from './http/connections.js';
 import { clientErrorHandler, frameworkErrorHandler, registerErrorHandling } from './http/error-handling.js';
 import { TokenCache } from './auth/token-cache.js';
 import { registerAuth } from './http/auth.js';
@@ -65,40 +66,37 @@ const MAX_PARAM_LENGTH = MAX_NAME_BYTES * 3 * 4;
 
 /** Builds the HTTP application (without listening): routes, error handling, allocator. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  // The server itself (HTTP or HTTPS, timeouts, the cap on pipelined requests, shutdown) is made in http/connections.ts.
+  const connections = new Connections();
+  const serverSettings = {
+    https: options.https,
+    requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 65_000,
+  };
   const serverOptions = {
+    serverFactory: (handler) => connections.createServer(serverSettings, handler),
     // Fastify takes a hop count too (it trusts that many proxies); its type omits it.
     trustProxy: (options.trustProxy ?? false) as FastifyServerOptions['trustProxy'],
-    requestTimeout: options.requestTimeoutMs ?? 30_000,
-    keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,
     logger: options.logger ?? false,
     logController: new RequestLogsAtDebug(),
     bodyLimit: options.bodyLimit ?? 64 * 1024,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
-    // Node would answer an HTTP/1.1 request without Host with an empty 400; the
-    // onRequest check in http/error-handling.ts answers it in our error shape.
-    http: { requireHostHeader: false },
     // Requests arriving during shutdown are answered by the allocator (shutting_down), in our error shape.
     return503OnClosing: false,
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,
   } satisfies FastifyHttpOptions<Server>;
-  // An HTTPS server carries the same request and response types as an HTTP one;
-  // Fastify's typings only tell them apart by the options object, hence the cast.
-  const app =
-    options.https === undefined
-      ? Fastify(serverOptions)
-      : (Fastify({
-          ...serverOptions,
-          https: { cert: options.https.cert, key: options.https.key, requireHostHeader: false },
-        }) as unknown as FastifyInstance);
+  // The server comes from the factory (HTTPS too, with the same request and response
+  // types); Fastify reads `https` only to say https:// in the URLs it logs.
+  const app = Fastify(
+    options.https === undefined ? serverOptions : ({ ...serverOptions, https: { cert: options.https.cert, key: options.https.key } } as typeof serverOptions),
+  );
+  connections.register(app);
 
   app.addSchema(ErrorResponse);
   app.addSchema(SequenceView);
   registerRequestIds(app);
   registerErrorHandling(app);
-  // Node would answer an Expect other than 100-continue with an empty 417; route
-  // it to the app instead, whose onRequest check answers 400 bad_request in our shape.
-  app.server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => app.routing(request, response));
   // Input is checked by http/inputs.ts, which keeps 64-bit integers exact and
   // answers with the catalogue's codes; Ajv sees a bigint as no integer at all.
   // The route schemas describe the input for OpenAPI and serialize the output.
