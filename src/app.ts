@@ -1,11 +1,12 @@
 import type { Server } from 'node:http';
 import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { Allocator } from './allocator.js';
-import { AppError } from './errors.js';
 import { Connections } from './http/connections.js';
 import { clientErrorHandler, frameworkErrorHandler, registerErrorHandling } from './http/error-handling.js';
 import { TokenCache } from './auth/token-cache.js';
 import { registerAuth } from './http/auth.js';
+import { registerBodyParsers } from './http/bodies.js';
+import { registerNoStore } from './http/caching.js';
 import { registerHealthRoutes } from './http/health-routes.js';
 import { registerMetrics } from './http/metrics.js';
 import { registerRequestIds } from './http/request-ids.js';
@@ -15,7 +16,6 @@ import { RequestLogsAtDebug } from './http/request-logs.js';
 import { registerApiDocs } from './http/api-docs.js';
 import { ErrorResponse, SequenceView } from './http/schemas.js';
 import { registerSequenceRoutes } from './http/sequence-routes.js';
-import { parseJsonLossless } from './json.js';
 import { Metrics } from './metrics.js';
 import { MAX_NAME_BYTES } from './sequence-name.js';
 import type { SequenceStore } from './store/store.js';
@@ -96,6 +96,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addSchema(ErrorResponse);
   app.addSchema(SequenceView);
   registerRequestIds(app);
+  registerNoStore(app);
   registerErrorHandling(app);
   // Input is checked by http/inputs.ts, which keeps 64-bit integers exact and
   // answers with the catalogue's codes; Ajv sees a bigint as no integer at all.
@@ -103,21 +104,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setValidatorCompiler(() => (data: unknown) => ({ value: data }));
   await registerApiDocs(app);
 
-  // Bodies are JSON parsed losslessly (64-bit integers stay exact); an empty body is no body.
-  // Bodies of other types are read (within bodyLimit) and ignored: /next needs none.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, text: string, done) => {
-    if (text.trim() === '') {
-      done(null, undefined);
-      return;
-    }
-    try {
-      done(null, parseJsonLossless(text));
-    } catch (error) {
-      done(new AppError('invalid_body', `The request body is not valid JSON: ${(error as Error).message}`), undefined);
-    }
-  });
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => done(null, undefined));
+  registerBodyParsers(app);
 
   const metrics = new Metrics({ perSequence: options.metricsPerSequence });
   const allocator = new Allocator(options.store, {
