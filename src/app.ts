@@ -10,7 +10,7 @@ import { registerNoStore } from './http/caching.js';
 import { registerHealthRoutes } from './http/health-routes.js';
 import { registerMetrics } from './http/metrics.js';
 import { registerRequestIds } from './http/request-ids.js';
-import { registerRateLimit } from './http/rate-limit.js';
+import { RateLimit, registerRateLimit } from './http/rate-limit.js';
 import { registerNextRoute } from './http/next-route.js';
 import { RequestLogsAtDebug } from './http/request-logs.js';
 import { registerApiDocs } from './http/api-docs.js';
@@ -117,6 +117,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.addHook('onClose', () => allocator.close());
 
+  const rateLimit = options.rateLimit !== undefined && options.rateLimit > 0 ? new RateLimit(options.rateLimit) : undefined;
   if (options.tokens !== undefined) {
     const tokens = new TokenCache(options.tokens, {
       refreshMs: options.tokenRefreshMs,
@@ -124,9 +125,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
     await tokens.start();
     app.addHook('onClose', () => tokens.close());
-    registerAuth(app, tokens);
+    registerAuth(app, tokens, rateLimit);
   }
-  if (options.rateLimit !== undefined && options.rateLimit > 0) registerRateLimit(app, options.rateLimit);
+  if (rateLimit !== undefined) registerRateLimit(app, rateLimit);
 
   registerHealthRoutes(app, options.store);
   registerNextRoute(app, allocator, {
