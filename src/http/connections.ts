@@ -72,8 +72,9 @@ export class Connections {
   readonly #open = new Map<string, Connection>();
   #closing = false;
   #log: FastifyBaseLogger | undefined;
-  #droppedSinceWarning = 0;
-  #lastWarning = Number.NEGATIVE_INFINITY;
+  /** Connections closed for pipelining since the last warning, and the clock of the next one. */
+  #dropped = 0;
+  #warningTimer: NodeJS.Timeout | undefined;
   #warnedUnpaced = false;
 
   /** Creates the server; `handler` is Fastify's. */
@@ -103,6 +104,10 @@ export class Connections {
     this.#log = app.log;
     app.addHook('preClose', (done) => {
       this.#closeForShutdown();
+      done();
+    });
+    app.addHook('onClose', (_instance, done) => {
+      clearTimeout(this.#warningTimer);
       done();
     });
   }
@@ -207,16 +212,23 @@ export class Connections {
     socket.destroySoon();
   }
 
+  /** One warning at once, then at most one every 10 s with the count since (none if none). */
   #warnDropped(client: string | undefined): void {
-    this.#droppedSinceWarning += 1;
-    const now = Date.now();
-    if (now - this.#lastWarning < WARNING_INTERVAL_MS) return;
+    this.#dropped += 1;
+    if (this.#warningTimer === undefined) this.#warn(client);
+  }
+
+  #warn(client: string | undefined): void {
+    if (this.#dropped === 0) {
+      this.#warningTimer = undefined;
+      return;
+    }
     this.#log?.warn(
-      { client, connections: this.#droppedSinceWarning },
-      `closed ${this.#droppedSinceWarning} connection(s) with more than ${MAX_PIPELINED_REQUESTS} requests waiting ` +
+      { client, connections: this.#dropped },
+      `closed ${this.#dropped} connection(s) with more than ${MAX_PIPELINED_REQUESTS} requests waiting ` +
         'for their answers (HTTP pipelining without reading the answers); shown at most every 10 s',
     );
-    this.#droppedSinceWarning = 0;
-    this.#lastWarning = now;
+    this.#dropped = 0;
+    this.#warningTimer = setTimeout(() => this.#warn(undefined), WARNING_INTERVAL_MS).unref();
   }
 }
