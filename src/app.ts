@@ -1,20 +1,21 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { Allocator } from './allocator.js';
-import { AppError } from './errors.js';
+import { Connections } from './http/connections.js';
 import { clientErrorHandler, frameworkErrorHandler, registerErrorHandling } from './http/error-handling.js';
 import { TokenCache } from './auth/token-cache.js';
 import { registerAuth } from './http/auth.js';
+import { registerBodyParsers } from './http/bodies.js';
+import { registerNoStore } from './http/caching.js';
 import { registerHealthRoutes } from './http/health-routes.js';
 import { registerMetrics } from './http/metrics.js';
 import { registerRequestIds } from './http/request-ids.js';
-import { registerRateLimit } from './http/rate-limit.js';
+import { RateLimit, registerRateLimit } from './http/rate-limit.js';
 import { registerNextRoute } from './http/next-route.js';
 import { RequestLogsAtDebug } from './http/request-logs.js';
 import { registerApiDocs } from './http/api-docs.js';
 import { ErrorResponse, SequenceView } from './http/schemas.js';
 import { registerSequenceRoutes } from './http/sequence-routes.js';
-import { parseJsonLossless } from './json.js';
 import { Metrics } from './metrics.js';
 import { MAX_NAME_BYTES } from './sequence-name.js';
 import type { SequenceStore } from './store/store.js';
@@ -65,61 +66,45 @@ const MAX_PARAM_LENGTH = MAX_NAME_BYTES * 3 * 4;
 
 /** Builds the HTTP application (without listening): routes, error handling, allocator. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  // The server itself (HTTP or HTTPS, timeouts, the cap on pipelined requests, shutdown) is made in http/connections.ts.
+  const connections = new Connections();
+  const serverSettings = {
+    https: options.https,
+    requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 65_000,
+  };
   const serverOptions = {
+    serverFactory: (handler) => connections.createServer(serverSettings, handler),
     // Fastify takes a hop count too (it trusts that many proxies); its type omits it.
     trustProxy: (options.trustProxy ?? false) as FastifyServerOptions['trustProxy'],
-    requestTimeout: options.requestTimeoutMs ?? 30_000,
-    keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,
     logger: options.logger ?? false,
     logController: new RequestLogsAtDebug(),
     bodyLimit: options.bodyLimit ?? 64 * 1024,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
-    // Node would answer an HTTP/1.1 request without Host with an empty 400; the
-    // onRequest check in http/error-handling.ts answers it in our error shape.
-    http: { requireHostHeader: false },
     // Requests arriving during shutdown are answered by the allocator (shutting_down), in our error shape.
     return503OnClosing: false,
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,
   } satisfies FastifyHttpOptions<Server>;
-  // An HTTPS server carries the same request and response types as an HTTP one;
-  // Fastify's typings only tell them apart by the options object, hence the cast.
-  const app =
-    options.https === undefined
-      ? Fastify(serverOptions)
-      : (Fastify({
-          ...serverOptions,
-          https: { cert: options.https.cert, key: options.https.key, requireHostHeader: false },
-        }) as unknown as FastifyInstance);
+  // The server comes from the factory (HTTPS too, with the same request and response
+  // types); Fastify reads `https` only to say https:// in the URLs it logs.
+  const app = Fastify(
+    options.https === undefined ? serverOptions : ({ ...serverOptions, https: { cert: options.https.cert, key: options.https.key } } as typeof serverOptions),
+  );
+  connections.register(app);
 
   app.addSchema(ErrorResponse);
   app.addSchema(SequenceView);
   registerRequestIds(app);
+  registerNoStore(app);
   registerErrorHandling(app);
-  // Node would answer an Expect other than 100-continue with an empty 417; route
-  // it to the app instead, whose onRequest check answers 400 bad_request in our shape.
-  app.server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => app.routing(request, response));
   // Input is checked by http/inputs.ts, which keeps 64-bit integers exact and
   // answers with the catalogue's codes; Ajv sees a bigint as no integer at all.
   // The route schemas describe the input for OpenAPI and serialize the output.
   app.setValidatorCompiler(() => (data: unknown) => ({ value: data }));
   await registerApiDocs(app);
 
-  // Bodies are JSON parsed losslessly (64-bit integers stay exact); an empty body is no body.
-  // Bodies of other types are read (within bodyLimit) and ignored: /next needs none.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, text: string, done) => {
-    if (text.trim() === '') {
-      done(null, undefined);
-      return;
-    }
-    try {
-      done(null, parseJsonLossless(text));
-    } catch (error) {
-      done(new AppError('invalid_body', `The request body is not valid JSON: ${(error as Error).message}`), undefined);
-    }
-  });
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => done(null, undefined));
+  registerBodyParsers(app);
 
   const metrics = new Metrics({ perSequence: options.metricsPerSequence });
   const allocator = new Allocator(options.store, {
@@ -132,6 +117,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.addHook('onClose', () => allocator.close());
 
+  const rateLimit = options.rateLimit !== undefined && options.rateLimit > 0 ? new RateLimit(options.rateLimit) : undefined;
   if (options.tokens !== undefined) {
     const tokens = new TokenCache(options.tokens, {
       refreshMs: options.tokenRefreshMs,
@@ -139,9 +125,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
     await tokens.start();
     app.addHook('onClose', () => tokens.close());
-    registerAuth(app, tokens);
+    registerAuth(app, tokens, rateLimit);
   }
-  if (options.rateLimit !== undefined && options.rateLimit > 0) registerRateLimit(app, options.rateLimit);
+  if (rateLimit !== undefined) registerRateLimit(app, rateLimit);
 
   registerHealthRoutes(app, options.store);
   registerNextRoute(app, allocator, {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { backupCommand } from './commands/backup.js';
+import { DestinationError } from './commands/destination.js';
 import { exportSequences } from './commands/export.js';
 import { ImportFileError, importFile } from './commands/import.js';
 import { serve } from './commands/serve.js';
@@ -317,6 +318,7 @@ try {
     error instanceof ConfigError ||
     error instanceof StoreOpenError ||
     error instanceof ImportFileError ||
+    error instanceof DestinationError ||
     error instanceof TokenNameTakenError
   ) {
     process.stderr.write(`take-a-number: ${error.message}\n`);

@@ -69,6 +69,38 @@ describe('README.md', () => {
     }
   });
 
+  it('renders every catalogue message in the error table of /docs, <token> included: no text Swagger UI would take for HTML', async () => {
+    const running = await testApp();
+    try {
+      const spec = (await running.app.inject({ method: 'GET', url: '/openapi.json' })).json<Record<string, unknown>>();
+      const description = (spec.info as { description: string }).description;
+      // Swagger UI renders the description as Markdown allowing HTML, then drops unknown tags: `<token>` would vanish.
+      const shown = (cell: string): string => cell.replace(/\\\|/g, '|').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+      for (const code of ERROR_CODES) {
+        const { status, message } = ERROR_CATALOGUE[code];
+        const prefix = `| \`${code}\` | ${status} | `;
+        const row = description.split('\n').find((line) => line.startsWith(prefix));
+        assert.ok(row !== undefined, `the error table has a row for ${code}`);
+        const cell = row.slice(prefix.length, -' |'.length);
+        assert.doesNotMatch(cell, /[<>]/, `${code}: raw < or > in ${cell}`);
+        assert.equal(shown(cell), message, `${code} is shown as its message`);
+      }
+      assert.ok(description.includes('Bearer &lt;token&gt;'), 'the unauthorized message keeps <token>');
+      // The same for every description and summary in the document.
+      const texts: string[] = [];
+      const walk = (value: unknown, key: string): void => {
+        if (typeof value === 'string' && (key === 'description' || key === 'summary')) texts.push(value);
+        else if (Array.isArray(value)) value.forEach((item) => walk(item, ''));
+        else if (typeof value === 'object' && value !== null) for (const [k, v] of Object.entries(value)) walk(v, k);
+      };
+      walk(spec, '');
+      assert.ok(texts.length > 10, 'the document has descriptions');
+      for (const text of texts) assert.doesNotMatch(text, /<[a-zA-Z/!?]/, `HTML-like text in: ${text}`);
+    } finally {
+      await running.close();
+    }
+  });
+
   it('has a quick start that runs the service and the tests in one command each', () => {
     const quickStart = section('Quick start');
     assert.ok(quickStart.includes('npm ci && npm start'), 'the quick start runs the service with `npm ci && npm start`');

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { nextValue, runCli, startServer, within, type LogLine, type RunningServer } from './helpers/cli.js';
+import { nextValue, runCli, startServer, type RunningServer } from './helpers/cli.js';
 import { tempDir } from './helpers/temp.js';
 
 /** A fresh `sqlite:PATH` store setting in its own temp folder. */
@@ -13,75 +12,6 @@ function freshStore(file = 'store.db'): { store: string; path: string; dir: stri
   const path = join(dir, file);
   return { store: `sqlite:${path}`, path, dir };
 }
-
-interface HttpAnswer {
-  readonly status: number;
-  readonly text: string;
-}
-
-/**
- * A POST /next/{name} that is held in flight: its headers and the first byte
- * of its 2-byte JSON body are sent now, the rest when `finish()` is called.
- */
-function postInFlight(url: string, name: string, agent: http.Agent | false): { finish(): Promise<HttpAnswer> } {
-  const request = http.request(new URL(`${url}/next/${encodeURIComponent(name)}`), {
-    method: 'POST',
-    agent,
-    headers: { 'content-type': 'application/json', 'content-length': '2' },
-  });
-  const answer = new Promise<HttpAnswer>((resolve, reject) => {
-    request.on('error', reject);
-    request.on('response', (response) => {
-      let text = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (text += chunk));
-      response.on('error', reject);
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
-    });
-  });
-  // Settled by finish(); until then a failure is kept, not unhandled.
-  answer.catch(() => undefined);
-  request.write('{');
-  return {
-    finish() {
-      request.end('}');
-      return within(answer, 5000, () => `no answer to the in-flight POST /next/${name} within 5 s`);
-    },
-  };
-}
-
-/** Tries a new connection; resolves the error code it fails with, or undefined if it was answered. */
-function connectionError(url: string): Promise<string | undefined> {
-  return within(
-    new Promise<string | undefined>((resolve) => {
-      const request = http.request(new URL(`${url}/healthz`), { agent: false });
-      request.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
-      request.on('response', (response) => {
-        response.resume();
-        resolve(undefined);
-      });
-      request.end();
-    }),
-    5000,
-    () => 'the connection attempt neither failed nor was answered within 5 s',
-  );
-}
-
-const valueIn = (answer: HttpAnswer): bigint => {
-  const match = /"next_value":(\d+)/.exec(answer.text);
-  assert.ok(answer.status === 200 && match?.[1] !== undefined, `expected a 200 with a value, got ${answer.status}: ${answer.text}`);
-  return BigInt(match[1]);
-};
-
-const isIncoming =
-  (path: string) =>
-  (line: LogLine): boolean =>
-    line.msg === 'incoming request' && (line.req as { url?: unknown } | undefined)?.url === path;
-
-const isShuttingDown =
-  (signal: NodeJS.Signals) =>
-  (line: LogLine): boolean =>
-    line.msg.startsWith('shutting down') && line.signal === signal;
 
 describe('restart', () => {
   test('values persist across a restart and continue where they stopped', async () => {
@@ -119,63 +49,6 @@ describe('restart', () => {
       Array.from({ length: 10 }, (_, i) => BigInt(i + 1)),
     );
     assert.equal(await server.stop(), 0);
-  });
-});
-
-describe('graceful shutdown', () => {
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    test(`${signal}: requests in flight are answered, new connections refused, exit 0, values continue after restart`, async () => {
-      const { store } = freshStore();
-      const server = await startServer({ store, args: ['--log-level', 'debug'] });
-      for (const expected of [1n, 2n, 3n]) assert.equal(await nextValue(server.url, 'x'), expected);
-
-      // Four requests the server has received (logged) but cannot finish before the signal.
-      const inFlight = Array.from({ length: 4 }, () => postInFlight(server.url, 'x', false));
-      await server.waitForLogs(isIncoming('/next/x'), 3 + 4);
-      server.process.kill(signal);
-      await server.waitForLog(isShuttingDown(signal));
-
-      const [firstInFlight, ...others] = inFlight as [(typeof inFlight)[0], ...typeof inFlight];
-      assert.equal(valueIn(await firstInFlight.finish()), 4n);
-      // That answer came after the shutdown began: the listener is closed by now.
-      const refused = await connectionError(server.url);
-      assert.ok(refused === 'ECONNREFUSED' || refused === 'ECONNRESET', `a new connection was ${refused ?? 'answered'}`);
-      const rest = await Promise.all(others.map((request) => request.finish()));
-      assert.deepEqual(rest.map(valueIn).sort(), [5n, 6n, 7n]);
-
-      // The signal was sent once, as a process manager does; a second one is not needed.
-      assert.deepEqual(await server.waitForExit(5000), { code: 0, signal: null });
-      assert.ok(
-        server.logs.some((line) => line.msg === 'stopped'),
-        'the server logs that it stopped',
-      );
-
-      const restarted = await startServer({ store });
-      assert.equal(await nextValue(restarted.url, 'x'), 8n);
-      assert.equal(await restarted.stop(), 0);
-    });
-  }
-
-  test('SIGTERM with a keep-alive client: exits 0 promptly once the request in flight is answered', async () => {
-    // HTTP/1.1 clients (fetch, Node's keep-alive agents) keep the connection open after an answer.
-    const agent = new http.Agent({ keepAlive: true });
-    after(() => agent.destroy());
-    const { store } = freshStore();
-    const server = await startServer({ store, args: ['--log-level', 'debug'] });
-    const request = postInFlight(server.url, 'kept', agent);
-    await server.waitForLog(isIncoming('/next/kept'));
-    server.process.kill('SIGTERM');
-    await server.waitForLog(isShuttingDown('SIGTERM'));
-    assert.equal(valueIn(await request.finish()), 1n);
-
-    const status = await within(
-      server.exited,
-      5000,
-      (): string =>
-        'the server did not exit within 5 s of answering its last request after SIGTERM: the client\'s idle keep-alive ' +
-        'connection holds the shutdown open until the 10 s grace timer exits with code 1',
-    );
-    assert.deepEqual(status, { code: 0, signal: null });
   });
 });
 

@@ -146,6 +146,22 @@ describe('API tokens over HTTP', () => {
     }
   });
 
+  it('tells a token confined to a prefix that /metrics, which covers every sequence, needs a token without one', async () => {
+    const { h, token } = await harness({ tokens: [['acme', ['read'], { prefix: 'acme/' }]] });
+    try {
+      const response = await h.app.inject({ method: 'GET', url: '/metrics', headers: bearer(token('acme')) });
+      assert.equal(response.statusCode, 403);
+      const { code, message } = response.json<{ error: { code: string; message: string } }>().error;
+      assert.equal(code, 'forbidden');
+      assert.match(message, /prefix/);
+      assert.match(message, /cannot use GET \/metrics, which covers every sequence/);
+      assert.match(message, /token without a prefix/);
+      assert.doesNotMatch(message, /may only use sequences whose names start with/, 'not the message about a sequence outside the prefix');
+    } finally {
+      await h.close();
+    }
+  });
+
   it('sees tokens created and revoked in the store within a refresh, and records last use', async () => {
     const { h, token } = await harness({ tokens: [['first', ['next']]] });
     try {
@@ -258,6 +274,57 @@ describe('rate limiting', () => {
     } finally {
       await trusted.close();
       await untrusted.close();
+    }
+  });
+
+  it('limits requests that fail authentication by client address, and refuses an address over its limit before checking its token', async (t) => {
+    // One window until the clock is moved: the counts below are exact.
+    let clock = 1_000_000;
+    t.mock.method(Date, 'now', () => clock);
+    const { h, token } = await harness({ rateLimit: 3, tokens: [['a', ['next']]] });
+    try {
+      const post = async (remoteAddress: string, authorization?: string): Promise<number> =>
+        (
+          await h.app.inject({
+            method: 'POST',
+            url: '/next/guarded',
+            headers: authorization === undefined ? {} : { authorization },
+            remoteAddress,
+          })
+        ).statusCode;
+      const guesses: number[] = [];
+      for (let i = 0; i < 5; i += 1) guesses.push(await post('192.0.2.1', `Bearer tan_guess${i}`));
+      guesses.push(await post('192.0.2.1'));
+      assert.deepEqual(guesses, [401, 401, 401, 429, 429, 429], 'guesses (and requests without a token) are throttled by --rate-limit');
+      // Over its limit, the address is refused before its token is checked: a right guess looks like the others.
+      assert.equal(await post('192.0.2.1', `Bearer ${token('a')}`), 429);
+      // Another address has its own budget; a valid token from it counts against the token.
+      assert.equal(await post('192.0.2.2', 'Bearer tan_wrong'), 401);
+      assert.equal(await post('192.0.2.2', `Bearer ${token('a')}`), 200);
+      // In the next window the address may try again.
+      clock += 1000;
+      assert.equal(await post('192.0.2.1', `Bearer ${token('a')}`), 200);
+      assert.equal(await post('192.0.2.1', 'Bearer tan_wrong'), 401);
+      assert.equal((await h.store.getSequence('guarded'))?.position.lastValue, 2n, 'only the two authorized requests took numbers');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('counts the requests a token may not make against the token', async (t) => {
+    let clock = 1_000_000;
+    t.mock.method(Date, 'now', () => clock);
+    const { h, token } = await harness({ rateLimit: 2, tokens: [['reader', ['read']]] });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i += 1) {
+        statuses.push((await h.app.inject({ method: 'POST', url: '/next/x', headers: bearer(token('reader')) })).statusCode);
+      }
+      assert.deepEqual(statuses, [403, 403, 429, 429]);
+      clock += 1000;
+      assert.equal((await h.app.inject({ method: 'GET', url: '/sequences', headers: bearer(token('reader')) })).statusCode, 200);
+    } finally {
+      await h.close();
     }
   });
 

@@ -1,9 +1,9 @@
-import { realpathSync, statSync } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import { describeLocation, type StoreLocation } from '../store/open-store.js';
 import { openChecked } from '../store/sqlite/open.js';
+import { checkDestination, DestinationError } from './destination.js';
 
 /** The backup cannot be made (a PostgreSQL store, a bad FILE); the message says why. Exit status 1. */
 export class BackupError extends Error {
@@ -30,56 +30,6 @@ export interface BackupSummary {
  * restarted half-way by them.
  */
 const ALL_PAGES = 0x7fffffff;
-
-/** Files SQLite and the writer lock keep beside a store: never a backup's destination. */
-const COMPANIONS = ['', '-wal', '-shm', '-journal', '.lock', '.lock-journal'];
-
-function sameFile(a: string, b: string): boolean {
-  try {
-    const [x, y] = [statSync(a), statSync(b)];
-    return x.dev === y.dev && x.ino === y.ino;
-  } catch {
-    return false;
-  }
-}
-
-function realOrSelf(path: string): string {
-  try {
-    return realpathSync(path);
-  } catch {
-    return path;
-  }
-}
-
-/** Refuses a destination that is the store itself (or one of its companion files), or that cannot be written. */
-function checkDestination(target: string, store: string): void {
-  const realStore = realOrSelf(store);
-  const realTarget = join(realOrSelf(dirname(target)), basename(target));
-  for (const suffix of COMPANIONS) {
-    if (target === store + suffix || realTarget === realStore + suffix || (suffix === '' && sameFile(target, store))) {
-      throw new BackupError(
-        `Cannot back up the store ${store} to ${target}: that is ${suffix === '' ? 'the store itself' : `the store's ${suffix} file`}. ` +
-          'Give a path outside the store, for example on another disk.',
-      );
-    }
-  }
-  const folder = dirname(target);
-  let folderStats;
-  try {
-    folderStats = statSync(folder);
-  } catch (error) {
-    throw new BackupError(`Cannot write the backup to ${target}: the folder ${folder} does not exist (${(error as Error).message}).`, {
-      cause: error,
-    });
-  }
-  if (!folderStats.isDirectory()) throw new BackupError(`Cannot write the backup to ${target}: ${folder} is not a folder.`);
-  try {
-    if (statSync(target).isDirectory()) throw new BackupError(`Cannot write the backup to ${target}: it is a folder; name a file.`);
-  } catch (error) {
-    if (error instanceof BackupError) throw error;
-    // No such file yet: it will be created.
-  }
-}
 
 /** fsyncs a file or folder (a folder: so a rename in it is durable). Folders that refuse fsync are skipped. */
 async function fsync(path: string, what: 'file' | 'folder'): Promise<void> {
@@ -131,7 +81,12 @@ export async function backupStore(location: StoreLocation, file: string, cwd: st
     );
   }
   const target = resolve(cwd, file);
-  checkDestination(target, location.path);
+  try {
+    checkDestination(target, location.path, { verb: 'back up', noun: 'the backup' });
+  } catch (error) {
+    if (error instanceof DestinationError) throw new BackupError(error.message, { cause: error });
+    throw error;
+  }
   const temporary = `${target}.tmp-${process.pid}`;
   const leftovers = ['', '-journal', '-wal', '-shm'].map((suffix) => temporary + suffix);
   const removeLeftovers = () => Promise.all(leftovers.map((path) => rm(path, { force: true })));

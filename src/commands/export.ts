@@ -1,10 +1,12 @@
 import { createWriteStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { Readable, type Writable } from 'node:stream';
+import { resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { openStore, type StoreLocation } from '../store/open-store.js';
 import { allSequences } from '../store/paging.js';
 import type { SequenceStore } from '../store/store.js';
+import { checkDestination } from './destination.js';
 import { FULL_FORMAT, FULL_FORMAT_VERSION, fullFormatEntry, fullFormatTombstone } from './full-format.js';
 
 const CHUNK_CHARS = 64 * 1024;
@@ -59,6 +61,8 @@ export async function exportSequences(
   format: ExportFormat = 'plain',
 ): Promise<void> {
   const chunks = (store: SequenceStore): AsyncGenerator<string> => (format === 'full' ? fullJson(store) : sequencesJson(store));
+  // Never over the store's own files (the rename would replace them), as backup refuses: DestinationError, exit status 1.
+  if (file !== undefined) checkDestination(resolve(file), location.kind === 'sqlite' ? location.path : undefined, { verb: 'export', noun: 'the export' });
   const store = await openStore(location, { mode: 'read' });
   try {
     if (file === undefined) {

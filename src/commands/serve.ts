@@ -81,18 +81,12 @@ export async function serve(config: ServeConfig): Promise<void> {
         process.exit(1);
       }, config.shutdownTimeoutMs);
       timer.unref();
-      // Keep-alive connections would hold the server open: answers from now on
-      // say `Connection: close`, and connections that fall idle are closed.
-      app.server.on('request', (_request, response) => {
-        if (!response.headersSent) response.setHeader('Connection', 'close');
-      });
-      const closeIdle = setInterval(() => app.server.closeIdleConnections(), 100);
-      closeIdle.unref();
+      // Connections without a request received in full are closed at once, the
+      // others once it is answered (http/connections.ts); then the store closes.
       app
         .close()
         .finally(() => store.close())
         .then(() => {
-          clearInterval(closeIdle);
           app.log.info('stopped');
           resolve();
         }, reject);

@@ -3,6 +3,7 @@ import type { TokenCache } from '../auth/token-cache.js';
 import { allows, type Scope } from '../auth/tokens.js';
 import { AppError } from '../errors.js';
 import type { TokenRecord } from '../store/token-store.js';
+import { addressKey, tokenKey, type RateLimit } from './rate-limit.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -29,8 +30,14 @@ const BEARER = /^Bearer[ \t]+([!-~]+)[ \t]*$/i;
  * (`admin` implies the others); a token limited to a name prefix may only
  * touch sequences whose names start with it. Runs in onRequest, before the
  * body is read, so a refused request costs and allocates nothing.
+ *
+ * With a rate limit, refused requests count too: those that fail
+ * authentication against their client address, those a token may not make
+ * against the token. An address over its limit is refused (429) before its
+ * token is even checked: guessing tokens goes no faster than the limit, and a
+ * right guess among refused ones is not told apart.
  */
-export function registerAuth(app: FastifyInstance, tokens: TokenCache): void {
+export function registerAuth(app: FastifyInstance, tokens: TokenCache, limit?: RateLimit): void {
   app.decorateRequest('token', null);
   app.addHook('onRequest', (request, _reply, done) => {
     const scope = request.routeOptions.config.scope;
@@ -38,10 +45,19 @@ export function registerAuth(app: FastifyInstance, tokens: TokenCache): void {
       done();
       return;
     }
+    const address = addressKey(request.ip);
+    const rateLimited = (): AppError => new AppError('rate_limited', undefined, { retryAfterSeconds: 1 });
+    if (limit?.exhausted(address) === true) {
+      done(rateLimited());
+      return;
+    }
+    // A refused request counts too: against its address (no valid token) or its token.
+    const refuse = (key: string, error: AppError): void => done(limit === undefined || limit.take(key) ? error : rateLimited());
     const match = BEARER.exec(request.headers.authorization ?? '');
     const token = match?.[1] === undefined ? undefined : tokens.check(match[1]);
     if (token === undefined) {
-      done(
+      refuse(
+        address,
         new AppError(
           'unauthorized',
           match === null
@@ -52,13 +68,24 @@ export function registerAuth(app: FastifyInstance, tokens: TokenCache): void {
       return;
     }
     if (!allows(token.scopes, scope)) {
-      done(new AppError('forbidden', `The token '${token.name}' lacks the '${scope}' scope this endpoint needs.`));
+      refuse(tokenKey(token.name), new AppError('forbidden', `The token '${token.name}' lacks the '${scope}' scope this endpoint needs.`));
       return;
     }
     if (token.prefix !== undefined && request.routeOptions.config.confinesToPrefix !== true) {
       const name = (request.params as { name?: unknown } | undefined)?.name;
-      if (typeof name !== 'string' || !name.startsWith(token.prefix)) {
-        done(new AppError('forbidden', `The token '${token.name}' may only use sequences whose names start with '${token.prefix}'.`));
+      if (typeof name !== 'string') {
+        refuse(
+          tokenKey(token.name),
+          new AppError(
+            'forbidden',
+            `Tokens limited to a name prefix cannot use ${request.method} ${request.routeOptions.url ?? request.url}, which covers every sequence ` +
+              `(the token '${token.name}' is limited to '${token.prefix}'): use a token without a prefix.`,
+          ),
+        );
+        return;
+      }
+      if (!name.startsWith(token.prefix)) {
+        refuse(tokenKey(token.name), new AppError('forbidden', `The token '${token.name}' may only use sequences whose names start with '${token.prefix}'.`));
         return;
       }
     }

@@ -54,7 +54,8 @@ function clientFacing(error: FastifyError | AppError): ClientFacingError | undef
 }
 
 function sendError(reply: FastifyReply, code: ErrorCode, status: number, message: string, field?: string): FastifyReply {
-  return reply.code(status).type('application/json; charset=utf-8').send(errorBody(code, message, field));
+  // An error is about one request: never cached (also where the onSend hook of http/caching.ts does not run).
+  return reply.code(status).header('Cache-Control', 'no-store').type('application/json; charset=utf-8').send(errorBody(code, message, field));
 }
 
 /** Every error a client sees has the shape `{"error": {"code", "message"}}`, from the one catalogue. */
@@ -118,7 +119,7 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Soc
   const body = JSON.stringify(errorBody(code, message));
   socket.end(
     `HTTP/1.1 ${status} ${code === 'bad_request' ? 'Bad Request' : 'Request Header Fields Too Large'}\r\n` +
-      'Connection: close\r\nContent-Type: application/json; charset=utf-8\r\n' +
+      'Connection: close\r\nCache-Control: no-store\r\nContent-Type: application/json; charset=utf-8\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }
