@@ -61,6 +61,19 @@ describe('store files removed or replaced under a running server', () => {
     await refusesAndSaysWhy(second, /wal\.db-wal was removed or replaced/);
     assert.equal(await second.stop(), 0);
   });
+
+  it('refuses once its lock file is removed: a second server can then take a new lock, and serves alone', async () => {
+    const path = join(tempDir(), 'store.db');
+    const first = await startServer({ store: `sqlite:${path}` });
+    assert.equal(await nextValue(first.url, 'orders'), 1n);
+    rmSync(`${path}.lock`);
+    const second = await startServer({ store: `sqlite:${path}` });
+    await refusesAndSaysWhy(first, /store\.db\.lock was removed or replaced/);
+    assert.equal(await nextValue(second.url, 'orders'), 2n);
+    assert.equal(await first.stop(), 0);
+    assert.equal(await nextValue(second.url, 'orders'), 3n);
+    assert.equal(await second.stop(), 0);
+  });
 });
 
 describe('store files rewritten in place under a running server', () => {
@@ -137,6 +150,32 @@ describe('store files rewritten in place under a running server', () => {
     await refusesAndSaysWhy(server, /store\.db-wal /);
     assert.equal(await server.stop(), 0);
     assert.match(await refusedToServe(`sqlite:${path}`, path), /store\.db\.lock/);
+  });
+
+  it('goes on serving when a token command beside it restarts the WAL with its own connection', async () => {
+    const path = join(tempDir(), 'store.db');
+    const store = `sqlite:${path}`;
+    const server = await startServer({ store, env: CHECKPOINT_EVERY_COMMIT });
+    // Each commit is checkpointed whole, and the next one starts the WAL again: the server's restarts count up in its header.
+    for (let i = 1n; i <= 5n; i += 1n) assert.equal(await nextValue(server.url, 'orders'), i);
+    // The token command's connection starts the WAL again too, writing a checkpoint sequence of its own (1).
+    const created = await runCli(['token', 'create', '--name', 'ci', '--scope', 'next', '--store', store]);
+    assert.equal(created.code, 0, created.stderr);
+    const token = created.stdout.trimEnd().split('\n').pop() ?? '';
+    const next = async (): Promise<{ status: number; text: string }> => {
+      const response = await fetch(`${server.url}/next/orders`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+      return { status: response.status, text: await response.text() };
+    };
+    // Servers load new tokens every 2 s: until then the token is unknown (401), never a refusal of the store.
+    let answer = await next();
+    const deadline = Date.now() + 10_000;
+    while (answer.status === 401 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      answer = await next();
+    }
+    assert.equal(answer.status, 200, answer.text);
+    assert.match(answer.text, /"next_value":6\b/);
+    assert.equal(await server.stop(), 0);
   });
 
   it('a new store: the database file carries the schema and the store identity from the start, not only the WAL', async () => {

@@ -31,6 +31,9 @@ describe('a store that lost its contents is refused, never started afresh', () =
     assert.match(message, /lost its contents/);
     assert.match(message, /remove .*store\.db\.lock/, 'it says how to start afresh on purpose');
     assert.equal(statSync(path).size, 0, 'the file is left as it was');
+    const exported = await runCli(['export', '--store', `sqlite:${path}`]);
+    assert.equal(exported.code, 1, exported.stderr);
+    assert.match(exported.stderr, /No store at .*store\.db: the file is empty/);
   });
 
   it('a database file removed while its -wal, -shm and lock file remain (after kill -9), or only its lock file (after a stop)', async () => {

@@ -6,7 +6,7 @@ import {
   frameOffset,
   parseIdentityPage,
   parseWalHeader,
-  sameWalHeader,
+  sameOrRestartedWal,
   WAL_FRAME_HEADER_BYTES,
   WAL_HEADER_BYTES,
   WAL_INDEX_HEADER_BYTES,
@@ -97,6 +97,7 @@ export class StoreFileGuard {
   readonly #layout: IdentityLayout;
   readonly #inode: number;
   readonly #walInode: number;
+  readonly #lockInode: number;
   readonly #fds: { readonly main: number; readonly wal: number; readonly shm: number };
   readonly #page: Buffer;
   readonly #walHeaderBytes = Buffer.alloc(WAL_HEADER_BYTES);
@@ -131,6 +132,7 @@ export class StoreFileGuard {
       wal = openSync(`${path}-wal`, 'r');
       shm = openSync(`${path}-shm`, 'r');
       this.#inode = statSync(path).ino;
+      this.#lockInode = statSync(lock.path).ino;
       this.#walInode = fstatSync(wal).ino;
       this.#walSize = fstatSync(wal).size;
       const header = this.#readWalHeader(wal);
@@ -157,6 +159,7 @@ export class StoreFileGuard {
     const wal = statSync(`${this.#path}-wal`, { throwIfNoEntry: false });
     // SQLite deletes the WAL only when the last connection closes; this one stays open.
     if (wal?.ino !== this.#walInode) throw this.#replaced(`${this.#path}-wal`);
+    if (statSync(this.#lock.path, { throwIfNoEntry: false })?.ino !== this.#lockInode) throw this.#lockRemoved();
     this.#checkWal();
     this.#checkDatabaseFile();
     this.#checkPartlyCopied();
@@ -284,12 +287,12 @@ export class StoreFileGuard {
     const header = this.#readWalHeader(this.#fds.wal);
     if (header === undefined) throw this.#damaged(file, 'no longer begins with a valid WAL header', LOST_COMMITS);
     const seen = this.#walHeader;
-    // A restart of the log (after a complete checkpoint) raises the checkpoint sequence and draws new salts.
-    if (!sameWalHeader(header, seen) && header.checkpointSequence <= seen.checkpointSequence) {
+    // A restart of the log (after a complete checkpoint; a `token` command's connection may make it) moves salt-1 forward.
+    if (!sameOrRestartedWal(header, seen)) {
       throw this.#damaged(
         file,
-        `was overwritten with another log (checkpoint sequence ${header.checkpointSequence}, salts ${header.salt1}/${header.salt2}; ` +
-          `this server had written ${seen.checkpointSequence}, ${seen.salt1}/${seen.salt2})`,
+        `was overwritten with another log (salts ${header.salt1}/${header.salt2}, checkpoint sequence ${header.checkpointSequence}; ` +
+          `this server had seen ${seen.salt1}/${seen.salt2}, ${seen.checkpointSequence})`,
         LOST_COMMITS,
       );
     }
@@ -326,6 +329,16 @@ export class StoreFileGuard {
           `Restore the store (with its -wal file), then remove ${this.#lock.path} to start a server on it again.`,
       ),
     );
+  }
+
+  /** Another process could now take a new lock file at the same path and write to the store too. */
+  #lockRemoved(): StoreOpenError {
+    this.#failure = new StoreOpenError(
+      `The lock file ${this.#lock.path} was removed or replaced while this server held it: another take-a-number ` +
+        'could take a new lock and write to the store too, so this server allocates nothing more. Stop it, and ' +
+        'start one server on the store again.',
+    );
+    return this.#failure;
   }
 
   #damaged(file: string, what: string, consequence: string): StoreOpenError {

@@ -21,6 +21,7 @@ export function openChecked(path: string, mode: 'write' | 'read'): Database.Data
     throw new StoreOpenError(`Cannot open the store ${path}: ${(error as Error).message}`, { cause: error });
   }
   try {
+    if (mode === 'read' && isEmptyDatabase(db)) throw new StoreOpenError(`No store at ${path}: the file is empty.`);
     checkStore(db, path, mode);
     return db;
   } catch (error) {

@@ -10,10 +10,15 @@
 export const WAL_HEADER_BYTES = 32;
 
 export interface WalHeader {
-  /** Incremented each time the WAL is restarted from its start (after a complete checkpoint). */
+  /**
+   * Written from a counter of the connection that restarted the WAL (set from
+   * the header only when a connection recovers the WAL): a second
+   * connection's restart can write a lower one. Shown, never compared.
+   */
   readonly checkpointSequence: number;
-  /** Salt-1 and salt-2: change with each restart; frames carry them. */
+  /** Salt-1: incremented by one each time the WAL restarts from its start (wal.c, walRestartHdr). */
   readonly salt1: number;
+  /** Salt-2: drawn anew at each restart; frames carry both salts. */
   readonly salt2: number;
 }
 
@@ -35,8 +40,17 @@ export function parseWalHeader(bytes: Buffer): WalHeader | undefined {
   return { checkpointSequence: bytes.readUInt32BE(12), salt1: bytes.readUInt32BE(16), salt2: bytes.readUInt32BE(20) };
 }
 
-export function sameWalHeader(a: WalHeader, b: WalHeader): boolean {
-  return a.checkpointSequence === b.checkpointSequence && a.salt1 === b.salt1 && a.salt2 === b.salt2;
+/** Restarts another connection may make between two checks of the server: a handful at most. */
+const MAX_RESTARTS_BETWEEN_CHECKS = 1024;
+
+/**
+ * The log `seen` before, or the same WAL restarted since (salt-1 moved
+ * forward by the number of restarts): not an older or a foreign log.
+ */
+export function sameOrRestartedWal(now: WalHeader, seen: WalHeader): boolean {
+  if (now.salt1 === seen.salt1) return now.salt2 === seen.salt2 && now.checkpointSequence === seen.checkpointSequence;
+  const restarts = (now.salt1 - seen.salt1) >>> 0;
+  return restarts <= MAX_RESTARTS_BETWEEN_CHECKS;
 }
 
 /** Each frame: a 24-byte header (page number first, big-endian), then the page. */

@@ -9,12 +9,13 @@ import { StoreOpenError } from '../store.js';
  * link to it or to its folder) meets the same lock. The folder must exist.
  */
 export function realStorePath(path: string): string {
-  const folder = realpathSync(dirname(path));
+  // native: realpath(3), which also gives the stored case of each name on case-insensitive file systems.
+  const folder = realpathSync.native(dirname(path));
   const inFolder = join(folder, basename(path));
   const link = lstatSync(inFolder, { throwIfNoEntry: false });
   if (link?.isSymbolicLink() !== true) return inFolder;
   try {
-    return realpathSync(inFolder);
+    return realpathSync.native(inFolder);
   } catch (error) {
     throw new StoreOpenError(
       `The store ${path} is a symbolic link to a file that does not exist (${(error as Error).message}). ` +
