@@ -5,10 +5,11 @@
  * and a store missing a table its schema version has.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, linkSync, readdirSync, rmSync, statSync, symlinkSync, truncateSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, readdirSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import { WriterLock } from '../src/store/sqlite/writer-lock.js';
 import { nextValue, runCli, startServer } from './helpers/cli.js';
 import { refusedToServe } from './helpers/store-files.js';
 import { tempDir } from './helpers/temp.js';
@@ -54,6 +55,23 @@ describe('a store that lost its contents is refused, never started afresh', () =
     assert.match(message, /lost its contents/);
     assert.match(message, /remove .*store\.db\.lock/);
     assert.deepEqual(readdirSync(other), ['store.db.lock'], 'nothing made');
+  });
+
+  it('a lock file left by a start stopped before its store existed is no trace; an earlier release\'s lock file is', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'store.db');
+    // What a start killed between taking the lock and putting the new store in place leaves behind.
+    WriterLock.acquire(path).release();
+    assert.deepEqual(readdirSync(dir), ['store.db.lock']);
+    const server = await startServer({ store: `sqlite:${path}` });
+    assert.equal(await nextValue(server.url, 'orders'), 1n);
+    assert.equal(await server.stop(), 0);
+
+    // Earlier releases made the lock file (an empty SQLite database) at each start, and kept no record.
+    const other = tempDir();
+    const legacy = join(other, 'store.db');
+    writeFileSync(`${legacy}.lock`, '');
+    assert.match(await refusedToServe(`sqlite:${legacy}`, legacy), /lost its contents/);
   });
 
   it('a new path makes a new store; so does a path whose traces were removed on purpose', async () => {

@@ -56,7 +56,7 @@ export function openWritable(givenPath: string): WritableStore {
     }
     refuseHardLinks(path);
     const traces = [`${path}-wal`, `${path}-shm`].filter((file) => existsSync(file));
-    if (lock.existedBefore) traces.push(lock.path);
+    if (lock.showsStore) traces.push(lock.path);
     const size = statSync(path, { throwIfNoEntry: false })?.size;
     if (size === undefined || size === 0) {
       refuseLostContents(path, size === undefined ? 'is missing' : 'is empty (0 bytes)', traces);

@@ -30,15 +30,23 @@ export interface StoreRecord {
  */
 export class WriterLock {
   readonly path: string;
-  /** The lock file was there before this process opened it: a store was used at this place before. */
+  /** The lock file was there before this process opened it. */
   readonly existedBefore: boolean;
+  /**
+   * The lock file shows that a store was used here: it holds a store's
+   * record, or was made by an earlier release (which made it at each start,
+   * and kept no record). One made by a start of this release that stopped
+   * before its store existed does not.
+   */
+  readonly showsStore: boolean;
   #record: StoreRecord | undefined;
   #db: Database.Database | undefined;
 
-  private constructor(path: string, db: Database.Database, existedBefore: boolean, record: StoreRecord | undefined) {
+  private constructor(path: string, db: Database.Database, existedBefore: boolean, showsStore: boolean, record: StoreRecord | undefined) {
     this.path = path;
     this.#db = db;
     this.existedBefore = existedBefore;
+    this.showsStore = showsStore;
     this.#record = record;
   }
 
@@ -75,6 +83,7 @@ export class WriterLock {
       if (after === undefined || (before !== undefined && after.ino !== before.ino)) {
         throw new StoreLockedError(`Another take-a-number process was starting on the store ${storePath} at the same moment; try again.`);
       }
+      const earlierRelease = db.prepare("SELECT 1 FROM sqlite_schema WHERE name = 'store_record'").get() === undefined;
       db.exec(`CREATE TABLE IF NOT EXISTS store_record (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         store_id TEXT NOT NULL,
@@ -91,7 +100,7 @@ export class WriterLock {
       db.exec('COMMIT');
       const record =
         row === undefined ? undefined : { storeId: row[0], generation: row[1] ?? undefined, damaged: row[2] ?? undefined, stoppedCleanly: row[3] !== 0n };
-      return new WriterLock(path, db, before !== undefined, record);
+      return new WriterLock(path, db, before !== undefined, before !== undefined && (earlierRelease || record !== undefined), record);
     } catch (error) {
       db.close();
       if (error instanceof StoreLockedError) throw error;
