@@ -115,7 +115,7 @@ export class StoreFileGuard {
 
   /**
    * Starts guarding a store whose connection has committed at least once in
-   * WAL mode (so the -wal and -shm exist), and has not checkpointed since. `mainFd` is a descriptor on the
+   * WAL mode (so the -wal and -shm exist). `mainFd` is a descriptor on the
    * database file, now owned by the guard; `generation` the lowest the
    * database file may carry, from the lock file's record.
    */

@@ -7,7 +7,7 @@ type TokenRow = [string, string, string, string | null, bigint, bigint | null, b
 
 const optionalTime = (value: bigint | null): number | undefined => (value === null ? undefined : Number(value));
 
-/** Runs `work` as one write transaction of the store (with its checks and the raised generation). */
+/** Runs `work` as one write transaction of the store (for a server, with the checks of its files: file-guard.ts). */
 export type WriteTransaction = <T>(work: () => T) => T;
 
 /** API tokens in the `api_tokens` table of a SQLite store (schema version 3). */
