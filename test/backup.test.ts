@@ -12,11 +12,16 @@ function assertOk(result: { code: number | null; stdout: string; stderr: string 
   assert.equal(result.code, 0, `${what}: exit ${String(result.code)}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
 }
 
-/** The README's restore: stop the server first; remove the old -wal and -shm; copy the backup over the store. */
+/**
+ * The README's restore: stop the server first; remove the old -wal and -shm;
+ * copy the backup over the store; remove the lock file, whose record of the
+ * store would refuse the older file.
+ */
 function restore(backup: string, storePath: string): void {
   rmSync(`${storePath}-wal`, { force: true });
   rmSync(`${storePath}-shm`, { force: true });
   copyFileSync(backup, storePath);
+  rmSync(`${storePath}.lock`);
 }
 
 describe('take-a-number backup', () => {

@@ -52,10 +52,9 @@ describe('schema migrations', () => {
     db.close();
   });
 
-  it('numbers its migrations 1, 2, … without gaps', () => {
-    assert.deepEqual(
-      MIGRATIONS.map((migration) => migration.version),
-      Array.from({ length: MIGRATIONS.length }, (_, i) => i + 1),
-    );
+  it('numbers its migrations from 1 upwards, each above the one before', () => {
+    const versions = MIGRATIONS.map((migration) => migration.version);
+    assert.equal(versions[0], 1);
+    versions.slice(1).forEach((version, i) => assert.ok(version > (versions[i] ?? 0), `version ${version} follows ${versions[i]}`));
   });
 });

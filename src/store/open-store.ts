@@ -100,8 +100,11 @@ export async function openTokenStore(location: StoreLocation): Promise<{ tokens:
     );
   }
   db.pragma('busy_timeout = 5000');
+  // Only the server checkpoints, checked and recorded (file-guard.ts).
+  db.pragma('wal_autocheckpoint = 0');
+  const transaction = db.transaction((work: () => unknown) => work());
   return {
-    tokens: new SqliteTokens(db),
+    tokens: new SqliteTokens(db, <T>(work: () => T) => transaction.immediate(work) as T),
     close: () => {
       db.close();
       return Promise.resolve();

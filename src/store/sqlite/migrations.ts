@@ -109,6 +109,19 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
     `,
   },
+  {
+    version: 5,
+    description: "the store's identity: a random id, and a generation each checkpoint raises",
+    // The row lives alone on its page, which the file guard reads from the database file itself (file-guard.ts).
+    sql: `
+      CREATE TABLE store_identity (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        store_id TEXT NOT NULL,
+        generation INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO store_identity (id, store_id, generation) VALUES (1, lower(hex(randomblob(16))), 0);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

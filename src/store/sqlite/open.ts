@@ -15,11 +15,13 @@ export function openChecked(path: string, mode: 'write' | 'read'): Database.Data
   }
   let db: Database.Database;
   try {
-    db = new Database(path, { readonly: mode === 'read', fileMustExist: mode === 'read', timeout: 2000 });
+    // Never created here: a new store is made whole beforehand (create-store.ts).
+    db = new Database(path, { readonly: mode === 'read', fileMustExist: true, timeout: 2000 });
   } catch (error) {
     throw new StoreOpenError(`Cannot open the store ${path}: ${(error as Error).message}`, { cause: error });
   }
   try {
+    if (mode === 'read' && isEmptyDatabase(db)) throw new StoreOpenError(`No store at ${path}: the file is empty.`);
     checkStore(db, path, mode);
     return db;
   } catch (error) {
@@ -57,6 +59,15 @@ function checkStore(db: Database.Database, path: string, mode: 'write' | 'read')
         "Run 'take-a-number serve' on it once to upgrade it.",
     );
   }
+  const missing = promisedTables(version).filter(
+    (table) => db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?").get(table) === undefined,
+  );
+  if (missing.length > 0) {
+    throw new StoreOpenError(
+      `The store ${path} has no ${missing.join(', ')} table${missing.length === 1 ? '' : 's'}, which its schema version ${version} has: ` +
+        'it was changed by hand or damaged. It is left untouched and no counter is reset: restore it from a backup.',
+    );
+  }
   const problems = db.pragma('quick_check', { simple: false }) as { quick_check: string }[];
   if (problems.length !== 1 || problems[0]?.quick_check !== 'ok') {
     const detail = problems
@@ -67,6 +78,28 @@ function checkStore(db: Database.Database, path: string, mode: 'write' | 'read')
       `The store ${path} is corrupt (${detail}). It is left untouched and no counter is reset: restore it from a backup.`,
     );
   }
+}
+
+/** The tables a store of schema `version` has: those its migrations create and do not drop. */
+export function promisedTables(version: number): string[] {
+  const tables = new Set<string>();
+  for (const migration of MIGRATIONS) {
+    if (migration.version > version) break;
+    for (const [, verb, name] of migration.sql.matchAll(/\b(CREATE|DROP) TABLE (?:IF (?:NOT )?EXISTS )?(\w+)/gi)) {
+      if (name === undefined) continue;
+      if (verb?.toUpperCase() === 'CREATE') tables.add(name);
+      else tables.delete(name);
+    }
+  }
+  return [...tables];
+}
+
+/** A SQLite file with nothing in it yet (no schema, no application id): what a lost store's file can look like. */
+export function isEmptyDatabase(db: Database.Database): boolean {
+  const applicationId = db.pragma('application_id', { simple: true }) as number;
+  const version = db.pragma('user_version', { simple: true }) as number;
+  const objects = db.prepare('SELECT count(*) FROM sqlite_schema').pluck().get() as number;
+  return applicationId === 0 && version === 0 && objects === 0;
 }
 
 /** Applies the migrations the store has not had yet, in one transaction. */

@@ -1,6 +1,4 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { fullEntries, heldOf, planImport, seedEntries, type ImportEntry } from '../../import-rules.js';
 import {
   allocate,
@@ -16,7 +14,6 @@ import {
 } from '../../sequence.js';
 import { BlockCache, takeFromBlock, type Block } from '../block-cache.js';
 import {
-  StoreOpenError,
   type AllocationOutcome,
   type AllocationRequest,
   type ImportedSequence,
@@ -27,18 +24,20 @@ import {
   type SequenceStore,
   type SequenceWrite,
 } from '../store.js';
-import { migrate, openChecked } from './open.js';
+import { openChecked } from './open.js';
 import type { TokenStore } from '../token-store.js';
-import { StoreFileGuard } from './file-guard.js';
+import type { StoreFileGuard } from './file-guard.js';
 import { settle } from './settle.js';
 import { SqliteTokens } from './sqlite-tokens.js';
-import { WriterLock } from './writer-lock.js';
+import { openWritable } from './writable.js';
+import type { WriterLock } from './writer-lock.js';
 
 export interface SqliteStoreOptions {
   /**
-   * `write` (serve, import): creates the file and its folders if missing,
-   * takes the writer lock and applies migrations. `read` (export): opens an
-   * existing store read-only, beside a running server.
+   * `write` (serve, import): takes the writer lock, creates the file and its
+   * folders if no store was ever there, checks the files and applies
+   * migrations (writable.ts). `read` (export): opens an existing store
+   * read-only, beside a running server.
    */
   readonly mode: 'write' | 'read';
 }
@@ -131,41 +130,34 @@ export class SqliteStore implements SequenceStore {
   readonly #blocks = new BlockCache();
   #closed = false;
 
-  private constructor(path: string, db: Database.Database, lock: WriterLock | undefined) {
+  private constructor(path: string, db: Database.Database, writable?: { lock: WriterLock; guard: StoreFileGuard }) {
     this.location = `sqlite:${path}`;
     this.#db = db;
-    this.#lock = lock;
-    this.#files = lock === undefined ? undefined : new StoreFileGuard(path);
-    this.tokens = new SqliteTokens(db);
+    this.#lock = writable?.lock;
+    this.#files = writable?.guard;
+    this.tokens = new SqliteTokens(db, (work) => this.#write(work));
   }
 
   /** Opens (in write mode, creating and upgrading) the store at `path`; see SqliteStoreOptions. */
   static open(path: string, options: SqliteStoreOptions): SqliteStore {
-    if (options.mode === 'read') return new SqliteStore(path, openChecked(path, 'read'), undefined);
-    try {
-      mkdirSync(dirname(path), { recursive: true });
-    } catch (error) {
-      throw new StoreOpenError(`Cannot create the folder for the store ${path}: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-    // The lock comes first: a second writer is refused at once, before any
-    // (possibly long) integrity check of a large store.
-    const lock = WriterLock.acquire(path);
-    let db: Database.Database | undefined;
-    try {
-      db = openChecked(path, 'write');
-      const journal = db.pragma('journal_mode = WAL', { simple: true }) as string;
-      if (journal !== 'wal') throw new StoreOpenError(`The store ${path} cannot use WAL mode (got ${journal}).`);
-      db.pragma('synchronous = FULL');
-      migrate(db);
-      return new SqliteStore(path, db, lock);
-    } catch (error) {
-      db?.close();
-      lock.release();
-      if (error instanceof StoreOpenError) throw error;
-      throw new StoreOpenError(`Cannot prepare the store ${path}: ${(error as Error).message}`, { cause: error });
-    }
+    if (options.mode === 'read') return new SqliteStore(path, openChecked(path, 'read'));
+    const { db, lock, guard } = openWritable(path);
+    return new SqliteStore(path, db, { lock, guard });
+  }
+
+  #transaction: Database.Transaction<(work: () => unknown) => unknown> | undefined;
+
+  /**
+   * Every write: the files checked first (file-guard.ts), `work` committed
+   * in one transaction (BEGIN IMMEDIATE), then the WAL checked again (and
+   * checkpointed once long enough).
+   */
+  #write<T>(work: () => T): T {
+    this.#files?.check();
+    this.#transaction ??= this.#db.transaction((inner: () => unknown) => inner());
+    const result = this.#transaction.immediate(work) as T;
+    this.#files?.committed();
+    return result;
   }
 
   // Statements are prepared on first use: a read-only store never prepares the writing ones.
@@ -317,13 +309,9 @@ export class SqliteStore implements SequenceStore {
     return taken;
   }
 
-  #allocateTransaction: Database.Transaction<AllocateBatch> | undefined;
-
   allocate(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]> {
     return settle(() => {
-      this.#allocateTransaction ??= this.#db.transaction(this.#allocateBatch);
-      this.#files?.check();
-      const { outcomes, staged } = this.#allocateTransaction.immediate(requests);
+      const { outcomes, staged } = this.#write(() => this.#allocateBatch(requests));
       // Blocks reserved by the batch are used only now that their reservation is durable.
       for (const [name, block] of staged) this.#blocks.set(name, block);
       return outcomes;
@@ -359,15 +347,12 @@ export class SqliteStore implements SequenceStore {
     return settle(() => {
       // The in-memory block goes first: dropping it can only skip values.
       this.#blocks.delete(name);
-      this.#files?.check();
-      return this.#db
-        .transaction(() => {
-          const current = this.#read(name);
-          const { write, result } = decide(current);
-          this.#apply(name, current, write);
-          return result;
-        })
-        .immediate();
+      return this.#write(() => {
+        const current = this.#read(name);
+        const { write, result } = decide(current);
+        this.#apply(name, current, write);
+        return result;
+      });
     });
   }
 
@@ -385,11 +370,13 @@ export class SqliteStore implements SequenceStore {
   }
 
   purgeIdempotencyKeys(before: number, limit: number): Promise<number> {
-    return settle(
-      () =>
-        this.#sql(
-          'DELETE FROM idempotency_keys WHERE (name, key) IN (SELECT name, key FROM idempotency_keys WHERE created_at < ? ORDER BY created_at LIMIT ?)',
-        ).run(before, limit).changes,
+    return settle(() =>
+      this.#write(
+        () =>
+          this.#sql(
+            'DELETE FROM idempotency_keys WHERE (name, key) IN (SELECT name, key FROM idempotency_keys WHERE created_at < ? ORDER BY created_at LIMIT ?)',
+          ).run(before, limit).changes,
+      ),
     );
   }
 
@@ -403,7 +390,7 @@ export class SqliteStore implements SequenceStore {
 
   /** Both import formats: one transaction, decided by the import rules (import-rules.ts), all or nothing. */
   #import(entries: readonly ImportEntry[]): Promise<ImportSummary> {
-    const run = this.#db.transaction(() => {
+    const run = () => {
       const now = Date.now();
       const rows = new Map(entries.map(({ name }) => [name, this.#read(name)]));
       const { writes, summary } = planImport(entries, (name) => heldOf(rows.get(name)));
@@ -420,11 +407,8 @@ export class SqliteStore implements SequenceStore {
         }
       }
       return summary;
-    });
-    return settle(() => {
-      this.#files?.check();
-      return run.immediate();
-    });
+    };
+    return settle(() => this.#write(run));
   }
 
   // better-sqlite3 reads synchronously; the contract is async for network stores.
@@ -447,13 +431,25 @@ export class SqliteStore implements SequenceStore {
     });
   }
 
+  /**
+   * Closes the store: in write mode after a last checkpoint, recorded in the
+   * lock file. Rejects if the store's files are found damaged only now (the
+   * store is closed all the same; the next start refuses it).
+   */
   close(): Promise<void> {
-    if (!this.#closed) {
-      this.#closed = true;
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    try {
+      this.#files?.closing();
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    } finally {
       this.#db.close();
+      // Only now: closing the guard's descriptors earlier would drop SQLite's locks on the files.
+      this.#files?.closeFiles();
       this.#lock?.release();
     }
-    return Promise.resolve();
   }
 }
 

@@ -7,20 +7,27 @@ type TokenRow = [string, string, string, string | null, bigint, bigint | null, b
 
 const optionalTime = (value: bigint | null): number | undefined => (value === null ? undefined : Number(value));
 
+/** Runs `work` as one write transaction of the store (for a server, with the checks of its files: file-guard.ts). */
+export type WriteTransaction = <T>(work: () => T) => T;
+
 /** API tokens in the `api_tokens` table of a SQLite store (schema version 3). */
 export class SqliteTokens implements TokenStore {
   readonly #db: Database.Database;
+  readonly #write: WriteTransaction;
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, write: WriteTransaction) {
     this.#db = db;
+    this.#write = write;
   }
 
   createToken(token: NewToken): Promise<void> {
     return settle(() => {
       try {
-        this.#db
-          .prepare('INSERT INTO api_tokens (name, token_hash, scopes, name_prefix, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
-          .run(token.name, token.hash, token.scopes.join(' '), token.prefix ?? null, token.createdAt, token.expiresAt ?? null);
+        this.#write(() =>
+          this.#db
+            .prepare('INSERT INTO api_tokens (name, token_hash, scopes, name_prefix, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
+            .run(token.name, token.hash, token.scopes.join(' '), token.prefix ?? null, token.createdAt, token.expiresAt ?? null),
+        );
       } catch (error) {
         if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new TokenNameTakenError(token.name);
         throw error;
@@ -48,15 +55,15 @@ export class SqliteTokens implements TokenStore {
   }
 
   revokeToken(name: string): Promise<boolean> {
-    return settle(() => this.#db.prepare('DELETE FROM api_tokens WHERE name = ?').run(name).changes > 0);
+    return settle(() => this.#write(() => this.#db.prepare('DELETE FROM api_tokens WHERE name = ?').run(name).changes > 0));
   }
 
   recordUse(used: ReadonlyMap<string, number>): Promise<void> {
     return settle(() => {
       const update = this.#db.prepare('UPDATE api_tokens SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE name = ?');
-      this.#db.transaction(() => {
+      this.#write(() => {
         for (const [name, at] of used) update.run(at, name);
-      })();
+      });
     });
   }
 }
