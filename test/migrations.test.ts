@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { APPLICATION_ID, LATEST_SCHEMA_VERSION, MIGRATIONS } from '../src/store/sqlite/migrations.js';
+import { promisedTables } from '../src/store/sqlite/open.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { tempDir } from './helpers/temp.js';
 
@@ -52,9 +53,22 @@ describe('schema migrations', () => {
     db.close();
   });
 
-  it('numbers its migrations from 1 upwards, each above the one before', () => {
-    const versions = MIGRATIONS.map((migration) => migration.version);
-    assert.equal(versions[0], 1);
-    versions.slice(1).forEach((version, i) => assert.ok(version > (versions[i] ?? 0), `version ${version} follows ${versions[i]}`));
+  it('numbers its migrations 1, 2, … without gaps', () => {
+    assert.deepEqual(
+      MIGRATIONS.map((migration) => migration.version),
+      Array.from({ length: MIGRATIONS.length }, (_, i) => i + 1),
+    );
+  });
+
+  it('knows the tables a store of each version has: exactly those of a new store at the latest', async () => {
+    const path = join(tempDir(), 'tables.db');
+    const store = SqliteStore.open(path, { mode: 'write' });
+    await store.close();
+    const db = new Database(path, { readonly: true });
+    const actual = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").pluck().all() as string[];
+    db.close();
+    assert.deepEqual([...promisedTables(LATEST_SCHEMA_VERSION)].sort(), actual);
+    // Version 4 rebuilt the idempotency keys under a temporary name, renamed back.
+    assert.deepEqual([...promisedTables(4)].sort(), ['api_tokens', 'idempotency_keys', 'sequences']);
   });
 });

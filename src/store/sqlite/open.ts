@@ -80,15 +80,20 @@ function checkStore(db: Database.Database, path: string, mode: 'write' | 'read')
   }
 }
 
-/** The tables a store of schema `version` has: those its migrations create and do not drop. */
+/** The tables a store of schema `version` has: those its migrations create (or rename into) and do not drop. */
 export function promisedTables(version: number): string[] {
   const tables = new Set<string>();
+  const statements = /\b(CREATE|DROP) TABLE (?:IF (?:NOT )?EXISTS )?(\w+)|\bALTER TABLE (\w+) RENAME TO (\w+)/gi;
   for (const migration of MIGRATIONS) {
     if (migration.version > version) break;
-    for (const [, verb, name] of migration.sql.matchAll(/\b(CREATE|DROP) TABLE (?:IF (?:NOT )?EXISTS )?(\w+)/gi)) {
-      if (name === undefined) continue;
-      if (verb?.toUpperCase() === 'CREATE') tables.add(name);
-      else tables.delete(name);
+    for (const [, verb, name, renamed, to] of migration.sql.matchAll(statements)) {
+      if (renamed !== undefined && to !== undefined) {
+        tables.delete(renamed);
+        tables.add(to);
+      } else if (name !== undefined) {
+        if (verb?.toUpperCase() === 'CREATE') tables.add(name);
+        else tables.delete(name);
+      }
     }
   }
   return [...tables];
