@@ -26,6 +26,7 @@ import {
   type SequenceWrite,
 } from '../store.js';
 import { allSequences } from '../paging.js';
+import { promisedTables } from '../schema-tables.js';
 import { createPool, redactUrl, type PostgresSettings } from './connection.js';
 import { LATEST_POSTGRES_VERSION, MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './migrations.js';
 import { PostgresTokens } from './postgres-tokens.js';
@@ -247,6 +248,19 @@ export class PostgresStore implements SequenceStore {
           migration.version,
           migration.description,
         ]);
+      }
+      // A table dropped by hand (or a damaged schema) would make every request fail later: refuse now.
+      const tables = promisedTables(POSTGRES_MIGRATIONS, LATEST_POSTGRES_VERSION);
+      const { rows: found } = await client.query<{ name: string }>(
+        "SELECT c.relname AS name FROM pg_class c WHERE c.relkind IN ('r', 'p') AND c.relname = ANY($1::text[]) AND pg_table_is_visible(c.oid)",
+        [tables],
+      );
+      const missing = tables.filter((table) => !found.some((row) => row.name === table));
+      if (missing.length > 0) {
+        throw new StoreOpenError(
+          `The PostgreSQL store ${this.location} has no ${missing.join(', ')} table${missing.length === 1 ? '' : 's'}, which its schema ` +
+            'version has: it was changed by hand or damaged. It is left untouched and no counter is reset: restore it from a backup.',
+        );
       }
       await client.query('COMMIT');
     } catch (error) {

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { promisedTables as promisedTablesOf } from '../schema-tables.js';
 import { StoreOpenError } from '../store.js';
 import { APPLICATION_ID, LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.js';
 
@@ -80,23 +81,9 @@ function checkStore(db: Database.Database, path: string, mode: 'write' | 'read')
   }
 }
 
-/** The tables a store of schema `version` has: those its migrations create (or rename into) and do not drop. */
+/** The tables a store of schema `version` has (schema-tables.ts). */
 export function promisedTables(version: number): string[] {
-  const tables = new Set<string>();
-  const statements = /\b(CREATE|DROP) TABLE (?:IF (?:NOT )?EXISTS )?(\w+)|\bALTER TABLE (\w+) RENAME TO (\w+)/gi;
-  for (const migration of MIGRATIONS) {
-    if (migration.version > version) break;
-    for (const [, verb, name, renamed, to] of migration.sql.matchAll(statements)) {
-      if (renamed !== undefined && to !== undefined) {
-        tables.delete(renamed);
-        tables.add(to);
-      } else if (name !== undefined) {
-        if (verb?.toUpperCase() === 'CREATE') tables.add(name);
-        else tables.delete(name);
-      }
-    }
-  }
-  return [...tables];
+  return promisedTablesOf(MIGRATIONS, version);
 }
 
 /** A SQLite file with nothing in it yet (no schema, no application id): what a lost store's file can look like. */
