@@ -20,8 +20,10 @@ const PATHS = ['/openapi.json', '/docs/static/swagger-ui-bundle.js', '/docs/yaml
 
 /**
  * The bound on the server's resident memory while the burst is handled: its
- * RSS before the burst plus 160 MB. Each connection may have 16 requests
- * waiting (MAX_PIPELINED_REQUESTS) and a 2 KiB slice of its burst parsed; the
+ * RSS before the burst plus 160 MB. The first connection over the limit has
+ * one 64 KiB read parsed whole; from then on every connection is read in
+ * slices. Each connection may have 16 requests waiting
+ * (MAX_PIPELINED_REQUESTS) and a 2 KiB slice of its burst parsed; the
  * answers built per request are at most the /metrics text (about 20 KB):
  * 200 × 16 × 20 KB ≈ 64 MB, plus the request objects and room for garbage
  * the collector has not reclaimed yet. Without the bound, every request of a

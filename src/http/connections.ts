@@ -15,13 +15,13 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 export const MAX_PIPELINED_REQUESTS = 16;
 
 /**
- * Bytes of a read handed to Node's HTTP parser at a time. Node reads up to
- * 64 KiB and parses all of it before it can pause a socket whose answers are
- * not being read: a read of tiny pipelined requests (18 bytes is enough) would
- * become thousands of request objects at once. In slices, parsing stops within
- * a slice of the moment Node pauses the socket or the connection is closed.
+ * How long after a connection was closed for pipelining too deep new (and
+ * open) connections are read in slices. Slicing costs every request a little
+ * (Node then parses from a JavaScript 'data' event instead of straight from
+ * the socket, about 3 µs a request measured), so it is on only while someone
+ * pipelines without reading.
  */
-const PARSE_SLICE_BYTES = 2048;
+const PACING_MS = 60_000;
 
 /** At most one warning about connections closed for pipelining this often. */
 const WARNING_INTERVAL_MS = 10_000;
@@ -40,9 +40,26 @@ type Handler = (request: IncomingMessage, response: ServerResponse) => void;
 interface Connection {
   /** The TCP socket accepted (under the TLS socket, for HTTPS). */
   readonly tcp: Socket;
+  /** The socket requests come on: the TCP socket, or for HTTPS the TLS socket over it once the handshake is done. */
+  requests: Socket | undefined;
+  /** Its reads are parsed in slices (see PACING_MS). */
+  paced: boolean;
   /** Requests received whose answers are not written yet, oldest first, with their answers. */
   readonly waiting: Map<IncomingMessage, ServerResponse>;
 }
+
+/**
+ * Bytes of a read handed to Node's HTTP parser at a time. Node reads up to
+ * 64 KiB and parses all of it before it can pause a socket whose answers are
+ * not being read: a read of tiny pipelined requests (18 bytes is enough) would
+ * become thousands of request objects at once. In slices, parsing stops within
+ * a slice of the moment Node pauses the socket or the connection is closed.
+ */
+const PARSE_SLICE_BYTES = 2048;
+
+/** A socket's connection (the TCP socket's, or the TLS socket's over it), found without a lookup per request. */
+const CONNECTION = Symbol('connection');
+type Tracked = Socket & { [CONNECTION]?: Connection };
 
 /**
  * A TCP connection's remote end: the same for the TCP socket and the TLS
@@ -58,10 +75,14 @@ function endpointOf(socket: Socket): string | undefined {
  * `serverFactory`), what one connection may have waiting, and how
  * connections end on shutdown.
  *
- * - Reads are parsed a slice at a time, and not at all while Node has paused
- *   the socket because its answers are not being read.
  * - A connection with more than MAX_PIPELINED_REQUESTS requests waiting for
- *   their answers is closed; the rest of what it sent is dropped unparsed.
+ *   their answers is closed. Node parses a whole read (up to 64 KiB, over a
+ *   thousand tiny pipelined requests) before anything can stop it; so from the
+ *   first such connection on, for PACING_MS, every connection (those open
+ *   included) is read a slice at a time, and not at all while Node has paused
+ *   it because its answers are not being read: the rest of what a closed
+ *   connection sent is dropped unparsed. The rest of the time reads take
+ *   Node's fast path (its parser reads the socket itself).
  * - Shutdown (Fastify's preClose, on SIGTERM): a connection without a request
  *   received in full and not yet answered is closed at once, whether it is idle
  *   (keep-alive) or halfway through a request line, headers, body or TLS
@@ -76,6 +97,8 @@ export class Connections {
   #dropped = 0;
   #warningTimer: NodeJS.Timeout | undefined;
   #warnedUnpaced = false;
+  /** Until when reads are sliced (ms since the epoch; see PACING_MS). */
+  #paceUntil = 0;
 
   /** Creates the server; `handler` is Fastify's. */
   createServer(options: HttpServerOptions, handler: Handler): http.Server {
@@ -91,8 +114,15 @@ export class Connections {
     // Every TCP connection, for HTTPS too: a TLS handshake that never ends is one to close on shutdown.
     server.on('connection', (tcp: Socket) => this.#onConnection(tcp));
     // Node's HTTP server sets a socket up in its own listener, which runs before these.
-    if (options.https === undefined) server.on('connection', (tcp: Socket) => this.#paceParsing(tcp));
-    else server.on('secureConnection', (tls: Socket) => this.#paceParsing(tls));
+    server.on(options.https === undefined ? 'connection' : 'secureConnection', (socket: Tracked) => {
+      // On HTTPS, requests come on the TLS socket: it is tied to its TCP connection once, by their common remote end.
+      const endpoint = endpointOf(socket);
+      const connection = endpoint === undefined ? undefined : this.#open.get(endpoint);
+      if (connection === undefined) return;
+      socket[CONNECTION] = connection;
+      connection.requests = socket;
+      if (Date.now() < this.#paceUntil) this.#pace(connection);
+    });
     // Node would answer an Expect other than 100-continue with an empty 417; route
     // it to the app instead, whose onRequest check answers 400 bad_request in our shape.
     server.on('checkExpectation', onRequest);
@@ -112,13 +142,14 @@ export class Connections {
     });
   }
 
-  #onConnection(tcp: Socket): void {
+  #onConnection(tcp: Tracked): void {
     const endpoint = endpointOf(tcp);
     if (endpoint === undefined || this.#closing) {
       tcp.destroy();
       return;
     }
-    const connection: Connection = { tcp, waiting: new Map() };
+    const connection: Connection = { tcp, requests: undefined, paced: false, waiting: new Map() };
+    tcp[CONNECTION] = connection;
     this.#open.set(endpoint, connection);
     tcp.once('close', () => {
       if (this.#open.get(endpoint) === connection) this.#open.delete(endpoint);
@@ -132,7 +163,10 @@ export class Connections {
    * Adding a 'data' listener is also what makes Node feed its parser from
    * JavaScript instead of straight from the socket.
    */
-  #paceParsing(socket: Socket): void {
+  #pace(connection: Connection): void {
+    const socket = connection.requests;
+    if (connection.paced || socket === undefined || socket.destroyed) return;
+    connection.paced = true;
     const listeners = socket.listeners('data');
     const parse = listeners[0] as ((chunk: Buffer) => void) | undefined;
     if (listeners.length !== 1 || parse === undefined) {
@@ -162,11 +196,10 @@ export class Connections {
   }
 
   #onRequest(request: IncomingMessage, response: ServerResponse, handler: Handler): void {
-    const socket = request.socket;
-    // A connection closed for pipelining too deep: what was parsed of its last slice is dropped.
+    const socket = request.socket as Tracked;
+    // A connection closed for pipelining too deep: what was parsed of its last read is dropped.
     if (socket.destroyed) return;
-    const endpoint = endpointOf(socket);
-    const connection = endpoint === undefined ? undefined : this.#open.get(endpoint);
+    const connection = socket[CONNECTION];
     if (connection === undefined) {
       handler(request, response);
       return;
@@ -181,6 +214,9 @@ export class Connections {
       socket.destroy();
       connection.tcp.destroy();
       this.#warnDropped(socket.remoteAddress);
+      // Someone pipelines without reading: slice every connection's reads for a while, these open ones too.
+      this.#paceUntil = Date.now() + PACING_MS;
+      for (const open of this.#open.values()) this.#pace(open);
       return;
     }
     if (this.#closing) response.setHeader('Connection', 'close');

@@ -11,6 +11,7 @@ import {
   type IssuedRange,
   type SequenceOptions,
   type SequencePosition,
+  type SequenceState,
 } from '../../sequence.js';
 import { BlockCache, takeFromBlock, type Block } from '../block-cache.js';
 import {
@@ -90,6 +91,11 @@ function stateParams(options: SequenceOptions, position: SequencePosition, issue
     issued?.low ?? null,
     issued?.high ?? null,
   ];
+}
+
+/** A batch's view of a sequence, always built here with one shape (the allocation loop reads it per request). */
+function workingState(state: SequenceState, write: Working['write'], changed: boolean, block: Block | undefined): Working {
+  return { options: state.options, position: state.position, issued: state.issued, write, changed, block };
 }
 
 /** A sequence as one batch sees it: read once, written once at the end. */
@@ -251,11 +257,11 @@ export class SqliteStore implements SequenceStore {
         state =
           stored === undefined || stored.deletedAt !== undefined
             ? null
-            : { ...stored, write: 'position', changed: false, block: this.#blocks.get(name) };
+            : workingState(stored, 'position', false, this.#blocks.get(name));
         working.set(name, state);
         if (state === null && request.create) {
           // First use, or first use again after a delete: then it continues after the deleted one's values.
-          state = { ...firstUseState(stored?.issued), write: stored === undefined ? 'insert' : 'revive', changed: true, block: undefined };
+          state = workingState(firstUseState(stored?.issued), stored === undefined ? 'insert' : 'revive', true, undefined);
           working.set(name, state);
         }
       }
