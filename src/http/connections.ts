@@ -44,8 +44,8 @@ interface Connection {
   requests: Socket | undefined;
   /** Its reads are parsed in slices (see PACING_MS). */
   paced: boolean;
-  /** Requests received whose answers are not written yet, oldest first, with their answers. */
-  readonly waiting: Map<IncomingMessage, ServerResponse>;
+  /** Answers to requests received and not written yet, oldest first (each knows its request: `req`). */
+  readonly waiting: Set<ServerResponse>;
 }
 
 /**
@@ -60,6 +60,7 @@ const PARSE_SLICE_BYTES = 2048;
 /** A socket's connection (the TCP socket's, or the TLS socket's over it), found without a lookup per request. */
 const CONNECTION = Symbol('connection');
 type Tracked = Socket & { [CONNECTION]?: Connection };
+type TrackedResponse = ServerResponse & { [CONNECTION]?: Connection };
 
 /**
  * A TCP connection's remote end: the same for the TCP socket and the TLS
@@ -148,7 +149,7 @@ export class Connections {
       tcp.destroy();
       return;
     }
-    const connection: Connection = { tcp, requests: undefined, paced: false, waiting: new Map() };
+    const connection: Connection = { tcp, requests: undefined, paced: false, waiting: new Set() };
     tcp[CONNECTION] = connection;
     this.#open.set(endpoint, connection);
     tcp.once('close', () => {
@@ -204,12 +205,10 @@ export class Connections {
       handler(request, response);
       return;
     }
-    connection.waiting.set(request, response);
+    (response as TrackedResponse)[CONNECTION] = connection;
+    connection.waiting.add(response);
     // 'close' follows the answer's last byte handed to the socket, or the connection's end.
-    response.once('close', () => {
-      connection.waiting.delete(request);
-      if (this.#closing) this.#closeWhenAnswered(connection, socket);
-    });
+    response.on('close', this.#answered);
     if (connection.waiting.size > MAX_PIPELINED_REQUESTS) {
       socket.destroy();
       connection.tcp.destroy();
@@ -223,29 +222,41 @@ export class Connections {
     handler(request, response);
   }
 
+  /**
+   * The one 'close' listener of every answer (a function shared by all, not a
+   * closure per request: /next pays for each): the answer is written, or its
+   * connection ended.
+   */
+  readonly #answered = ((connections: Connections) =>
+    function answered(this: TrackedResponse): void {
+      const connection = this[CONNECTION];
+      if (connection === undefined) return;
+      connection.waiting.delete(this);
+      if (connections.#closing) connections.#closeWhenAnswered(connection);
+    })(this);
+
   #closeForShutdown(): void {
     this.#closing = true;
     for (const connection of this.#open.values()) {
-      const answering = [...connection.waiting].filter(([request]) => request.complete);
+      const answering = [...connection.waiting].filter((response) => response.req.complete);
       const last = answering[answering.length - 1];
       if (last === undefined) {
         // Idle, or a request (line, headers or body) or TLS handshake not received in full.
-        for (const [request] of connection.waiting) request.socket.destroy();
+        for (const response of connection.waiting) response.req.socket.destroy();
         connection.tcp.destroy();
         continue;
       }
       // Earlier answers keep the connection open for the later ones; the last one closes it
       // (or, if its headers are out already, the connection ends once it is written).
-      const [, response] = last;
-      if (!response.headersSent) response.setHeader('Connection', 'close');
+      if (!last.headersSent) last.setHeader('Connection', 'close');
     }
   }
 
   /** During shutdown: ends the connection once no request received in full awaits its answer. */
-  #closeWhenAnswered(connection: Connection, socket: Socket): void {
-    for (const request of connection.waiting.keys()) if (request.complete) return;
+  #closeWhenAnswered(connection: Connection): void {
+    for (const response of connection.waiting) if (response.req.complete) return;
     // After the answers written so far (a request still arriving is dropped).
-    socket.destroySoon();
+    (connection.requests ?? connection.tcp).destroySoon();
   }
 
   /** One warning at once, then at most one every 10 s with the count since (none if none). */
