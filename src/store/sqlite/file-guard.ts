@@ -74,13 +74,14 @@ interface CheckpointResult {
  * never the identity row just written: until the next complete checkpoint,
  * the guard keeps what it copied and compares it with the file.
  *
- * Before every write transaction (and before each checkpoint) the guard checks:
- * - the database file and its -wal are still the files opened (inodes);
+ * The guard checks:
+ * - the database file, its -wal and the lock file are still the files opened
+ *   (inodes): before every write;
  * - the -wal did not shrink, still has a valid header, and is still the same
- *   log (checkpoint sequence and salts) or a newer one (a `token` command's
- *   connection may restart it); the header is checked again after each commit;
+ *   log (salts) or a newer one (a `token` command's connection may restart
+ *   it): after every commit, before its answers go out, and before each checkpoint;
  * - the database file holds this store's identity at a generation no lower
- *   than last seen, and the pages a partial checkpoint wrote.
+ *   than last seen, and the pages a partial checkpoint wrote: before every write.
  * After each checkpoint the lock file records the generation the database
  * file carries, so the next start refuses an older copy put in place while
  * no server ran. On the first failed check the guard refuses every write
@@ -152,18 +153,34 @@ export class StoreFileGuard {
     return this.#generation;
   }
 
-  /** Throws (now and from then on) if the store's files are no longer those this server writes. */
+  /**
+   * Before every write: throws (now and from then on) if the store's files
+   * are no longer at their paths, or the database file no longer holds what
+   * this server wrote into it (read through its descriptor). The -wal is
+   * checked after every commit (`committed`), before any answer goes out: a
+   * commit into a damaged -wal is refused then, so checking it before too
+   * would only refuse a commit sooner.
+   */
   check(): void {
     if (this.#failure !== undefined) throw this.#failure;
+    this.#checkPaths();
+    this.#checkDatabaseFile();
+    this.#checkPartlyCopied();
+  }
+
+  /** Every check at once: before a write, and the -wal too (readiness, checkpoints). */
+  checkAll(): void {
+    this.check();
+    this.#checkWal();
+  }
+
+  #checkPaths(): void {
     const database = statSync(this.#path, { throwIfNoEntry: false });
     if (database?.ino !== this.#inode) throw this.#replaced(this.#path);
     const wal = statSync(`${this.#path}-wal`, { throwIfNoEntry: false });
     // SQLite deletes the WAL only when the last connection closes; this one stays open.
     if (wal?.ino !== this.#walInode) throw this.#replaced(`${this.#path}-wal`);
     if (statSync(this.#lock.path, { throwIfNoEntry: false })?.ino !== this.#lockInode) throw this.#lockRemoved();
-    this.#checkWal();
-    this.#checkDatabaseFile();
-    this.#checkPartlyCopied();
   }
 
   /** After each commit of this connection: the WAL is checked again, and checkpointed once it is long enough. */
@@ -187,7 +204,7 @@ export class StoreFileGuard {
    * SQLite cannot commit or checkpoint.
    */
   checkpoint(): { complete: boolean } {
-    this.check();
+    this.checkAll();
     this.#db.prepare(RAISE_GENERATION).run();
     this.#checkWal();
     const before = this.#walIndex();

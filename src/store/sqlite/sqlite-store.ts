@@ -432,7 +432,7 @@ export class SqliteStore implements SequenceStore {
 
   ping(): Promise<void> {
     return settle(() => {
-      this.#files?.check();
+      this.#files?.checkAll();
       this.#sql('SELECT count(*) FROM sqlite_schema').get();
     });
   }
