@@ -1,14 +1,14 @@
 import type { Server } from 'node:http';
 import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { Allocator } from './allocator.js';
+import { Allocator } from './core/allocator.js';
 import { Connections } from './http/connections.js';
 import { clientErrorHandler, frameworkErrorHandler, registerErrorHandling } from './http/error-handling.js';
-import { TokenCache } from './auth/token-cache.js';
+import { TokenCache } from './tokens/token-cache.js';
 import { registerAuth } from './http/auth.js';
 import { registerBodyParsers } from './http/bodies.js';
 import { registerNoStore } from './http/caching.js';
 import { registerHealthRoutes } from './http/health-routes.js';
-import { registerMetrics } from './http/metrics.js';
+import { registerMetrics } from './http/metrics-route.js';
 import { registerRequestIds } from './http/request-ids.js';
 import { RateLimit, registerRateLimit } from './http/rate-limit.js';
 import { registerNextRoute } from './http/next-route.js';
@@ -17,9 +17,9 @@ import { registerApiDocs } from './http/api-docs.js';
 import { ErrorResponse, SequenceView } from './http/schemas.js';
 import { registerSequenceRoutes } from './http/sequence-routes.js';
 import { Metrics } from './metrics.js';
-import { MAX_NAME_BYTES } from './sequence-name.js';
-import type { SequenceStore } from './store/store.js';
-import type { TokenStore } from './store/token-store.js';
+import { MAX_NAME_BYTES } from './core/sequence-name.js';
+import type { SequenceStore } from './core/store.js';
+import type { TokenStore } from './tokens/token-store.js';
 
 export interface AppOptions {
   readonly store: SequenceStore;

@@ -16,8 +16,8 @@ import {
   type SettingName,
 } from './config.js';
 import { describeLocation, openStore } from './store/open-store.js';
-import { StoreOpenError } from './store/store.js';
-import { TokenNameTakenError } from './store/token-store.js';
+import { StoreOpenError } from './core/store.js';
+import { TokenNameTakenError } from './tokens/token-store.js';
 import { VERSION } from './version.js';
 
 const STORE_HELP = `  --store STORE      sqlite:PATH or postgres://user:pass@host:port/db (env

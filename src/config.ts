@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { DEFAULT_STORE, parseStoreLocation, type StoreLocation } from './store/open-store.js';
-import { StoreOpenError } from './store/store.js';
+import { StoreOpenError } from './core/store.js';
 
 /**
  * Typed configuration from one place: command-line flags, then environment

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { CommitInfo } from './allocator.js';
+import type { CommitInfo } from './core/allocator.js';
 import { AppError, type ErrorCode } from './errors.js';
 
 /** Every metric's name starts with this, the process and Node.js ones too. */

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Allocator } from '../src/allocator.js';
+import { Allocator } from '../src/core/allocator.js';
 import { AppError } from '../src/errors.js';
-import { INT64_MAX } from '../src/int64.js';
-import type { AllocationOutcome, AllocationRequest, SequenceStore } from '../src/store/store.js';
+import { INT64_MAX } from '../src/core/int64.js';
+import type { AllocationOutcome, AllocationRequest, SequenceStore } from '../src/core/store.js';
 
 const req = (name: string, count = 1n): AllocationRequest => ({ name, count, create: true });
 

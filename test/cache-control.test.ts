@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { InjectOptions } from 'fastify';
 import { buildApp } from '../src/app.js';
-import { generateToken, hashToken } from '../src/auth/tokens.js';
+import { generateToken, hashToken } from '../src/tokens/tokens.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { testApp } from './helpers/app.js';
 import { tempDir } from './helpers/temp.js';

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { parseJsonLossless } from '../src/json.js';
-import { lastIssued } from '../src/sequence.js';
+import { lastIssued } from '../src/core/sequence.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { startServer, type LogLine } from './helpers/cli.js';
 import { tempDir } from './helpers/temp.js';

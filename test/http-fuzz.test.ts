@@ -22,7 +22,7 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { ERROR_CATALOGUE, ERROR_CODES, type ErrorCode } from '../src/errors.js';
-import { allSequences } from '../src/store/paging.js';
+import { allSequences } from '../src/core/paging.js';
 import { testApp, type TestApp } from './helpers/app.js';
 
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { buildApp } from '../src/app.js';
-import { INT64_MAX } from '../src/int64.js';
+import { INT64_MAX } from '../src/core/int64.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import type { SequenceStore } from '../src/store/store.js';
+import type { SequenceStore } from '../src/core/store.js';
 import { next, testApp } from './helpers/app.js';
 import { tempDir } from './helpers/temp.js';
 

@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { Allocator, type CommitInfo } from '../src/allocator.js';
+import { Allocator, type CommitInfo } from '../src/core/allocator.js';
 import { buildApp, type AppOptions } from '../src/app.js';
 import { Metrics } from '../src/metrics.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import type { SequenceStore } from '../src/store/store.js';
+import type { SequenceStore } from '../src/core/store.js';
 import { tempDir } from './helpers/temp.js';
 
 /** A real SQLite store whose next `allocate` calls fail while `failing` is set. */

@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { impliedIssued, resolveOptions, type SequenceOptions, type SequencePosition } from '../src/sequence.js';
+import { impliedIssued, resolveOptions, type SequenceOptions, type SequencePosition } from '../src/core/sequence.js';
 import { POSTGRES_MIGRATIONS } from '../src/store/postgres/migrations.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { APPLICATION_ID, MIGRATIONS } from '../src/store/sqlite/migrations.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import type { SequenceStore } from '../src/store/store.js';
+import type { SequenceStore } from '../src/core/store.js';
 import { startPostgres } from './helpers/postgres.js';
 import { tempDir } from './helpers/temp.js';
 

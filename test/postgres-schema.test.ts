@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pg from 'pg';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
-import { StoreOpenError } from '../src/store/store.js';
+import { StoreOpenError } from '../src/core/store.js';
 import { runCli } from './helpers/cli.js';
 import { startPostgres } from './helpers/postgres.js';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createPool } from '../src/store/postgres/connection.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
-import { StoreOpenError } from '../src/store/store.js';
+import { StoreOpenError } from '../src/core/store.js';
 import { embeddedPostgres } from '../scripts/embedded-postgres.js';
 
 const { server, port, dir } = await embeddedPostgres({

@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../src/app.js';
-import { ImportConflictError } from '../src/import-rules.js';
+import { ImportConflictError } from '../src/core/import-rules.js';
 import { parseJsonLossless } from '../src/json.js';
-import { resolveOptions } from '../src/sequence.js';
+import { resolveOptions } from '../src/core/sequence.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import type { SequenceStore } from '../src/store/store.js';
+import type { SequenceStore } from '../src/core/store.js';
 import { startPostgres } from './helpers/postgres.js';
 import { tempDir } from './helpers/temp.js';
 

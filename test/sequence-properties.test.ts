@@ -1,5 +1,5 @@
 /**
- * Property-based tests (fast-check) of the sequence arithmetic in src/sequence.ts against a small
+ * Property-based tests (fast-check) of the sequence arithmetic in src/core/sequence.ts against a small
  * reference model that hands out one value at a time: next = last + increment, within the bounds,
  * else the other bound (cycle) or nothing (exhausted). Batches and cache blocks are checked against
  * that stepping; where counts or ranges are too large to step through, the model computes the same
@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { INT64_MAX, INT64_MIN, isInt64 } from '../src/int64.js';
+import { INT64_MAX, INT64_MIN, isInt64 } from '../src/core/int64.js';
 import {
   allocate,
   changeConflict,
@@ -31,8 +31,8 @@ import {
   type SequenceOptions,
   type SequencePosition,
   type SequenceState,
-} from '../src/sequence.js';
-import { importDecision, type Held } from '../src/import-rules.js';
+} from '../src/core/sequence.js';
+import { importDecision, type Held } from '../src/core/import-rules.js';
 
 const at = (lastValue: bigint): SequencePosition => ({ lastValue, isCalled: true });
 const fresh = (lastValue: bigint): SequencePosition => ({ lastValue, isCalled: false });

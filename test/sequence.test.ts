@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { INT64_MAX, INT64_MIN, isInt64 } from '../src/int64.js';
+import { INT64_MAX, INT64_MIN, isInt64 } from '../src/core/int64.js';
 import {
   allocate,
   positionAfter,
@@ -25,7 +25,7 @@ import {
   type OptionName,
   type SequenceOptions,
   type SequencePosition,
-} from '../src/sequence.js';
+} from '../src/core/sequence.js';
 
 /** Positions: `at(v)` has handed out v last; `fresh(v)` hands out v next. */
 const at = (lastValue: bigint): SequencePosition => ({ lastValue, isCalled: true });

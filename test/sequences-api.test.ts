@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp, type AppOptions } from '../src/app.js';
-import { INT64_MAX, INT64_MIN } from '../src/int64.js';
+import { INT64_MAX, INT64_MIN } from '../src/core/int64.js';
 import { parseJsonLossless } from '../src/json.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { testApp, type TestApp } from './helpers/app.js';

@@ -3,10 +3,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { INT64_MAX } from '../src/int64.js';
+import { INT64_MAX } from '../src/core/int64.js';
 import { APPLICATION_ID, LATEST_SCHEMA_VERSION } from '../src/store/sqlite/migrations.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import { StoreLockedError, StoreOpenError, type SequenceStore } from '../src/store/store.js';
+import { StoreLockedError, StoreOpenError, type SequenceStore } from '../src/core/store.js';
 import { tempDir } from './helpers/temp.js';
 
 const storePath = (): string => join(tempDir(), 'store.db');

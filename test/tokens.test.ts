@@ -5,10 +5,10 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/app.js';
-import { generateToken, hashToken, type Scope } from '../src/auth/tokens.js';
+import { generateToken, hashToken, type Scope } from '../src/tokens/tokens.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import { TokenNameTakenError, type TokenStore } from '../src/store/token-store.js';
+import { TokenNameTakenError, type TokenStore } from '../src/tokens/token-store.js';
 import { startPostgres } from './helpers/postgres.js';
 import { tempDir } from './helpers/temp.js';
 

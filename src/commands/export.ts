@@ -4,8 +4,8 @@ import { Readable, type Writable } from 'node:stream';
 import { resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { openStore, type StoreLocation } from '../store/open-store.js';
-import { allSequences } from '../store/paging.js';
-import type { SequenceStore } from '../store/store.js';
+import { allSequences } from '../core/paging.js';
+import type { SequenceStore } from '../core/store.js';
 import { checkDestination } from './destination.js';
 import { FULL_FORMAT, FULL_FORMAT_VERSION, fullFormatEntry, fullFormatTombstone } from './full-format.js';
 

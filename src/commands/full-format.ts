@@ -1,7 +1,7 @@
-import { INT64_MAX, INT64_MIN } from '../int64.js';
-import { impliedIssued, InvalidOptionsError, peekNext, reissues, resolveOptions, type IssuedRange } from '../sequence.js';
-import { sequenceNameProblem } from '../sequence-name.js';
-import type { ImportedSequence, ImportedTombstone, SequenceRecord } from '../store/store.js';
+import { INT64_MAX, INT64_MIN } from '../core/int64.js';
+import { impliedIssued, InvalidOptionsError, peekNext, reissues, resolveOptions, type IssuedRange } from '../core/sequence.js';
+import { sequenceNameProblem } from '../core/sequence-name.js';
+import type { ImportedSequence, ImportedTombstone, SequenceRecord } from '../core/store.js';
 
 /**
  * The full export format: every sequence with all its options, its exact

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { INT64_MAX } from '../int64.js';
+import { INT64_MAX } from '../core/int64.js';
 import { parseJsonLossless } from '../json.js';
-import { sequenceNameProblem } from '../sequence-name.js';
+import { sequenceNameProblem } from '../core/sequence-name.js';
 import { openStore, type StoreLocation } from '../store/open-store.js';
-import { ImportConflictError } from '../import-rules.js';
-import type { ImportedSequence, ImportedTombstone, ImportSummary } from '../store/store.js';
+import { ImportConflictError } from '../core/import-rules.js';
+import type { ImportedSequence, ImportedTombstone, ImportSummary } from '../core/store.js';
 import { isFullFormat, readFullFormat } from './full-format.js';
 
 /** The file cannot be imported; nothing was changed. */

@@ -1,9 +1,9 @@
 import { userInfo } from 'node:os';
-import { generateToken, hashToken, parseDuration, SCOPES, TOKEN_NAME_PATTERN, type Scope } from '../auth/tokens.js';
+import { generateToken, hashToken, parseDuration, SCOPES, TOKEN_NAME_PATTERN, type Scope } from '../tokens/tokens.js';
 import { ConfigError } from '../config.js';
-import { checkSequenceName } from '../sequence-name.js';
+import { checkSequenceName } from '../core/sequence-name.js';
 import { describeLocation, openTokenStore, type StoreLocation } from '../store/open-store.js';
-import type { TokenStore } from '../store/token-store.js';
+import type { TokenStore } from '../tokens/token-store.js';
 
 export interface CreateTokenOptions {
   readonly name: string | undefined;

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { TokenCache } from '../auth/token-cache.js';
-import { allows, type Scope } from '../auth/tokens.js';
+import type { TokenCache } from '../tokens/token-cache.js';
+import { allows, type Scope } from '../tokens/tokens.js';
 import { AppError } from '../errors.js';
-import type { TokenRecord } from '../store/token-store.js';
+import type { TokenRecord } from '../tokens/token-store.js';
 import { addressKey, tokenKey, type RateLimit } from './rate-limit.js';
 
 declare module 'fastify' {

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../errors.js';
-import type { SequenceStore } from '../store/store.js';
+import type { SequenceStore } from '../core/store.js';
 import { errorResponses, StatusResponse } from './schemas.js';
 
 /** Liveness (`/healthz`: the process answers) and readiness (`/readyz`: the store is usable). */

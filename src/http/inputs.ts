@@ -1,6 +1,6 @@
 import { AppError } from '../errors.js';
-import { INT64_MAX, INT64_MIN } from '../int64.js';
-import type { OptionChanges, OptionName } from '../sequence.js';
+import { INT64_MAX, INT64_MIN } from '../core/int64.js';
+import type { OptionChanges, OptionName } from '../core/sequence.js';
 
 /**
  * Input checks with the catalogue's codes. Ajv cannot check 64-bit values

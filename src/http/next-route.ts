@@ -1,9 +1,9 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import type { Allocator } from '../allocator.js';
+import type { Allocator } from '../core/allocator.js';
 import type { Metrics } from '../metrics.js';
 import { AppError } from '../errors.js';
-import { checkSequenceName } from '../sequence-name.js';
+import { checkSequenceName } from '../core/sequence-name.js';
 import { parseCount, parseIdempotencyKey } from './inputs.js';
 import { BEARER, errorResponses, NextQuery, NextResponse, SequenceParams } from './schemas.js';
 

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { AppError } from '../errors.js';
-import { peekNext } from '../sequence.js';
-import { defineSequence, deleteSequence, resetSequence } from '../sequence-admin.js';
-import { checkSequenceName } from '../sequence-name.js';
-import type { SequenceRecord, SequenceStore } from '../store/store.js';
+import { peekNext } from '../core/sequence.js';
+import { defineSequence, deleteSequence, resetSequence } from '../core/admin.js';
+import { checkSequenceName } from '../core/sequence-name.js';
+import type { SequenceRecord, SequenceStore } from '../core/store.js';
 import { actor, tokenPrefix } from './auth.js';
 import { decodeCursor, encodeCursor, parseForget, parseLimit, parseOptionChanges, parsePrefix, parseReset } from './inputs.js';
 import {

@@ -5,8 +5,8 @@ import { SqliteStore } from './sqlite/sqlite-store.js';
 import { openChecked } from './sqlite/open.js';
 import { LATEST_SCHEMA_VERSION } from './sqlite/migrations.js';
 import { SqliteTokens } from './sqlite/sqlite-tokens.js';
-import { StoreLockedError, StoreOpenError, type SequenceStore } from './store.js';
-import type { TokenStore } from './token-store.js';
+import { StoreLockedError, StoreOpenError, type SequenceStore } from '../core/store.js';
+import type { TokenStore } from '../tokens/token-store.js';
 
 export const DEFAULT_STORE = 'sqlite:takeanumber.db';
 

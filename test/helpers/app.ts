@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import type { SequenceStore } from '../../src/store/store.js';
+import type { SequenceStore } from '../../src/core/store.js';
 import { tempDir } from './temp.js';
 
 export interface TestApp {

@@ -8,7 +8,7 @@ import type {
   SequenceRecord,
   SequenceStore,
   SequenceWrite,
-} from '../../src/store/store.js';
+} from '../../src/core/store.js';
 
 /** What `allocate` does (every other method always delegates). */
 export type FaultMode = 'pass' | 'fail-before-write' | 'fail-after-write' | 'hang';

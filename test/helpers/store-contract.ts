@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { INT64_MAX } from '../../src/int64.js';
-import { initialPosition, resolveOptions, type OptionChanges } from '../../src/sequence.js';
-import { ImportConflictError } from '../../src/import-rules.js';
-import type { AllocationOutcome, AllocationRequest, SequenceStore } from '../../src/store/store.js';
+import { INT64_MAX } from '../../src/core/int64.js';
+import { initialPosition, resolveOptions, type OptionChanges } from '../../src/core/sequence.js';
+import { ImportConflictError } from '../../src/core/import-rules.js';
+import type { AllocationOutcome, AllocationRequest, SequenceStore } from '../../src/core/store.js';
 
 /** Opens stores on one fresh database: each `open()` sees the same data (close the previous one first for SQLite). */
 export interface StoreHarness {

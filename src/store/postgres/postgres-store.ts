@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { fullEntries, heldOf, planImport, seedEntries, type ImportEntry } from '../../import-rules.js';
+import { fullEntries, heldOf, planImport, seedEntries, type ImportEntry } from '../../core/import-rules.js';
 import {
   allocate as allocateValues,
   DEFAULT_OPTIONS,
@@ -11,8 +11,8 @@ import {
   type IssuedRange,
   type SequenceOptions,
   type SequencePosition,
-} from '../../sequence.js';
-import { takeFromBlock, type Block } from '../block-cache.js';
+} from '../../core/sequence.js';
+import { takeFromBlock, type Block } from '../../core/block-cache.js';
 import {
   StoreOpenError,
   type AllocationOutcome,
@@ -24,13 +24,13 @@ import {
   type SequenceRecord,
   type SequenceStore,
   type SequenceWrite,
-} from '../store.js';
-import { allSequences } from '../paging.js';
+} from '../../core/store.js';
+import { allSequences } from '../../core/paging.js';
 import { promisedTables } from '../schema-tables.js';
 import { createPool, redactUrl, type PostgresSettings } from './connection.js';
 import { LATEST_POSTGRES_VERSION, MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './migrations.js';
 import { PostgresTokens } from './postgres-tokens.js';
-import type { TokenStore } from '../token-store.js';
+import type { TokenStore } from '../../tokens/token-store.js';
 
 const T = 'takeanumber_sequences';
 const K = 'takeanumber_idempotency_keys';

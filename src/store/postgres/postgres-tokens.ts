@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import type { Scope } from '../../auth/tokens.js';
-import { TokenNameTakenError, type NewToken, type TokenRecord, type TokenStore } from '../token-store.js';
+import type { Scope } from '../../tokens/tokens.js';
+import { TokenNameTakenError, type NewToken, type TokenRecord, type TokenStore } from '../../tokens/token-store.js';
 
 interface TokenRow {
   name: string;

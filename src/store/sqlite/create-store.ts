@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { StoreOpenError } from '../store.js';
+import { StoreOpenError } from '../../core/store.js';
 import { migrate } from './open.js';
 
 function fsyncPath(path: string, what: 'file' | 'folder'): void {

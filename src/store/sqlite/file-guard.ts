@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { StoreOpenError } from '../store.js';
+import { StoreOpenError } from '../../core/store.js';
 import { RAISE_GENERATION } from './identity.js';
 import {
   frameOffset,

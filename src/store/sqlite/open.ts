@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { promisedTables as promisedTablesOf } from '../schema-tables.js';
-import { StoreOpenError } from '../store.js';
+import { StoreOpenError } from '../../core/store.js';
 import { APPLICATION_ID, LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.js';
 
 function errorCode(error: unknown): string | undefined {

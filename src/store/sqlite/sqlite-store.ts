@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { fullEntries, heldOf, planImport, seedEntries, type ImportEntry } from '../../import-rules.js';
+import { fullEntries, heldOf, planImport, seedEntries, type ImportEntry } from '../../core/import-rules.js';
 import {
   allocate,
   DEFAULT_OPTIONS,
@@ -12,8 +12,8 @@ import {
   type SequenceOptions,
   type SequencePosition,
   type SequenceState,
-} from '../../sequence.js';
-import { BlockCache, takeFromBlock, type Block } from '../block-cache.js';
+} from '../../core/sequence.js';
+import { BlockCache, takeFromBlock, type Block } from '../../core/block-cache.js';
 import {
   type AllocationOutcome,
   type AllocationRequest,
@@ -24,9 +24,9 @@ import {
   type SequenceRecord,
   type SequenceStore,
   type SequenceWrite,
-} from '../store.js';
+} from '../../core/store.js';
 import { openChecked } from './open.js';
-import type { TokenStore } from '../token-store.js';
+import type { TokenStore } from '../../tokens/token-store.js';
 import type { StoreFileGuard } from './file-guard.js';
 import { settle } from './settle.js';
 import { SqliteTokens } from './sqlite-tokens.js';

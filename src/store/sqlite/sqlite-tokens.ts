@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
-import type { Scope } from '../../auth/tokens.js';
+import type { Scope } from '../../tokens/tokens.js';
 import { settle } from './settle.js';
-import { TokenNameTakenError, type NewToken, type TokenRecord, type TokenStore } from '../token-store.js';
+import { TokenNameTakenError, type NewToken, type TokenRecord, type TokenStore } from '../../tokens/token-store.js';
 
 type TokenRow = [string, string, string, string | null, bigint, bigint | null, bigint | null];
 

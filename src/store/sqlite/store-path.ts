@@ -1,6 +1,6 @@
 import { lstatSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { StoreOpenError } from '../store.js';
+import { StoreOpenError } from '../../core/store.js';
 
 /**
  * The real path of a store: its folder resolved, and the file itself when

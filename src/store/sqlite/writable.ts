@@ -1,7 +1,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
-import { StoreOpenError } from '../store.js';
+import { StoreOpenError } from '../../core/store.js';
 import { createStoreFile } from './create-store.js';
 import { readFileIdentity, StoreFileGuard, type IdentityLayout } from './file-guard.js';
 import { identityRootPage, RAISE_GENERATION, readIdentity } from './identity.js';

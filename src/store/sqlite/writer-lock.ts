@@ -1,6 +1,6 @@
 import { rmSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { StoreLockedError, StoreOpenError } from '../store.js';
+import { StoreLockedError, StoreOpenError } from '../../core/store.js';
 
 /** What the lock file remembers of the store beside it, across restarts. */
 export interface StoreRecord {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Allocator } from '../allocator.js';
+import type { Allocator } from '../core/allocator.js';
 import type { Metrics } from '../metrics.js';
 import { BEARER, errorResponses } from './schemas.js';
 

@@ -1,4 +1,4 @@
-import type { Scope } from '../auth/tokens.js';
+import type { Scope } from './tokens.js';
 
 /**
  * The API token contract. Stores keep tokens beside the sequences (so every

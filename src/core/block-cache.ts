@@ -1,4 +1,4 @@
-import type { SequenceOptions } from '../sequence.js';
+import type { SequenceOptions } from './sequence.js';
 
 /**
  * A block of values reserved durably for a `cache > 1` sequence and handed

@@ -1,4 +1,4 @@
-import type { IssuedRange, SequenceOptions, SequencePosition, SequenceState } from '../sequence.js';
+import type { IssuedRange, SequenceOptions, SequencePosition, SequenceState } from './sequence.js';
 
 /**
  * The storage contract: everything the allocator, the admin API and the

@@ -1,4 +1,4 @@
-import type { TokenRecord, TokenStore } from '../store/token-store.js';
+import type { TokenRecord, TokenStore } from './token-store.js';
 import { hashToken } from './tokens.js';
 
 export const DEFAULT_TOKEN_REFRESH_MS = 2000;

@@ -1,4 +1,4 @@
-import { AppError } from './errors.js';
+import { AppError } from '../errors.js';
 import {
   changeConflict,
   describeIssued,
@@ -12,7 +12,7 @@ import {
   unite,
   type OptionChanges,
 } from './sequence.js';
-import type { SequenceRecord, SequenceStore } from './store/store.js';
+import type { SequenceRecord, SequenceStore } from './store.js';
 
 /**
  * The admin operations on one sequence, as PostgreSQL's CREATE/ALTER SEQUENCE,

@@ -1,5 +1,5 @@
-import { AppError } from './errors.js';
-import type { AllocationRequest, SequenceStore } from './store/store.js';
+import { AppError } from '../errors.js';
+import type { AllocationRequest, SequenceStore } from './store.js';
 
 export interface Allocation {
   readonly first: bigint;
