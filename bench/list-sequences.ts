@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { buildApp } from '../src/app.js';
 import { encodeCursor } from '../src/http/inputs.js';
+import { seedEntries } from '../src/core/import-rules.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 
 const total = Number(process.env.SEQUENCES ?? 1_000_000);
@@ -26,7 +27,7 @@ try {
   for (let from = 0; from < total; from += 100_000) {
     const chunk = new Map<string, bigint>();
     for (let i = from; i < Math.min(total, from + 100_000); i += 1) chunk.set(name(i), BigInt(i + 1));
-    await store.importLastValues(chunk);
+    await store.importSequences(seedEntries(chunk));
   }
   const fillMs = performance.now() - started;
   const app = await buildApp({ store });

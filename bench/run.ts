@@ -16,6 +16,7 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { seedEntries } from '../src/core/import-rules.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 
 const seconds = Number(process.env.SECONDS ?? 10);
@@ -131,7 +132,7 @@ try {
   for (let from = 0; from < coldSequences; from += 100_000) {
     const chunk = new Map<string, bigint>();
     for (let i = from; i < Math.min(coldSequences, from + 100_000); i += 1) chunk.set(`customer-${i}`, BigInt(i + 1));
-    await store.importLastValues(chunk);
+    await store.importSequences(seedEntries(chunk));
   }
   await store.close();
   const cold = await start(serveArgs(`sqlite:${coldPath}`));

@@ -18,7 +18,7 @@ import { ErrorResponse, SequenceView } from './http/schemas.js';
 import { registerSequenceRoutes } from './http/sequence-routes.js';
 import { Metrics } from './metrics.js';
 import { MAX_NAME_BYTES } from './core/sequence-name.js';
-import type { SequenceStore } from './core/store.js';
+import { StoreUnavailableError, type SequenceStore } from './core/store.js';
 import type { TokenStore } from './tokens/token-store.js';
 
 export interface AppOptions {
@@ -109,7 +109,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const metrics = new Metrics({ perSequence: options.metricsPerSequence });
   const allocator = new Allocator(options.store, {
     onCommit: metrics.onCommit,
-    onStoreError: (error) => app.log.error({ err: error }, `store ${options.store.location} failed to commit`),
+    // A fault of the store is logged with what the store reported (its cause); a bug with its own stack.
+    onStoreError: (error) => app.log.error({ err: error instanceof StoreUnavailableError ? (error.cause ?? error) : error }, `store ${options.store.location} failed to commit`),
     onOverload: (maxPending) =>
       app.log.warn(`${maxPending} requests are waiting for the store; refusing more with 503 overloaded until some are answered`),
     maxPending: options.maxPending,

@@ -1,3 +1,5 @@
+import { StoreUnavailableError } from './core/store.js';
+
 /**
  * The one catalogue of errors a client can see. Every code is stable: clients
  * match on `code`, people read `message`. README.md documents each of them
@@ -80,4 +82,18 @@ export interface ErrorBody {
 
 export function errorBody(code: ErrorCode, message: string = ERROR_CATALOGUE[code].message, field?: string): ErrorBody {
   return { error: field === undefined ? { code, message } : { code, message, field } };
+}
+
+/**
+ * What a client is told of an error, in the catalogue's terms: an AppError
+ * as it is, a fault of the store as `503` `store_unavailable` (retry after a
+ * second); undefined for anything else, which is a bug of ours (a 500, logged
+ * with its stack). The one place where store faults meet HTTP.
+ */
+export function asAppError(error: unknown): AppError | undefined {
+  if (error instanceof AppError) return error;
+  if (error instanceof StoreUnavailableError) {
+    return new AppError('store_unavailable', error.clientMessage, { cause: error, retryAfterSeconds: 1 });
+  }
+  return undefined;
 }

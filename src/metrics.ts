@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CommitInfo } from './core/allocator.js';
-import { AppError, type ErrorCode } from './errors.js';
+import { asAppError, type ErrorCode } from './errors.js';
 
 /** Every metric's name starts with this, the process and Node.js ones too. */
 export const METRICS_PREFIX = 'takeanumber_';
@@ -227,7 +227,8 @@ export class Metrics {
 
   /** Records a refused allocation, if `error` is one of the allocator's refusals. */
   refused(error: unknown): void {
-    if (error instanceof AppError) this.#refusals.get(error.code)?.inc();
+    const known = asAppError(error);
+    if (known !== undefined) this.#refusals.get(known.code)?.inc();
   }
 
   /** The allocator's `onCommit` (bound: pass it as it is). */

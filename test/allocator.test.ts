@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Allocator } from '../src/core/allocator.js';
-import { AppError } from '../src/errors.js';
+import { AppError, asAppError } from '../src/errors.js';
 import { INT64_MAX } from '../src/core/int64.js';
-import type { AllocationOutcome, AllocationRequest, SequenceStore } from '../src/core/store.js';
+import { StoreUnavailableError, type AllocationOutcome, type AllocationRequest, type SequenceStore } from '../src/core/store.js';
 
 const req = (name: string, count = 1n): AllocationRequest => ({ name, count, create: true });
 
@@ -18,16 +18,13 @@ class RecordingStore implements SequenceStore {
   async allocate(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]> {
     this.batches.push(requests.map((r) => r.name));
     if (this.hold) await this.hold;
-    if (this.fail) throw new Error('commit failed');
+    if (this.fail) throw new StoreUnavailableError('commit failed');
     return requests.map((request): AllocationOutcome => {
       const last = this.values.get(request.name) ?? 0n;
       if (last > INT64_MAX - request.count) return { ok: false, reason: 'exhausted' };
       this.values.set(request.name, last + request.count);
       return { ok: true, first: last + 1n, last: last + request.count, replayed: false };
     });
-  }
-  importLastValues(): Promise<never> {
-    return Promise.reject(new Error('not used'));
   }
   importSequences(): Promise<never> {
     return Promise.reject(new Error('not used'));
@@ -44,9 +41,6 @@ class RecordingStore implements SequenceStore {
   purgeIdempotencyKeys(): Promise<never> {
     return Promise.reject(new Error('not used'));
   }
-  async *exportLastValues(): AsyncIterable<readonly [string, bigint]> {
-    yield* await Promise.resolve([...this.values]);
-  }
   ping(): Promise<void> {
     return Promise.resolve();
   }
@@ -55,8 +49,9 @@ class RecordingStore implements SequenceStore {
   }
 }
 
+/** The catalogue code a client gets for `error` (a fault of the store is store_unavailable). */
 function code(error: unknown): string | undefined {
-  return error instanceof AppError ? error.code : undefined;
+  return asAppError(error)?.code;
 }
 
 describe('Allocator (group commit)', () => {

@@ -1,16 +1,19 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { buildApp } from '../src/app.js';
 import { INT64_MAX } from '../src/core/int64.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import type { SequenceStore } from '../src/core/store.js';
+import { seedEntries } from '../src/core/import-rules.js';
+import { lastIssuedValues } from '../src/core/paging.js';
+import { StoreUnavailableError, type SequenceStore } from '../src/core/store.js';
 import { next, testApp } from './helpers/app.js';
 import { tempDir } from './helpers/temp.js';
 
 async function exported(store: SequenceStore): Promise<[string, bigint][]> {
   const rows: [string, bigint][] = [];
-  for await (const [name, value] of store.exportLastValues()) rows.push([name, value]);
+  for await (const [name, value] of lastIssuedValues(store)) rows.push([name, value]);
   return rows;
 }
 
@@ -165,7 +168,7 @@ describe('/next/{name}', () => {
 
   it('writes exact integers above 2^53 and answers 409 sequence_exhausted at 2^63-1', async () => {
     const t = await testApp();
-    await t.store.importLastValues(new Map([['big', 9007199254740992n], ['edge', INT64_MAX - 1n]]));
+    await t.store.importSequences(seedEntries(new Map([['big', 9007199254740992n], ['edge', INT64_MAX - 1n]])));
     assert.equal((await next(t.app, 'big')).raw, '{"sequence_id":"big","next_value":9007199254740993}');
     assert.equal((await next(t.app, 'edge')).raw, '{"sequence_id":"edge","next_value":9223372036854775807}');
     for (let i = 0; i < 2; i += 1) {
@@ -198,15 +201,13 @@ describe('health and failures', () => {
     const real = t.store;
     const flaky: SequenceStore = {
       location: real.location,
-      allocate: (requests) => (failing ? Promise.reject(new Error('disk I/O error')) : real.allocate(requests)),
+      allocate: (requests) => (failing ? Promise.reject(new StoreUnavailableError('disk I/O error')) : real.allocate(requests)),
       getSequence: (name) => real.getSequence(name),
       listSequences: (query) => real.listSequences(query),
       modifySequence: (name, decide) => real.modifySequence(name, decide),
       purgeIdempotencyKeys: (before, limit) => real.purgeIdempotencyKeys(before, limit),
-      importLastValues: (entries) => real.importLastValues(entries),
-      importSequences: (sequences) => real.importSequences(sequences),
-      exportLastValues: () => real.exportLastValues(),
-      ping: () => (failing ? Promise.reject(new Error('disk I/O error')) : real.ping()),
+      importSequences: (entries) => real.importSequences(entries),
+      ping: () => (failing ? Promise.reject(new StoreUnavailableError('disk I/O error')) : real.ping()),
       close: () => real.close(),
     };
     const app = await buildApp({ store: flaky });
@@ -232,7 +233,7 @@ describe('admin endpoints when the store fails', () => {
   it('answer 503 store_unavailable, not 500', async () => {
     const t = await testApp();
     const real = t.store;
-    const failing = new Error('connection terminated');
+    const failing = new StoreUnavailableError('connection terminated');
     const broken: SequenceStore = {
       location: real.location,
       allocate: (requests) => real.allocate(requests),
@@ -240,9 +241,7 @@ describe('admin endpoints when the store fails', () => {
       listSequences: () => Promise.reject(failing),
       modifySequence: () => Promise.reject(failing),
       purgeIdempotencyKeys: (before, limit) => real.purgeIdempotencyKeys(before, limit),
-      importLastValues: (entries) => real.importLastValues(entries),
-      importSequences: (sequences) => real.importSequences(sequences),
-      exportLastValues: () => real.exportLastValues(),
+      importSequences: (entries) => real.importSequences(entries),
       ping: () => real.ping(),
       close: () => real.close(),
     };
@@ -258,6 +257,51 @@ describe('admin endpoints when the store fails', () => {
     for (const answer of await Promise.all(calls)) {
       assert.equal(answer.statusCode, 503, answer.body);
       assert.equal(answer.json<{ error: { code: string } }>().error.code, 'store_unavailable');
+    }
+    await app.close();
+    await t.close();
+  });
+
+  it('answer 500 internal_error for a bug (logged with its stack), on the admin routes, /next and /readyz alike', async () => {
+    const t = await testApp();
+    const real = t.store;
+    const bug = (): Promise<never> => Promise.reject(new TypeError("Cannot read properties of undefined (reading 'lastValue')"));
+    const buggy: SequenceStore = {
+      location: real.location,
+      allocate: bug,
+      getSequence: bug,
+      listSequences: bug,
+      modifySequence: bug,
+      purgeIdempotencyKeys: (before, limit) => real.purgeIdempotencyKeys(before, limit),
+      importSequences: (entries) => real.importSequences(entries),
+      ping: bug,
+      close: () => real.close(),
+    };
+    const lines: { level: number; msg: string; err?: { type?: string; stack?: string } }[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString()) as (typeof lines)[number]);
+        done();
+      },
+    });
+    const app = await buildApp({ store: buggy, logger: { level: 'info', stream } });
+    const json = { 'content-type': 'application/json' };
+    const calls = [
+      app.inject({ method: 'GET', url: '/sequences/x' }),
+      app.inject({ method: 'GET', url: '/sequences' }),
+      app.inject({ method: 'PUT', url: '/sequences/x', headers: json, payload: '{}' }),
+      app.inject({ method: 'POST', url: '/next/x' }),
+      app.inject({ method: 'GET', url: '/readyz' }),
+    ];
+    for (const answer of await Promise.all(calls)) {
+      assert.equal(answer.statusCode, 500, answer.body);
+      assert.deepEqual(answer.json(), { error: { code: 'internal_error', message: 'An unexpected error occurred; it has been logged.' } });
+    }
+    const logged = lines.filter((line) => line.level === 50 && line.msg === 'unexpected error');
+    assert.equal(logged.length, calls.length);
+    for (const line of logged) {
+      assert.equal(line.err?.type, 'TypeError');
+      assert.match(line.err.stack ?? '', /TypeError: Cannot read properties of undefined[\s\S]*\n\s+at /, 'with its stack');
     }
     await app.close();
     await t.close();

@@ -7,7 +7,7 @@ import { Allocator, type CommitInfo } from '../src/core/allocator.js';
 import { buildApp, type AppOptions } from '../src/app.js';
 import { Metrics } from '../src/metrics.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import type { SequenceStore } from '../src/core/store.js';
+import { StoreUnavailableError, type SequenceStore } from '../src/core/store.js';
 import { tempDir } from './helpers/temp.js';
 
 /** A real SQLite store whose next `allocate` calls fail while `failing` is set. */
@@ -16,7 +16,7 @@ function flakyStore(): { store: SequenceStore; failing: { on: boolean }; close()
   const failing = { on: false };
   const store = new Proxy(real, {
     get(target, property) {
-      if (property === 'allocate' && failing.on) return () => Promise.reject(new Error('disk on fire'));
+      if (property === 'allocate' && failing.on) return () => Promise.reject(new StoreUnavailableError('disk on fire'));
       const value: unknown = Reflect.get(target, property, target);
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../src/app.js';
-import { ImportConflictError } from '../src/core/import-rules.js';
+import { fullEntries, ImportConflictError } from '../src/core/import-rules.js';
 import { parseJsonLossless } from '../src/json.js';
 import { resolveOptions } from '../src/core/sequence.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
@@ -98,7 +98,7 @@ for (const backend of backends) {
       const down = resolveOptions({ increment: -1n, minValue: -100n, maxValue: 100n });
       // "Further along" by its own direction (it counts down from 3), it would hand out 3, 2, 1 again.
       await assert.rejects(
-        h.store.importSequences([{ name: 'held', options: down, position: { lastValue: 3n, isCalled: false }, issued: undefined }]),
+        h.store.importSequences(fullEntries([{ name: 'held', options: down, position: { lastValue: 3n, isCalled: false }, issued: undefined }])),
         ImportConflictError,
       );
       assert.equal(await take(h.app, 'held'), 6n);

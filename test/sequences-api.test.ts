@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp, type AppOptions } from '../src/app.js';
+import { seedEntries } from '../src/core/import-rules.js';
 import { INT64_MAX, INT64_MIN } from '../src/core/int64.js';
 import { parseJsonLossless } from '../src/json.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
@@ -104,7 +105,7 @@ async function walk(app: FastifyInstance, query: Record<string, string>, between
 
 /** Creates default sequences with these names in one transaction. */
 async function seed(t: TestApp, names: readonly string[]): Promise<void> {
-  await t.store.importLastValues(new Map(names.map((name) => [name, 0n])));
+  await t.store.importSequences(seedEntries(new Map(names.map((name) => [name, 0n]))));
 }
 
 /** UTF-8 byte order, which the listing follows. */

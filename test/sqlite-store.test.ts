@@ -3,7 +3,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import { seedEntries } from '../src/core/import-rules.js';
 import { INT64_MAX } from '../src/core/int64.js';
+import { lastIssuedValues } from '../src/core/paging.js';
 import { APPLICATION_ID, LATEST_SCHEMA_VERSION } from '../src/store/sqlite/migrations.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { StoreLockedError, StoreOpenError, type SequenceStore } from '../src/core/store.js';
@@ -15,7 +17,7 @@ const some = (name: string, count: bigint) => ({ name, count, create: true });
 
 async function all(store: SequenceStore): Promise<Record<string, bigint>> {
   const result: Record<string, bigint> = {};
-  for await (const [name, value] of store.exportLastValues()) result[name] = value;
+  for await (const [name, value] of lastIssuedValues(store)) result[name] = value;
   return result;
 }
 
@@ -23,7 +25,7 @@ async function all(store: SequenceStore): Promise<Record<string, bigint>> {
 describe('SqliteStore', () => {
   it('refuses a request that does not fit below 2^63 whole, without consuming anything', async () => {
     const store = SqliteStore.open(storePath(), { mode: 'write' });
-    await store.importLastValues(new Map([['edge', INT64_MAX - 2n]]));
+    await store.importSequences(seedEntries(new Map([['edge', INT64_MAX - 2n]])));
     const outcomes = await store.allocate([some('edge', 3n), some('edge', 2n), one('edge')]);
     assert.deepEqual(outcomes, [
       { ok: false, reason: 'exhausted' },

@@ -4,7 +4,7 @@ import { Readable, type Writable } from 'node:stream';
 import { resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { openStore, type StoreLocation } from '../store/open-store.js';
-import { allSequences } from '../core/paging.js';
+import { allSequences, lastIssuedValues } from '../core/paging.js';
 import type { SequenceStore } from '../core/store.js';
 import { checkDestination } from './destination.js';
 import { FULL_FORMAT, FULL_FORMAT_VERSION, fullFormatEntry, fullFormatTombstone } from './full-format.js';
@@ -15,7 +15,7 @@ const CHUNK_CHARS = 64 * 1024;
 async function* sequencesJson(store: SequenceStore): AsyncGenerator<string> {
   let chunk = '';
   let count = 0;
-  for await (const [name, lastValue] of store.exportLastValues()) {
+  for await (const [name, lastValue] of lastIssuedValues(store)) {
     chunk += `${count === 0 ? '{\n' : ',\n'}  ${JSON.stringify(name)}: ${lastValue}`;
     count += 1;
     if (chunk.length >= CHUNK_CHARS) {

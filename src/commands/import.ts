@@ -3,7 +3,7 @@ import { INT64_MAX } from '../core/int64.js';
 import { parseJsonLossless } from '../json.js';
 import { sequenceNameProblem } from '../core/sequence-name.js';
 import { openStore, type StoreLocation } from '../store/open-store.js';
-import { ImportConflictError } from '../core/import-rules.js';
+import { fullEntries, ImportConflictError, seedEntries } from '../core/import-rules.js';
 import type { ImportedSequence, ImportedTombstone, ImportSummary } from '../core/store.js';
 import { isFullFormat, readFullFormat } from './full-format.js';
 
@@ -22,7 +22,7 @@ const MAX_REPORTED_PROBLEMS = 10;
  * exactly: integers of any size stay exact, and anything else is refused.
  */
 export function parseSequencesFile(text: string, file: string): Map<string, bigint> {
-  return seedEntries(parseJsonFile(text, file), file);
+  return seedValues(parseJsonFile(text, file), file);
 }
 
 /** An import file: the seed format, or the full format (`export --format full`). */
@@ -32,7 +32,7 @@ export type ImportContent =
 
 export function parseImportFile(text: string, file: string): ImportContent {
   const data = parseJsonFile(text, file);
-  if (!isFullFormat(data)) return { format: 'seed', entries: seedEntries(data, file) };
+  if (!isFullFormat(data)) return { format: 'seed', entries: seedValues(data, file) };
   const { sequences, deleted, problems } = readFullFormat(data);
   refuseProblems(problems, file);
   return { format: 'full', sequences, deleted };
@@ -54,7 +54,7 @@ function refuseProblems(problems: readonly string[], file: string): void {
   );
 }
 
-function seedEntries(data: unknown, file: string): Map<string, bigint> {
+function seedValues(data: unknown, file: string): Map<string, bigint> {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     throw new ImportFileError(`${file} must hold a JSON object of {"sequence name": last issued value}.`);
   }
@@ -86,9 +86,7 @@ export async function importFile(file: string, location: StoreLocation): Promise
   const content = parseImportFile(text, file);
   const store = await openStore(location, { mode: 'write' });
   try {
-    return content.format === 'seed'
-      ? await store.importLastValues(content.entries)
-      : await store.importSequences(content.sequences, content.deleted);
+    return await store.importSequences(content.format === 'seed' ? seedEntries(content.entries) : fullEntries(content.sequences, content.deleted));
   } catch (error) {
     if (!(error instanceof ImportConflictError)) throw error;
     const listed = error.conflicts.slice(0, MAX_REPORTED_PROBLEMS).map((c) => `${JSON.stringify(c.name)}: ${c.reason}`);

@@ -1,5 +1,5 @@
 import { AppError } from '../errors.js';
-import type { AllocationRequest, SequenceStore } from './store.js';
+import { StoreUnavailableError, type AllocationRequest, type SequenceStore } from './store.js';
 
 export interface Allocation {
   readonly first: bigint;
@@ -20,7 +20,7 @@ export interface CommitInfo {
 
 interface Pending extends AllocationRequest {
   resolve(allocation: Allocation): void;
-  reject(error: AppError): void;
+  reject(error: Error): void;
 }
 
 export interface AllocatorOptions {
@@ -93,7 +93,7 @@ export class Allocator {
   /** Takes `request.count` consecutive values of a sequence (the request must be valid). */
   allocate(request: AllocationRequest): Promise<Allocation> {
     if (this.#closed) return Promise.reject(new AppError('shutting_down'));
-    if (this.#stalled) return Promise.reject(stalledError());
+    if (this.#stalled) return Promise.reject(stalledError(this.#commitTimeoutMs ?? 0));
     if (this.#pending >= this.#maxPending) {
       if (!this.#overloaded) {
         this.#overloaded = true;
@@ -146,7 +146,7 @@ export class Allocator {
         timedOut.answered = true;
         this.#stalled = true;
         this.#onStoreError(new Error(`the store has not confirmed a commit in ${this.#commitTimeoutMs} ms`));
-        this.#failAll(batch, stalledError());
+        this.#failAll(batch, stalledError(this.#commitTimeoutMs ?? 0));
       }, this.#commitTimeoutMs);
     }
     const started = performance.now();
@@ -160,7 +160,8 @@ export class Allocator {
       stored = true;
     } catch (error) {
       this.#onStoreError(error);
-      if (!timedOut.answered) this.#failAll(batch, new AppError('store_unavailable', undefined, { cause: error, retryAfterSeconds: 1 }));
+      // A fault of the store (StoreUnavailableError) or a bug: the HTTP layer tells them apart (errors.ts).
+      if (!timedOut.answered) this.#failAll(batch, error instanceof Error ? error : new Error(String(error)));
       return;
     } finally {
       clearTimeout(timer);
@@ -183,7 +184,7 @@ export class Allocator {
    * or hangs, each request is answered within about one timeout instead of
    * piling up behind the failing commit.
    */
-  #failAll(batch: Pending[], failure: AppError): void {
+  #failAll(batch: Pending[], failure: Error): void {
     const waiting = this.#queue;
     this.#queue = [];
     this.#pending -= batch.length + waiting.length;
@@ -192,8 +193,10 @@ export class Allocator {
   }
 }
 
-function stalledError(): AppError {
-  return new AppError('store_unavailable', 'The store has not confirmed a commit in time; try again.', { retryAfterSeconds: 1 });
+function stalledError(timeoutMs: number): StoreUnavailableError {
+  return new StoreUnavailableError(`the store has not confirmed a commit in ${timeoutMs} ms`, {
+    clientMessage: 'The store has not confirmed a commit in time; try again.',
+  });
 }
 
 function refusal(request: AllocationRequest, reason: 'exhausted' | 'not_found' | 'key_reused'): AppError {

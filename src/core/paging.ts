@@ -1,3 +1,4 @@
+import { lastIssued } from './sequence.js';
 import type { SequenceRecord, SequenceStore } from './store.js';
 
 /**
@@ -15,4 +16,9 @@ export async function* allSequences(
     if (page.length < pageSize) return;
     after = page[page.length - 1]?.name;
   }
+}
+
+/** Every live sequence with its last issued value (the seed format's value), in name order. */
+export async function* lastIssuedValues(store: SequenceStore): AsyncGenerator<readonly [name: string, lastValue: bigint]> {
+  for await (const record of allSequences(store)) yield [record.name, lastIssued(record.position, record.options.increment)] as const;
 }

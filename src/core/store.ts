@@ -1,3 +1,4 @@
+import type { ImportEntry } from './import-rules.js';
 import type { IssuedRange, SequenceOptions, SequencePosition, SequenceState } from './sequence.js';
 
 /**
@@ -121,29 +122,37 @@ export interface SequenceStore {
   purgeIdempotencyKeys(before: number, limit: number): Promise<number>;
 
   /**
-   * Sets each sequence's last issued value to the given one unless it is
-   * already further: never lowers a counter (`importDecision` in
-   * import-rules.ts). All or nothing, in one transaction: an entry that cannot
-   * be applied safely rejects the whole import with an ImportConflictError
-   * (import-rules.ts).
+   * Applies an import (import-rules.ts: seed values, whole sequences and
+   * deleted names, each decided by `planImport` against what the store holds):
+   * never moves a counter back, never makes a sequence hand out a value again.
+   * All or nothing, in one transaction: an entry that cannot be applied safely
+   * rejects the whole import with an ImportConflictError.
    */
-  importLastValues(entries: ReadonlyMap<string, bigint>): Promise<ImportSummary>;
-
-  /**
-   * Writes whole sequences and tombstones (the full export format): missing
-   * ones are created as given; a held one is replaced only if the imported one
-   * stands further along, never so that a value is handed out again
-   * (`importDecision`). All or nothing, as importLastValues.
-   */
-  importSequences(sequences: readonly ImportedSequence[], deleted?: readonly ImportedTombstone[]): Promise<ImportSummary>;
-
-  /** Every live sequence with its last issued value (the seed format), ordered by name. */
-  exportLastValues(): AsyncIterable<readonly [name: string, lastValue: bigint]>;
+  importSequences(entries: readonly ImportEntry[]): Promise<ImportSummary>;
 
   /** Resolves when the store can serve; rejects with the reason otherwise. */
   ping(): Promise<void>;
 
   close(): Promise<void>;
+}
+
+/**
+ * The store cannot serve right now: its database is down or unreachable, a
+ * write failed (a full disk, an I/O error), a statement timed out, its files
+ * were found damaged, or a commit was not confirmed in time. Stores reject
+ * with it for faults of the store only, never for a bug of ours (those keep
+ * their own error, and become a 500); the HTTP layer answers it `503`
+ * `store_unavailable` with `Retry-After`, in one place (errors.ts).
+ */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: ErrorOptions & { readonly clientMessage?: string }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+    this.clientMessage = options?.clientMessage;
+  }
+
+  /** What the client is told, when more than the catalogue's message. */
+  readonly clientMessage: string | undefined;
 }
 
 /** The store cannot be opened or used as asked: a message for a person, naming the store and the cause. */

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, ERROR_CATALOGUE, errorBody, type ErrorCode } from '../errors.js';
+import { AppError, asAppError, ERROR_CATALOGUE, errorBody, type ErrorCode } from '../errors.js';
 
 /** Fastify's own error codes, as the catalogue names them for clients. */
 const FASTIFY_CODES: Readonly<Record<string, ErrorCode>> = {
@@ -27,14 +27,15 @@ interface ClientFacingError {
 }
 
 /** Maps any error to what the client is told; undefined for a fault of ours (500). */
-function clientFacing(error: FastifyError | AppError): ClientFacingError | undefined {
-  if (error instanceof AppError) {
+function clientFacing(error: FastifyError): ClientFacingError | undefined {
+  const known = asAppError(error);
+  if (known !== undefined) {
     return {
-      code: error.code,
-      status: error.statusCode,
-      message: error.message,
-      field: error.field,
-      retryAfterSeconds: error.retryAfterSeconds,
+      code: known.code,
+      status: known.statusCode,
+      message: known.message,
+      field: known.field,
+      retryAfterSeconds: known.retryAfterSeconds,
     };
   }
   const mapped = FASTIFY_CODES[error.code];
@@ -60,7 +61,8 @@ function sendError(reply: FastifyReply, code: ErrorCode, status: number, message
 
 /** Every error a client sees has the shape `{"error": {"code", "message"}}`, from the one catalogue. */
 export function registerErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
+  // Fastify types the error as its own; routes throw AppError, stores StoreUnavailableError, bugs anything.
+  app.setErrorHandler((error: FastifyError, request, reply) => {
     const known = clientFacing(error);
     if (known === undefined) {
       request.log.error({ err: error }, 'unexpected error');

@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import { AppError } from '../errors.js';
 import type { SequenceStore } from '../core/store.js';
 import { errorResponses, StatusResponse } from './schemas.js';
 
@@ -13,13 +12,9 @@ export function registerHealthRoutes(app: FastifyInstance, store: SequenceStore)
   app.get<{ Reply: StatusResponse }>(
     '/readyz',
     { schema: { tags: ['health'], summary: 'Readiness: the store is usable (else 503)', response: { 200: StatusResponse, ...errorResponses } } },
-    async (request) => {
-      try {
-        await store.ping();
-      } catch (error) {
-        request.log.warn({ err: error }, 'readiness check failed');
-        throw new AppError('store_unavailable', undefined, { cause: error });
-      }
+    async () => {
+      // A store that cannot serve rejects with StoreUnavailableError: 503 (errors.ts), logged by the error handler.
+      await store.ping();
       return { status: 'ready' };
     },
   );

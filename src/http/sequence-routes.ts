@@ -38,16 +38,6 @@ export function sequenceView(record: SequenceRecord): SequenceView {
   };
 }
 
-/** A store that fails (down, full, timed out) is a 503 the client may retry; the catalogue's own errors pass. */
-async function fromStore<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (error) {
-    if (error instanceof AppError) throw error;
-    throw new AppError('store_unavailable', undefined, { cause: error });
-  }
-}
-
 function nameOf(params: SequenceParams): string {
   if (params.name === '') throw new AppError('not_found', 'No sequence name given: use /sequences/{name}.');
   return checkSequenceName(params.name);
@@ -73,7 +63,7 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
     },
     async (request, reply) => {
       const name = nameOf(request.params);
-      const { created, sequence } = await fromStore(defineSequence(store, name, parseOptionChanges(request.body)));
+      const { created, sequence } = await defineSequence(store, name, parseOptionChanges(request.body));
       void reply.code(created ? 201 : 200);
       return sequenceView(sequence);
     },
@@ -94,7 +84,7 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
     },
     async (request) => {
       const name = nameOf(request.params);
-      const record = await fromStore(store.getSequence(name));
+      const record = await store.getSequence(name);
       if (record === undefined) throw new AppError('sequence_not_found', `No sequence '${name}'.`);
       return sequenceView(record);
     },
@@ -121,7 +111,7 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
       if (confined !== undefined && !prefix.startsWith(confined)) {
         throw new AppError('forbidden', `This token may only list sequences whose names start with '${confined}'.`);
       }
-      const page = await fromStore(store.listSequences({ prefix, after: decodeCursor(query.cursor), limit: limit + 1 }));
+      const page = await store.listSequences({ prefix, after: decodeCursor(query.cursor), limit: limit + 1 });
       const more = page.length > limit;
       const shown = more ? page.slice(0, limit) : page;
       const last = shown[shown.length - 1];
@@ -145,7 +135,7 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
     async (request) => {
       const name = nameOf(request.params);
       const { nextValue, force } = parseReset(request.body);
-      const sequence = sequenceView(await fromStore(resetSequence(store, name, nextValue, force)));
+      const sequence = sequenceView(await resetSequence(store, name, nextValue, force));
       if (force) {
         request.log.info({ audit: 'sequence.reset', sequence: name, next_value: String(nextValue), force, token: actor(request) }, `audit: forced reset of '${name}'`);
       }
@@ -172,7 +162,7 @@ export function registerSequenceRoutes(app: FastifyInstance, store: SequenceStor
     async (request, reply) => {
       const name = nameOf(request.params);
       const forget = parseForget((request.query as Record<string, unknown>).forget);
-      await fromStore(deleteSequence(store, name, forget));
+      await deleteSequence(store, name, forget);
       request.log.info({ audit: 'sequence.delete', sequence: name, forget, token: actor(request) }, `audit: ${forget ? 'forgot' : 'deleted'} '${name}'`);
       return reply.code(204).send();
     },

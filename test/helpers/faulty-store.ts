@@ -1,20 +1,20 @@
-import type {
-  AllocationOutcome,
-  AllocationRequest,
-  ImportedSequence,
-  ImportedTombstone,
-  ImportSummary,
-  ListQuery,
-  SequenceRecord,
-  SequenceStore,
-  SequenceWrite,
+import type { ImportEntry } from '../../src/core/import-rules.js';
+import {
+  StoreUnavailableError,
+  type AllocationOutcome,
+  type AllocationRequest,
+  type ImportSummary,
+  type ListQuery,
+  type SequenceRecord,
+  type SequenceStore,
+  type SequenceWrite,
 } from '../../src/core/store.js';
 
 /** What `allocate` does (every other method always delegates). */
 export type FaultMode = 'pass' | 'fail-before-write' | 'fail-after-write' | 'hang';
 
 /** The error a switched-on fault throws, so tests can tell it from a real store error. */
-export class InjectedFault extends Error {
+export class InjectedFault extends StoreUnavailableError {
   readonly code = 'EINJECTED';
   constructor(readonly mode: FaultMode) {
     super(`injected fault: ${mode}`);
@@ -157,16 +157,8 @@ export class FaultyStore implements SequenceStore {
     return this.inner.purgeIdempotencyKeys(before, limit);
   }
 
-  importLastValues(entries: ReadonlyMap<string, bigint>): Promise<ImportSummary> {
-    return this.inner.importLastValues(entries);
-  }
-
-  importSequences(sequences: readonly ImportedSequence[], deleted?: readonly ImportedTombstone[]): Promise<ImportSummary> {
-    return this.inner.importSequences(sequences, deleted);
-  }
-
-  exportLastValues(): AsyncIterable<readonly [name: string, lastValue: bigint]> {
-    return this.inner.exportLastValues();
+  importSequences(entries: readonly ImportEntry[]): Promise<ImportSummary> {
+    return this.inner.importSequences(entries);
   }
 
   ping(): Promise<void> {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { INT64_MAX } from '../../src/core/int64.js';
 import { initialPosition, resolveOptions, type OptionChanges } from '../../src/core/sequence.js';
-import { ImportConflictError } from '../../src/core/import-rules.js';
+import { fullEntries, ImportConflictError, seedEntries } from '../../src/core/import-rules.js';
+import { lastIssuedValues } from '../../src/core/paging.js';
 import type { AllocationOutcome, AllocationRequest, SequenceStore } from '../../src/core/store.js';
 
 /** Opens stores on one fresh database: each `open()` sees the same data (close the previous one first for SQLite). */
@@ -27,7 +28,7 @@ async function define(store: SequenceStore, name: string, changes: OptionChanges
 
 async function exported(store: SequenceStore): Promise<Record<string, bigint>> {
   const result: Record<string, bigint> = {};
-  for await (const [name, value] of store.exportLastValues()) result[name] = value;
+  for await (const [name, value] of lastIssuedValues(store)) result[name] = value;
   return result;
 }
 
@@ -223,10 +224,12 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
       await store.allocate([one('up', 41n)]);
       const down = resolveOptions({ increment: -1n, minValue: -1000n, maxValue: 1000n });
       await assert.rejects(
-        store.importSequences([
-          { name: 'new', options: down, position: initialPosition(down), issued: undefined },
-          { name: 'up', options: down, position: { lastValue: 30n, isCalled: false }, issued: undefined },
-        ]),
+        store.importSequences(
+          fullEntries([
+            { name: 'new', options: down, position: initialPosition(down), issued: undefined },
+            { name: 'up', options: down, position: { lastValue: 30n, isCalled: false }, issued: undefined },
+          ]),
+        ),
         (error: unknown) => error instanceof ImportConflictError && error.conflicts.length === 1 && error.conflicts[0]?.name === 'up',
       );
       assert.equal(await store.getSequence('new'), undefined, 'nothing was imported');
@@ -238,11 +241,13 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
       const store = await (await newHarness()).open();
       await store.allocate([one('live', 3n)]);
       const summary = await store.importSequences(
-        [],
-        [
-          { name: 'was', issued: { low: 1n, high: 20n } },
-          { name: 'live', issued: { low: 1n, high: 9n } },
-        ],
+        fullEntries(
+          [],
+          [
+            { name: 'was', issued: { low: 1n, high: 20n } },
+            { name: 'live', issued: { low: 1n, high: 9n } },
+          ],
+        ),
       );
       assert.deepEqual(summary, { created: 0, raised: 1, unchanged: 0, deleted: 1 });
       assert.equal(await store.getSequence('was'), undefined);
@@ -267,14 +272,14 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
     it('imports the seed format without lowering a counter, and exports it', async () => {
       const store = await (await newHarness()).open();
       await store.allocate([one('high', 10n), one('low')]);
-      const summary = await store.importLastValues(
+      const summary = await store.importSequences(seedEntries(
         new Map([
           ['high', 5n],
           ['low', 7n],
           ['new', 3n],
           ['zero', 0n],
         ]),
-      );
+      ));
       assert.deepEqual(summary, { created: 2, raised: 1, unchanged: 1, deleted: 0 });
       assert.deepEqual(await exported(store), { high: 10n, low: 7n, new: 3n, zero: 0n });
       assert.deepEqual(values(await store.allocate([one('low'), one('zero'), one('new')])), [8n, 1n, 4n]);
@@ -285,11 +290,13 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
       const store = await (await newHarness()).open();
       await store.allocate([one('ahead', 50n), one('behind')]);
       const options = resolveOptions({ increment: 3n, maxValue: 1000n, cache: 5n });
-      const summary = await store.importSequences([
-        { name: 'fresh', options, position: { lastValue: 10n, isCalled: true }, issued: { low: 1n, high: 10n } },
-        { name: 'ahead', options, position: { lastValue: 10n, isCalled: true }, issued: { low: 1n, high: 10n } },
-        { name: 'behind', options, position: { lastValue: 100n, isCalled: false }, issued: undefined },
-      ]);
+      const summary = await store.importSequences(
+        fullEntries([
+          { name: 'fresh', options, position: { lastValue: 10n, isCalled: true }, issued: { low: 1n, high: 10n } },
+          { name: 'ahead', options, position: { lastValue: 10n, isCalled: true }, issued: { low: 1n, high: 10n } },
+          { name: 'behind', options, position: { lastValue: 100n, isCalled: false }, issued: undefined },
+        ]),
+      );
       assert.deepEqual(summary, { created: 1, raised: 1, unchanged: 1, deleted: 0 });
       assert.deepEqual((await store.getSequence('fresh'))?.options, options);
       assert.deepEqual((await store.getSequence('behind'))?.position, { lastValue: 100n, isCalled: false });

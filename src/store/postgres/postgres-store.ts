@@ -1,11 +1,10 @@
 import type pg from 'pg';
-import { fullEntries, heldOf, planImport, seedEntries, type ImportEntry } from '../../core/import-rules.js';
+import { heldOf, planImport, type ImportEntry } from '../../core/import-rules.js';
 import {
   allocate as allocateValues,
   DEFAULT_OPTIONS,
   firstUseState,
   initialPosition,
-  lastIssued,
   reserve,
   widen,
   type IssuedRange,
@@ -17,15 +16,12 @@ import {
   StoreOpenError,
   type AllocationOutcome,
   type AllocationRequest,
-  type ImportedSequence,
-  type ImportedTombstone,
   type ImportSummary,
   type ListQuery,
   type SequenceRecord,
   type SequenceStore,
   type SequenceWrite,
 } from '../../core/store.js';
-import { allSequences } from '../../core/paging.js';
 import { promisedTables } from '../schema-tables.js';
 import { createPool, redactUrl, type PostgresSettings } from './connection.js';
 import { LATEST_POSTGRES_VERSION, MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './migrations.js';
@@ -694,12 +690,8 @@ export class PostgresStore implements SequenceStore {
     return result.rowCount ?? 0;
   }
 
-  importLastValues(entries: ReadonlyMap<string, bigint>): Promise<ImportSummary> {
-    return this.#import(seedEntries(entries));
-  }
-
-  importSequences(sequences: readonly ImportedSequence[], deleted: readonly ImportedTombstone[] = []): Promise<ImportSummary> {
-    return this.#import(fullEntries(sequences, deleted));
+  importSequences(entries: readonly ImportEntry[]): Promise<ImportSummary> {
+    return this.#import(entries);
   }
 
   /** Both import formats: one transaction, the rows locked, decided by the import rules (import-rules.ts), all or nothing. */
@@ -729,12 +721,6 @@ export class PostgresStore implements SequenceStore {
       }
       return summary;
     });
-  }
-
-  async *exportLastValues(): AsyncIterable<readonly [string, bigint]> {
-    for await (const record of allSequences(this)) {
-      yield [record.name, lastIssued(record.position, record.options.increment)] as const;
-    }
   }
 
   async ping(): Promise<void> {

@@ -1,11 +1,10 @@
 import type Database from 'better-sqlite3';
-import { fullEntries, heldOf, planImport, seedEntries, type ImportEntry } from '../../core/import-rules.js';
+import { heldOf, planImport, type ImportEntry } from '../../core/import-rules.js';
 import {
   allocate,
   DEFAULT_OPTIONS,
   firstUseState,
   initialPosition,
-  lastIssued,
   reserve,
   widen,
   type IssuedRange,
@@ -17,8 +16,6 @@ import { BlockCache, takeFromBlock, type Block } from '../../core/block-cache.js
 import {
   type AllocationOutcome,
   type AllocationRequest,
-  type ImportedSequence,
-  type ImportedTombstone,
   type ImportSummary,
   type ListQuery,
   type SequenceRecord,
@@ -386,12 +383,8 @@ export class SqliteStore implements SequenceStore {
     );
   }
 
-  importLastValues(entries: ReadonlyMap<string, bigint>): Promise<ImportSummary> {
-    return this.#import(seedEntries(entries));
-  }
-
-  importSequences(sequences: readonly ImportedSequence[], deleted: readonly ImportedTombstone[] = []): Promise<ImportSummary> {
-    return this.#import(fullEntries(sequences, deleted));
+  importSequences(entries: readonly ImportEntry[]): Promise<ImportSummary> {
+    return this.#import(entries);
   }
 
   /** Both import formats: one transaction, decided by the import rules (import-rules.ts), all or nothing. */
@@ -415,19 +408,6 @@ export class SqliteStore implements SequenceStore {
       return summary;
     };
     return settle(() => this.#write(run));
-  }
-
-  // better-sqlite3 reads synchronously; the contract is async for network stores.
-  // eslint-disable-next-line @typescript-eslint/require-await
-  async *exportLastValues(): AsyncIterable<readonly [string, bigint]> {
-    const rows = this.#db
-      .prepare('SELECT name, last_value, is_called, increment FROM sequences WHERE deleted_at IS NULL ORDER BY name')
-      .raw(true)
-      .safeIntegers(true)
-      .iterate() as IterableIterator<[string, bigint, bigint, bigint]>;
-    for (const [name, lastValue, isCalled, increment] of rows) {
-      yield [name, lastIssued({ lastValue, isCalled: isCalled !== 0n }, increment)] as const;
-    }
   }
 
   ping(): Promise<void> {
