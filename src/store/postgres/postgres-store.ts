@@ -24,6 +24,7 @@ import {
 } from '../../core/store.js';
 import { promisedTables } from '../schema-tables.js';
 import { createPool, redactUrl, type PostgresSettings } from './connection.js';
+import { reportingFaults } from './faults.js';
 import { LATEST_POSTGRES_VERSION, MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './migrations.js';
 import { PostgresTokens } from './postgres-tokens.js';
 import type { TokenStore } from '../../tokens/token-store.js';
@@ -282,7 +283,11 @@ export class PostgresStore implements SequenceStore {
     }
   }
 
-  async allocate(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]> {
+  allocate(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]> {
+    return reportingFaults(this.#allocate(requests));
+  }
+
+  async #allocate(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]> {
     const outcomes: (AllocationOutcome | undefined)[] = new Array<AllocationOutcome | undefined>(requests.length);
     // Idempotency keys: known ones replay (or are refused); a key repeated in
     // the batch follows its first occurrence.
@@ -642,12 +647,20 @@ export class PostgresStore implements SequenceStore {
     });
   }
 
-  async getSequence(name: string): Promise<SequenceRecord | undefined> {
+  getSequence(name: string): Promise<SequenceRecord | undefined> {
+    return reportingFaults(this.#getSequence(name));
+  }
+
+  async #getSequence(name: string): Promise<SequenceRecord | undefined> {
     const { rows } = await this.#pool.query<RecordRow>(`SELECT ${RECORD_COLUMNS} FROM ${T} WHERE name = $1 AND deleted_at IS NULL`, [name]);
     return rows[0] === undefined ? undefined : withoutVersion(toRecord(rows[0]));
   }
 
-  async listSequences(query: ListQuery): Promise<SequenceRecord[]> {
+  listSequences(query: ListQuery): Promise<SequenceRecord[]> {
+    return reportingFaults(this.#listSequences(query));
+  }
+
+  async #listSequences(query: ListQuery): Promise<SequenceRecord[]> {
     const useAfter = query.after !== undefined && query.after >= query.prefix;
     const { rows } = await this.#pool.query<RecordRow>(
       `SELECT ${RECORD_COLUMNS} FROM ${T}
@@ -659,7 +672,14 @@ export class PostgresStore implements SequenceStore {
     return rows.map((row) => withoutVersion(toRecord(row)));
   }
 
-  async modifySequence<R>(
+  modifySequence<R>(
+    name: string,
+    decide: (current: SequenceRecord | undefined) => { readonly write: SequenceWrite; readonly result: R },
+  ): Promise<R> {
+    return reportingFaults(this.#modifySequence(name, decide));
+  }
+
+  async #modifySequence<R>(
     name: string,
     decide: (current: SequenceRecord | undefined) => { readonly write: SequenceWrite; readonly result: R },
   ): Promise<R> {
@@ -681,7 +701,11 @@ export class PostgresStore implements SequenceStore {
     });
   }
 
-  async purgeIdempotencyKeys(before: number, limit: number): Promise<number> {
+  purgeIdempotencyKeys(before: number, limit: number): Promise<number> {
+    return reportingFaults(this.#purgeIdempotencyKeys(before, limit));
+  }
+
+  async #purgeIdempotencyKeys(before: number, limit: number): Promise<number> {
     const result = await this.#pool.query(
       `DELETE FROM ${K} WHERE (name, key) IN
          (SELECT name, key FROM ${K} WHERE created_at < to_timestamp($1::float8 / 1000) ORDER BY created_at LIMIT $2)`,
@@ -691,7 +715,7 @@ export class PostgresStore implements SequenceStore {
   }
 
   importSequences(entries: readonly ImportEntry[]): Promise<ImportSummary> {
-    return this.#import(entries);
+    return reportingFaults(this.#import(entries));
   }
 
   /** Both import formats: one transaction, the rows locked, decided by the import rules (import-rules.ts), all or nothing. */
@@ -723,7 +747,11 @@ export class PostgresStore implements SequenceStore {
     });
   }
 
-  async ping(): Promise<void> {
+  ping(): Promise<void> {
+    return reportingFaults(this.#ping());
+  }
+
+  async #ping(): Promise<void> {
     await this.#pool.query('SELECT 1');
   }
 
