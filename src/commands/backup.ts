@@ -1,8 +1,9 @@
-import { open, rename, rm, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import { describeLocation, type StoreLocation } from '../store/open-store.js';
 import { openChecked } from '../store/sqlite/open.js';
+import { replaceFile } from './atomic-file.js';
 import { checkDestination, DestinationError } from './destination.js';
 
 /** The backup cannot be made (a PostgreSQL store, a bad FILE); the message says why. Exit status 1. */
@@ -30,20 +31,6 @@ export interface BackupSummary {
  * restarted half-way by them.
  */
 const ALL_PAGES = 0x7fffffff;
-
-/** fsyncs a file or folder (a folder: so a rename in it is durable). Folders that refuse fsync are skipped. */
-async function fsync(path: string, what: 'file' | 'folder'): Promise<void> {
-  try {
-    const handle = await open(path, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch (error) {
-    if (what === 'file') throw error;
-  }
-}
 
 /**
  * Checks the copy as `serve` would check it (a TakeANumber store, a known
@@ -87,29 +74,31 @@ export async function backupStore(location: StoreLocation, file: string, cwd: st
     if (error instanceof DestinationError) throw new BackupError(error.message, { cause: error });
     throw error;
   }
-  const temporary = `${target}.tmp-${process.pid}`;
-  const leftovers = ['', '-journal', '-wal', '-shm'].map((suffix) => temporary + suffix);
-  const removeLeftovers = () => Promise.all(leftovers.map((path) => rm(path, { force: true })));
   const source = openChecked(location.path, 'read');
+  let sequences = 0;
   try {
-    try {
-      await removeLeftovers();
-      await source.backup(temporary, { progress: () => ALL_PAGES });
-    } catch (error) {
-      throw new BackupError(`Cannot write the backup to ${target}: ${(error as Error).message}`, { cause: error });
-    } finally {
-      source.close();
-    }
-    const sequences = verifyCopy(temporary);
-    await fsync(temporary, 'file');
-    await rename(temporary, target);
-    await fsync(dirname(target), 'folder');
+    // SQLite may leave a -journal, -wal or -shm beside the copy if it fails half-way.
+    await replaceFile(
+      target,
+      async (temporary) => {
+        try {
+          await source.backup(temporary, { progress: () => ALL_PAGES });
+        } catch (error) {
+          throw new BackupError(`Cannot write the backup to ${target}: ${(error as Error).message}`, { cause: error });
+        } finally {
+          source.close();
+        }
+        sequences = verifyCopy(temporary);
+      },
+      ['-journal', '-wal', '-shm'],
+    );
     const { size } = await stat(target);
     return { file: target, store: describeLocation(location), sequences, bytes: size };
   } catch (error) {
-    await removeLeftovers();
     if (error instanceof BackupError) throw error;
     throw new BackupError(`Cannot write the backup to ${target}: ${(error as Error).message}`, { cause: error });
+  } finally {
+    if (source.open) source.close();
   }
 }
 

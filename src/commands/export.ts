@@ -1,11 +1,11 @@
 import { createWriteStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
 import { Readable, type Writable } from 'node:stream';
 import { resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { openStore, type StoreLocation } from '../store/open-store.js';
 import { allSequences, lastIssuedValues } from '../core/paging.js';
 import type { SequenceStore } from '../core/store.js';
+import { replaceFile } from './atomic-file.js';
 import { checkDestination } from './destination.js';
 import { FULL_FORMAT, FULL_FORMAT_VERSION, fullFormatEntry, fullFormatTombstone } from './full-format.js';
 
@@ -51,8 +51,8 @@ export type ExportFormat = 'plain' | 'full';
 
 /**
  * `take-a-number export [FILE]`: reads the store (beside a running server)
- * and writes it to FILE, atomically (a temporary file, fsynced, then
- * renamed), or to `out` when no file is given.
+ * and writes it to FILE, atomically (atomic-file.ts), or to `out` when no
+ * file is given.
  */
 export async function exportSequences(
   location: StoreLocation,
@@ -69,20 +69,7 @@ export async function exportSequences(
       await pipeline(Readable.from(chunks(store)), out, { end: false });
       return;
     }
-    const temporary = `${file}.tmp-${process.pid}`;
-    try {
-      await pipeline(Readable.from(chunks(store)), createWriteStream(temporary));
-      const handle = await open(temporary, 'r+');
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temporary, file);
-    } catch (error) {
-      await rm(temporary, { force: true });
-      throw error;
-    }
+    await replaceFile(file, (temporary) => pipeline(Readable.from(chunks(store)), createWriteStream(temporary)));
   } finally {
     await store.close();
   }
