@@ -93,4 +93,26 @@ describe('reading the full format (export --format full)', () => {
       });
     }
   });
+
+  it('refuses integers outside the signed 64-bit range, and takes its bounds', () => {
+    const bounds = '"start": 1, "increment": 1, "min_value": -9223372036854775808, "max_value": 9223372036854775807, "cycle": false, "cache": 1';
+    const at = (lastValue: string, marks: string): string =>
+      v2(`{"name": "s", "last_value": ${lastValue}, "is_called": true, ${bounds}, ${marks}}`);
+    const full = parseImportFile(at('9223372036854775807', '"issued_low": -9223372036854775808, "issued_high": 9223372036854775807'), 'f');
+    assert.ok(full.format === 'full');
+    assert.deepEqual(full.sequences[0]?.issued, { low: -(2n ** 63n), high: 2n ** 63n - 1n });
+    const cases: [string, RegExp][] = [
+      [at('9223372036854775808', '"issued_low": null, "issued_high": null'), /last_value must be a 64-bit integer/],
+      [at('-9223372036854775809', '"issued_low": null, "issued_high": null'), /last_value must be a 64-bit integer/],
+      [at('5', '"issued_low": 1, "issued_high": 9223372036854775808'), /issued_low and issued_high must both be null or both 64-bit integers/],
+      [at('5', '"issued_low": -9223372036854775809, "issued_high": 5'), /issued_low and issued_high must both be null or both 64-bit integers/],
+    ];
+    for (const [text, expected] of cases) {
+      assert.throws(() => parseImportFile(text, 'full.json'), (error: unknown) => {
+        assert.ok(error instanceof ImportFileError, text);
+        assert.match(error.message, expected, text);
+        return true;
+      });
+    }
+  });
 });

@@ -1,4 +1,4 @@
-import { INT64_MAX, INT64_MIN } from '../core/int64.js';
+import { isInt64 } from '../core/int64.js';
 import { impliedIssued, InvalidOptionsError, peekNext, reissues, resolveOptions, type IssuedRange } from '../core/sequence.js';
 import { sequenceNameProblem } from '../core/sequence-name.js';
 import type { ImportedSequence, ImportedTombstone, SequenceRecord } from '../core/store.js';
@@ -45,7 +45,7 @@ export function isFullFormat(data: unknown): data is Record<string, unknown> {
   return typeof data === 'object' && data !== null && !Array.isArray(data) && (data as Record<string, unknown>).format === FULL_FORMAT;
 }
 
-const int64 = (value: unknown): value is bigint => typeof value === 'bigint' && value >= INT64_MIN && value <= INT64_MAX;
+const int64 = (value: unknown): value is bigint => typeof value === 'bigint' && isInt64(value);
 
 export interface FullFormatContent {
   readonly sequences: ImportedSequence[];
