@@ -17,46 +17,46 @@ import { registerApiDocs } from './http/api-docs.js';
 import { ErrorResponse, SequenceView } from './http/schemas.js';
 import { registerSequenceRoutes } from './http/sequence-routes.js';
 import { Metrics } from './metrics.js';
+import { SERVE_DEFAULTS } from './settings.js';
 import { MAX_NAME_BYTES } from './core/sequence-name.js';
 import { StoreUnavailableError, type SequenceStore } from './core/store.js';
 import type { TokenStore } from './tokens/token-store.js';
 
+/** Options of the app; those of a serve setting default to the setting's default (SERVE_DEFAULTS, settings.ts). */
 export interface AppOptions {
   readonly store: SequenceStore;
   /** Fastify's logger setting: false (tests), or pino options such as `{ level: 'info' }`. */
   readonly logger?: FastifyServerOptions['logger'];
-  /** Largest request body in bytes (default 64 KiB). */
+  /** Largest request body in bytes. */
   readonly bodyLimit?: number;
-  /** Create unknown sequences on first use of /next (default true). */
+  /** Create unknown sequences on first use of /next. */
   readonly autoCreate?: boolean;
-  /** The largest `count` of one /next request (default 100000). */
+  /** The largest `count` of one /next request. */
   readonly maxCount?: number;
-  /** How long idempotency keys are kept, in milliseconds (default 24 hours). */
+  /** How long idempotency keys are kept, in milliseconds. */
   readonly idempotencyTtlMs?: number;
-  /** Most /next requests waiting for a commit before more are refused as `overloaded` (default 10000). */
+  /** Most /next requests waiting for a commit before more are refused as `overloaded`. */
   readonly maxPending?: number;
   /** How long a commit may take before its requests fail with `store_unavailable` (default: no limit). */
   readonly commitTimeoutMs?: number;
   /** Serve HTTPS with this PEM certificate and key (default: plain HTTP). */
   readonly https?: { readonly cert: Buffer; readonly key: Buffer };
-  /** Proxies whose X-Forwarded-For is believed for the client address (default: none). */
+  /** Proxies whose X-Forwarded-For is believed for the client address. */
   readonly trustProxy?: boolean | number | string[];
-  /** Longest time to receive a whole request, in ms (default 30 s). */
+  /** Longest time to receive a whole request, in ms. */
   readonly requestTimeoutMs?: number;
-  /** How long an idle keep-alive connection stays open, in ms (default 65 s). */
+  /** How long an idle keep-alive connection stays open, in ms. */
   readonly keepAliveTimeoutMs?: number;
-  /** Label the numbers handed out in GET /metrics by sequence: a series per sequence (default false). */
+  /** Label the numbers handed out in GET /metrics by sequence: a series per sequence. */
   readonly metricsPerSequence?: boolean;
   /** The store's API tokens: once any exists, API routes need one (default: none, open access). */
   readonly tokens?: TokenStore;
   /** How often tokens are reloaded from the store, in ms (default 2000). */
   readonly tokenRefreshMs?: number;
-  /** Requests per second per token (or client address); 0 or unset: no limit. */
+  /** Requests per second per token (or client address); 0: no limit. */
   readonly rateLimit?: number;
 }
 
-export const DEFAULT_MAX_COUNT = 100_000;
-export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 const PURGE_INTERVAL_MS = 60_000;
 const PURGE_BATCH = 1000;
 
@@ -70,16 +70,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const connections = new Connections();
   const serverSettings = {
     https: options.https,
-    requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
-    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 65_000,
+    requestTimeoutMs: options.requestTimeoutMs ?? SERVE_DEFAULTS.requestTimeoutMs,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? SERVE_DEFAULTS.keepAliveTimeoutMs,
   };
   const serverOptions = {
     serverFactory: (handler) => connections.createServer(serverSettings, handler),
     // Fastify takes a hop count too (it trusts that many proxies); its type omits it.
-    trustProxy: (options.trustProxy ?? false) as FastifyServerOptions['trustProxy'],
+    trustProxy: (options.trustProxy ?? SERVE_DEFAULTS.trustProxy) as FastifyServerOptions['trustProxy'],
     logger: options.logger ?? false,
     logController: new RequestLogsAtDebug(),
-    bodyLimit: options.bodyLimit ?? 64 * 1024,
+    bodyLimit: options.bodyLimit ?? SERVE_DEFAULTS.bodyLimit,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Requests arriving during shutdown are answered by the allocator (shutting_down), in our error shape.
     return503OnClosing: false,
@@ -106,7 +106,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   registerBodyParsers(app);
 
-  const metrics = new Metrics({ perSequence: options.metricsPerSequence });
+  const metrics = new Metrics({ perSequence: options.metricsPerSequence ?? SERVE_DEFAULTS.metricsPerSequence });
   const allocator = new Allocator(options.store, {
     onCommit: metrics.onCommit,
     // A fault of the store is logged with what the store reported (its cause); a bug with its own stack.
@@ -118,7 +118,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.addHook('onClose', () => allocator.close());
 
-  const rateLimit = options.rateLimit !== undefined && options.rateLimit > 0 ? new RateLimit(options.rateLimit) : undefined;
+  const perSecond = options.rateLimit ?? SERVE_DEFAULTS.rateLimit;
+  const rateLimit = perSecond > 0 ? new RateLimit(perSecond) : undefined;
   if (options.tokens !== undefined) {
     const tokens = new TokenCache(options.tokens, {
       refreshMs: options.tokenRefreshMs,
@@ -132,13 +133,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   registerHealthRoutes(app, options.store);
   registerNextRoute(app, allocator, {
-    autoCreate: options.autoCreate ?? true,
-    maxCount: options.maxCount ?? DEFAULT_MAX_COUNT,
+    autoCreate: options.autoCreate ?? SERVE_DEFAULTS.autoCreate,
+    maxCount: options.maxCount ?? SERVE_DEFAULTS.maxCount,
     metrics,
   });
   registerMetrics(app, metrics, allocator);
   registerSequenceRoutes(app, options.store);
-  schedulePurge(app, options.store, options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS);
+  schedulePurge(app, options.store, options.idempotencyTtlMs ?? SERVE_DEFAULTS.idempotencyTtlMs);
   return app;
 }
 

@@ -6,26 +6,22 @@ import { exportSequences } from './commands/export.js';
 import { ImportFileError, importFile } from './commands/import.js';
 import { serve } from './commands/serve.js';
 import { createToken, listTokens, revokeToken } from './commands/token.js';
-import {
-  ConfigError,
-  flagOf,
-  resolveServeConfig,
-  resolveStore,
-  SERVE_SETTINGS,
-  SWITCH_SETTINGS,
-  type SettingName,
-} from './config.js';
+import { CONFIG_FILE, ConfigError, resolveServeConfig, resolveStore, type ServeFlags } from './config.js';
+import { helpOption } from './help.js';
+import { flagKey, SERVE_SETTINGS, SETTING_ROWS, settingHelp, settingsHelp } from './settings.js';
 import { describeLocation, openStore } from './store/open-store.js';
 import { StoreOpenError } from './core/store.js';
 import { TokenNameTakenError } from './tokens/token-store.js';
 import { VERSION } from './version.js';
 
-const STORE_HELP = `  --store STORE      sqlite:PATH or postgres://user:pass@host:port/db (env
-                     TAKEANUMBER_STORE, else DATABASE_URL; default sqlite:takeanumber.db
-                     in the working directory; missing folders are created)`;
-const EXISTING_STORE_HELP = `  --store STORE      sqlite:PATH of an existing store, or postgres://… (env
-                     TAKEANUMBER_STORE, else DATABASE_URL; default sqlite:takeanumber.db
-                     in the working directory)`;
+const { store } = SERVE_SETTINGS;
+const STORE_HELP = settingHelp('store');
+const EXISTING_STORE_HELP = helpOption(
+  '--store STORE',
+  `sqlite:PATH of an existing store, or postgres://… (env
+${store.env}, else ${store.fallbackEnv}; default ${store.default}
+in the working directory)`,
+);
 
 const HELP = {
   main: `take-a-number ${VERSION}: a sequence-number service (unique, increasing numbers over HTTP)
@@ -52,47 +48,13 @@ Opens and checks the store, takes its writer lock (one server per SQLite
 store), then listens. SIGTERM or SIGINT stops it gracefully.
 
 Options:
-  --port PORT        Port to listen on (env PORT; default 5000; 0 picks a free one)
-  --host HOST        Address to listen on (env HOST; default 0.0.0.0)
-${STORE_HELP}
-  --log-level LEVEL  fatal, error, warn, info, debug (logs every request), trace or
-                     silent (env TAKEANUMBER_LOG_LEVEL; default info)
-  --no-auto-create   Unknown names on /next answer 404 instead of being created
-                     (env TAKEANUMBER_AUTO_CREATE=false); create them with PUT /sequences/{name}
-  --max-count N      Largest ?count= of one /next request (env TAKEANUMBER_MAX_COUNT;
-                     default 100000)
-  --idempotency-ttl HOURS
-                     How long Idempotency-Key answers are kept (env
-                     TAKEANUMBER_IDEMPOTENCY_TTL; default 24)
-  --pool-size N      PostgreSQL connections per instance (env TAKEANUMBER_POOL_SIZE;
-                     default 10)
-  --statement-timeout MS
-                     PostgreSQL: bound on connecting and on each statement; past it
-                     requests answer 503 store_unavailable (env
-                     TAKEANUMBER_STATEMENT_TIMEOUT; default 2000)
-  --max-pending N    Most /next requests waiting for the store; more are answered 503
-                     overloaded with Retry-After (env TAKEANUMBER_MAX_PENDING; default 10000)
-  --rate-limit N     Requests per second per API token (per client address without
-                     tokens), per instance; more get 429 rate_limited (env
-                     TAKEANUMBER_RATE_LIMIT; default 0: no limit)
-  --tls-cert FILE    PEM certificate (chain) and key: serve HTTPS instead of HTTP;
-  --tls-key FILE     SIGHUP reloads both (env TAKEANUMBER_TLS_CERT, TAKEANUMBER_TLS_KEY)
-  --trust-proxy LIST Believe X-Forwarded-For from these proxies: true, a hop count, or
-                     addresses/CIDR ranges, comma-separated (env TAKEANUMBER_TRUST_PROXY;
-                     default false: the client address is the connection's)
-  --request-timeout MS     Longest time to receive a request (default 30000)
-  --keep-alive-timeout MS  Idle keep-alive connections close after this; keep it above
-                           your load balancer's idle timeout (default 65000)
-  --shutdown-timeout MS    Time requests in flight get after SIGTERM (default 10000)
-  --body-limit BYTES       Largest request body (default 65536)
-                     (env TAKEANUMBER_REQUEST_TIMEOUT, _KEEP_ALIVE_TIMEOUT,
-                     _SHUTDOWN_TIMEOUT, _BODY_LIMIT)
-  --metrics-per-sequence
-                     Label allocation metrics by sequence name (one series per sequence;
-                     env TAKEANUMBER_METRICS_PER_SEQUENCE; default off)
-  --config FILE      A JSON file of these settings by name ({"port": 5000, "logLevel":
-                     "warn", "trustProxy": ["10.0.0.0/8"]}); flags and environment
-                     override it (env TAKEANUMBER_CONFIG)
+${settingsHelp()}
+${helpOption(
+  `${CONFIG_FILE.flag} FILE`,
+  `A JSON file of these settings by name ({"port": 5000, "logLevel":
+"warn", "trustProxy": ["10.0.0.0/8"]}); flags and environment
+override it (env ${CONFIG_FILE.env})`,
+)}
   -h, --help         Show this help`,
   import: `Usage: take-a-number import FILE [--store STORE]
 
@@ -135,9 +97,12 @@ opens it. Restoring it moves counters back to the snapshot; see the README
 (Backup and restore). For PostgreSQL stores use pg_dump.
 
 Options:
-  --store STORE      sqlite:PATH of an existing store (env TAKEANUMBER_STORE,
-                     else DATABASE_URL; default sqlite:takeanumber.db in the
-                     working directory)
+${helpOption(
+  '--store STORE',
+  `sqlite:PATH of an existing store (env ${store.env},
+else ${store.fallbackEnv}; default ${store.default} in the
+working directory)`,
+)}
   -h, --help         Show this help`,
   token: `Usage: take-a-number token create --name NAME --scope SCOPE [--scope …]
                                   [--expires-in DURATION] [--prefix PREFIX] [--store STORE]
@@ -181,16 +146,11 @@ class UsageError extends Error {
 
 const STORE_OPTION = { store: { type: 'string' } } as const;
 
-/** serve's flags: one per setting of config.ts (kebab-case), all strings but the two switches. */
-const SERVE_OPTIONS = {
-  config: { type: 'string' },
-  ...(Object.fromEntries(
-    (Object.keys(SERVE_SETTINGS) as SettingName[]).map((name) => [
-      flagOf(name).slice(2),
-      { type: (SWITCH_SETTINGS as readonly SettingName[]).includes(name) ? 'boolean' : 'string' },
-    ]),
-  ) as Record<string, { type: 'string' | 'boolean' }>),
-} as const;
+/** serve's flags: one per setting (a switch for the settings that are), and --config. */
+const SERVE_OPTIONS = Object.fromEntries([
+  [CONFIG_FILE.flag.slice(2), { type: 'string' }],
+  ...SETTING_ROWS.map((setting) => [setting.flag.slice(2), { type: setting.switchTo === undefined ? 'string' : 'boolean' }]),
+]) as Readonly<Record<string, { readonly type: 'string' | 'boolean' }>>;
 const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
 
 function parse<T extends NonNullable<ParseArgsConfig['options']>>(command: Command, args: string[], options: T) {
@@ -224,10 +184,8 @@ async function run(argv: string[]): Promise<number> {
       const values = parsed.values as Readonly<Record<string, string | boolean | undefined>>;
       if (values.help === true) return printHelp(command);
       positionals(command, parsed.positionals, 0, 0);
-      const flags: Record<string, string | boolean | undefined> = { config: values.config, noAutoCreate: values['no-auto-create'] };
-      for (const name of Object.keys(SERVE_SETTINGS) as SettingName[]) {
-        if (name !== 'autoCreate') flags[name] = values[flagOf(name).slice(2)];
-      }
+      // parseArgs names the values by flag (max-count); the settings by the flag in camelCase (maxCount).
+      const flags: ServeFlags = Object.fromEntries(Object.entries(values).map(([flag, value]) => [flagKey(flag), value]));
       await serve(resolveServeConfig(flags, process.env));
       return 0;
     }

@@ -1,4 +1,5 @@
 import { AppError } from '../errors.js';
+import { SERVE_DEFAULTS } from '../settings.js';
 import { StoreUnavailableError, type AllocationRequest, type SequenceStore } from './store.js';
 
 export interface Allocation {
@@ -47,8 +48,6 @@ export interface AllocatorOptions {
   readonly commitTimeoutMs?: number;
 }
 
-export const DEFAULT_MAX_PENDING = 10_000;
-
 /**
  * Group commit. Requests are queued; at the end of the event-loop turn (and,
  * while a commit is running, until it ends) they go to the store as one
@@ -81,7 +80,7 @@ export class Allocator {
     this.#onOverload = options.onOverload ?? (() => undefined);
     this.#onCommit = options.onCommit ?? (() => undefined);
     this.#maxBatch = options.maxBatch ?? 4096;
-    this.#maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
+    this.#maxPending = options.maxPending ?? SERVE_DEFAULTS.maxPending;
     this.#commitTimeoutMs = options.commitTimeoutMs;
   }
 

@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import { redactUrl } from './postgres/connection.js';
 import { PostgresStore } from './postgres/postgres-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
@@ -6,55 +5,15 @@ import { openChecked } from './sqlite/open.js';
 import { LATEST_SCHEMA_VERSION } from './sqlite/migrations.js';
 import { SqliteTokens } from './sqlite/sqlite-tokens.js';
 import { StoreLockedError, StoreOpenError, type SequenceStore } from '../core/store.js';
+import type { StoreLocation } from './location.js';
+import { SERVE_DEFAULTS } from '../settings.js';
 import type { TokenStore } from '../tokens/token-store.js';
 
-export const DEFAULT_STORE = 'sqlite:takeanumber.db';
-
-export type StoreLocation =
-  | {
-      readonly kind: 'sqlite';
-      /** Absolute path of the SQLite file. */
-      readonly path: string;
-    }
-  | {
-      readonly kind: 'postgres';
-      readonly url: string;
-    };
+export { parseStoreLocation, type StoreLocation } from './location.js';
 
 /** How the store is named in messages (PostgreSQL passwords redacted). */
 export function describeLocation(location: StoreLocation): string {
   return location.kind === 'sqlite' ? `sqlite:${location.path}` : redactUrl(location.url);
-}
-
-/**
- * Reads a store setting: `sqlite:PATH` or `sqlite://PATH` (relative to the
- * working directory; `sqlite:///abs/path` is absolute), a plain file path, or
- * `postgres://` / `postgresql://` URL.
- */
-export function parseStoreLocation(setting: string, cwd: string = process.cwd()): StoreLocation {
-  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(setting)?.[1]?.toLowerCase();
-  // A one-letter "scheme" is a Windows drive letter, part of a plain path.
-  if (scheme === undefined || scheme.length === 1) return sqliteAt(setting, setting, cwd);
-  if (scheme === 'sqlite') {
-    const rest = setting.slice('sqlite:'.length);
-    return sqliteAt(rest.startsWith('//') ? rest.slice(2) : rest, setting, cwd);
-  }
-  if (scheme === 'postgres' || scheme === 'postgresql') {
-    try {
-      new URL(setting);
-    } catch {
-      throw new StoreOpenError(`The PostgreSQL URL is malformed: expected postgres://user:password@host:port/database.`);
-    }
-    return { kind: 'postgres', url: setting };
-  }
-  throw new StoreOpenError(`Unknown store '${setting}': expected sqlite:PATH or postgres://user:password@host:port/database.`);
-}
-
-function sqliteAt(path: string, setting: string, cwd: string): StoreLocation {
-  if (path === '' || path === ':memory:') {
-    throw new StoreOpenError(`The store '${setting}' names no file: expected sqlite:PATH.`);
-  }
-  return { kind: 'sqlite', path: resolve(cwd, path) };
 }
 
 export interface OpenOptions {
@@ -71,7 +30,7 @@ export type OpenedStore = SequenceStore & { readonly tokens: TokenStore };
 export async function openStore(location: StoreLocation, options: OpenOptions): Promise<OpenedStore> {
   if (location.kind === 'sqlite') return SqliteStore.open(location.path, { mode: options.mode });
   return PostgresStore.open(
-    { url: location.url, poolSize: options.poolSize ?? 10, statementTimeoutMs: options.statementTimeoutMs ?? 2000 },
+    { url: location.url, poolSize: options.poolSize ?? SERVE_DEFAULTS.poolSize, statementTimeoutMs: options.statementTimeoutMs ?? SERVE_DEFAULTS.statementTimeoutMs },
     { migrate: options.mode === 'write', onIdleError: options.onIdleError ?? (() => undefined) },
   );
 }
