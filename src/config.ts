@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { CliError } from './commands/command.js';
 import { InvalidValue, SERVE_SETTINGS, SETTING_ROWS, flagKey, type ServeConfig, type ServeFlags, type Setting, type SettingName } from './settings.js';
 import type { StoreLocation } from './store/location.js';
 
@@ -13,7 +14,7 @@ export type { ServeConfig, ServeFlags } from './settings.js';
  */
 
 /** A setting has a value that cannot be used; the message names the setting. Exit status 1. */
-export class ConfigError extends Error {
+export class ConfigError extends CliError {
   constructor(message: string) {
     super(message);
     this.name = 'ConfigError';

@@ -1,15 +1,19 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type Database from 'better-sqlite3';
+import { resolveStore } from '../config.js';
+import { helpOption } from '../help.js';
+import { SERVE_SETTINGS } from '../settings.js';
 import { describeLocation, type StoreLocation } from '../store/open-store.js';
 import { openChecked } from '../store/sqlite/open.js';
 import { replaceFile } from './atomic-file.js';
+import { CliError, command, HELP_LINE, STORE_OPTION } from './command.js';
 import { checkDestination, DestinationError } from './destination.js';
 
 /** The backup cannot be made (a PostgreSQL store, a bad FILE); the message says why. Exit status 1. */
-export class BackupError extends Error {
+export class BackupError extends CliError {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+    super(message, 1, options);
     this.name = 'BackupError';
   }
 }
@@ -102,17 +106,29 @@ export async function backupStore(location: StoreLocation, file: string, cwd: st
   }
 }
 
-/** The CLI's `backup` command: the summary on stdout, exit status 0; a BackupError on stderr, 1. */
-export async function backupCommand(file: string, location: StoreLocation): Promise<number> {
-  try {
-    const summary = await backupStore(location, file);
-    process.stdout.write(
-      `Backed up ${summary.sequences} sequences from ${summary.store} to ${summary.file} (${summary.bytes} bytes).\n`,
-    );
-    return 0;
-  } catch (error) {
-    if (!(error instanceof BackupError)) throw error;
-    process.stderr.write(`take-a-number: ${error.message}\n`);
-    return 1;
-  }
-}
+const { store } = SERVE_SETTINGS;
+
+export const backupCommand = command({
+  name: 'backup',
+  summary: { synopsis: 'backup FILE', text: 'Copy a SQLite store to FILE, also while a server uses it' },
+  usage: `Usage: take-a-number backup FILE [--store STORE]
+
+Copies a SQLite store to FILE while a server may be using it: a consistent
+snapshot (SQLite's online backup API), checked, written to a temporary file,
+fsynced, then renamed over FILE. The copy is a store: 'serve --store FILE'
+opens it. Restoring it moves counters back to the snapshot; see the README
+(Backup and restore). For PostgreSQL stores use pg_dump.
+
+Options:
+${helpOption('--store STORE', `sqlite:PATH of an existing store (env ${store.env},
+else ${store.fallbackEnv}; default ${store.default} in the
+working directory)`)}
+${HELP_LINE}`,
+  options: STORE_OPTION,
+  positionals: { min: 1, max: 1 },
+  async run({ values, positionals }, { stdout, env }) {
+    const [file] = positionals as [string];
+    const summary = await backupStore(resolveStore(values.store, env), file);
+    stdout.write(`Backed up ${summary.sequences} sequences from ${summary.store} to ${summary.file} (${summary.bytes} bytes).\n`);
+  },
+});

@@ -1,14 +1,15 @@
 import { lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { CliError } from './command.js';
 
 /**
  * The FILE a command was told to write cannot be written: it is the store
  * itself or one of its files, or its folder is missing, or it is a folder.
  * The message says why; exit status 1, nothing written.
  */
-export class DestinationError extends Error {
+export class DestinationError extends CliError {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+    super(message, 1, options);
     this.name = 'DestinationError';
   }
 }

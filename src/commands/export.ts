@@ -2,10 +2,14 @@ import { createWriteStream } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
 import { resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { resolveStore } from '../config.js';
+import { helpOption } from '../help.js';
+import { SERVE_SETTINGS } from '../settings.js';
 import { openStore, type StoreLocation } from '../store/open-store.js';
 import { allSequences, lastIssuedValues } from '../core/paging.js';
 import type { SequenceStore } from '../core/store.js';
 import { replaceFile } from './atomic-file.js';
+import { command, HELP_LINE, STORE_OPTION, UsageError } from './command.js';
 import { checkDestination } from './destination.js';
 import { FULL_FORMAT, FULL_FORMAT_VERSION, fullFormatEntry, fullFormatTombstone } from './full-format.js';
 
@@ -74,3 +78,33 @@ export async function exportSequences(
     await store.close();
   }
 }
+
+const { store } = SERVE_SETTINGS;
+
+export const exportCommand = command({
+  name: 'export',
+  summary: { synopsis: 'export [FILE]', text: 'Write the store as sequences.json (to stdout without FILE)' },
+  usage: `Usage: take-a-number export [FILE] [--format plain|full] [--store STORE]
+
+Writes the store to FILE (replaced atomically) or to stdout. Works while a
+server uses the store.
+
+Options:
+${helpOption('--format plain', `(default) the Python service's sequences.json:
+{"name": last_issued_value}`)}
+${helpOption('--format full', `every sequence with all its options and exact position,
+for moving between stores (SQLite to PostgreSQL); import
+reads either format`)}
+${helpOption('--store STORE', `sqlite:PATH of an existing store, or postgres://… (env
+${store.env}, else ${store.fallbackEnv}; default ${store.default}
+in the working directory)`)}
+${HELP_LINE}`,
+  options: { ...STORE_OPTION, format: { type: 'string' } },
+  positionals: { min: 0, max: 1 },
+  async run({ values, positionals: [file] }, { stdout, stderr, env }) {
+    const format = values.format ?? 'plain';
+    if (format !== 'plain' && format !== 'full') throw new UsageError(`--format must be plain or full, got '${format}'.`);
+    await exportSequences(resolveStore(values.store, env), file, stdout, format);
+    if (file !== undefined) stderr.write(`Exported the store to ${file}.\n`);
+  },
+});

@@ -1,14 +1,17 @@
 import { readFile } from 'node:fs/promises';
+import { resolveStore } from '../config.js';
 import { INT64_MAX } from '../core/int64.js';
 import { parseJsonLossless } from '../json.js';
 import { sequenceNameProblem } from '../core/sequence-name.js';
-import { openStore, type StoreLocation } from '../store/open-store.js';
+import { settingHelp } from '../settings.js';
+import { describeLocation, openStore, type StoreLocation } from '../store/open-store.js';
 import { fullEntries, ImportConflictError, seedEntries } from '../core/import-rules.js';
 import type { ImportedSequence, ImportedTombstone, ImportSummary } from '../core/store.js';
+import { CliError, command, HELP_LINE, STORE_OPTION } from './command.js';
 import { isFullFormat, readFullFormat } from './full-format.js';
 
-/** The file cannot be imported; nothing was changed. */
-export class ImportFileError extends Error {
+/** The file cannot be imported; nothing was changed. Exit status 1. */
+export class ImportFileError extends CliError {
   constructor(message: string) {
     super(message);
     this.name = 'ImportFileError';
@@ -99,3 +102,31 @@ export async function importFile(file: string, location: StoreLocation): Promise
     await store.close();
   }
 }
+
+export const importCommand = command({
+  name: 'import',
+  summary: { synopsis: 'import FILE', text: 'Load a sequences.json (or a full export) into the store' },
+  usage: `Usage: take-a-number import FILE [--store STORE]
+
+Reads a Python TakeANumber sequences.json ({"name": last_issued_value}), or
+a file of 'export --format full', and raises each counter to its value; a
+counter already further along is never moved back.
+An invalid file changes nothing. Refused while a server uses the store.
+
+Options:
+${settingHelp('store')}
+${HELP_LINE}`,
+  options: STORE_OPTION,
+  positionals: { min: 1, max: 1 },
+  async run({ values, positionals }, { stdout, env }) {
+    const [file] = positionals as [string];
+    const location = resolveStore(values.store, env);
+    const summary = await importFile(file, location);
+    const total = summary.created + summary.raised + summary.unchanged;
+    stdout.write(
+      `Imported ${total} sequences from ${file} into ${describeLocation(location)}: ` +
+        `${summary.created} created, ${summary.raised} raised, ${summary.unchanged} already at or beyond the file's value` +
+        `${summary.deleted > 0 ? `; ${summary.deleted} deleted names kept with the values they handed out` : ''}.\n`,
+    );
+  },
+});

@@ -1,8 +1,43 @@
 import { readFileSync } from 'node:fs';
 import type { Server as TlsServer } from 'node:tls';
 import { buildApp } from '../app.js';
-import { ConfigError, type ServeConfig } from '../config.js';
+import { CONFIG_FILE, ConfigError, resolveServeConfig, type ServeConfig, type ServeFlags } from '../config.js';
+import { helpOption } from '../help.js';
+import { flagKey, SETTING_ROWS, settingsHelp } from '../settings.js';
 import { openStore } from '../store/open-store.js';
+import { command, HELP_LINE } from './command.js';
+
+/** serve's flags: one per setting (a switch for the settings that are), and --config. */
+const SERVE_OPTIONS = Object.fromEntries([
+  [CONFIG_FILE.flag.slice(2), { type: 'string' }],
+  ...SETTING_ROWS.map((setting) => [setting.flag.slice(2), { type: setting.switchTo === undefined ? 'string' : 'boolean' }]),
+]) as Readonly<Record<string, { readonly type: 'string' | 'boolean' }>>;
+
+export const serveCommand = command({
+  name: 'serve',
+  summary: { synopsis: 'serve', text: 'Run the HTTP service (POST /next/{name} answers the next number)' },
+  usage: `Usage: take-a-number serve [options]
+
+Opens and checks the store, takes its writer lock (one server per SQLite
+store), then listens. SIGTERM or SIGINT stops it gracefully.
+
+Options:
+${settingsHelp()}
+${helpOption(
+  `${CONFIG_FILE.flag} FILE`,
+  `A JSON file of these settings by name ({"port": 5000, "logLevel":
+"warn", "trustProxy": ["10.0.0.0/8"]}); flags and environment
+override it (env ${CONFIG_FILE.env})`,
+)}
+${HELP_LINE}`,
+  options: SERVE_OPTIONS,
+  positionals: { min: 0, max: 0 },
+  async run({ values }, { env }) {
+    // parseArgs names the values by flag (max-count); the settings by the flag in camelCase (maxCount).
+    const flags: ServeFlags = Object.fromEntries(Object.entries(values).map(([flag, value]) => [flagKey(flag), value]));
+    await serve(resolveServeConfig(flags, env));
+  },
+});
 
 /**
  * `take-a-number serve`: open and check the store, take its writer lock, and
