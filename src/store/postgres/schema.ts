@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { StoreOpenError } from '../../core/store.js';
-import { promisedTables } from '../schema-tables.js';
+import { promisedTables } from '../schema.js';
 import { inTransaction } from './connection.js';
 import { LATEST_POSTGRES_VERSION, MIGRATION_LOCK_KEY, POSTGRES_MIGRATIONS } from './migrations.js';
 
