@@ -153,7 +153,7 @@ export class Allocator {
     let stored = false;
     let outcomes;
     try {
-      outcomes = await this.#store.allocate(batch);
+      outcomes = await this.#store.allocateBatch(batch);
       if (outcomes.length !== batch.length) {
         throw new Error(`the store answered ${outcomes.length} outcomes for ${batch.length} requests`);
       }

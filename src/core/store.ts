@@ -100,7 +100,7 @@ export interface SequenceStore {
    * in it. Resolves only once that transaction is durable on disk. Rejects
    * when it did not commit; then no outcome of the batch may be handed out.
    */
-  allocate(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]>;
+  allocateBatch(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]>;
 
   getSequence(name: string): Promise<SequenceRecord | undefined>;
 

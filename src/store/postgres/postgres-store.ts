@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { keyId, replayOrRefuse, answerOf } from '../../core/idempotency.js';
 import { heldOf, planImport, type ImportEntry } from '../../core/import-rules.js';
-import { allocate as allocateValues, DEFAULT_OPTIONS, firstUseState, initialPosition, widen } from '../../core/sequence.js';
+import { takeValues, DEFAULT_OPTIONS, firstUseState, initialPosition, widen } from '../../core/sequence.js';
 import {
   StoreOpenError,
   type AllocationOutcome,
@@ -79,7 +79,7 @@ export class PostgresStore implements SequenceStore {
     }
   }
 
-  allocate(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]> {
+  allocateBatch(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]> {
     return reportingFaults(this.#allocate(requests));
   }
 
@@ -163,7 +163,7 @@ export class PostgresStore implements SequenceStore {
       let { position, issued } = record;
       const taken: Taken[] = [];
       for (const slot of group) {
-        const allocated = allocateValues(position, record.options, slot.request.count);
+        const allocated = takeValues(position, record.options, slot.request.count);
         if (!allocated.ok) {
           outcomes[slot.index] = { ok: false, reason: 'exhausted' };
           continue;

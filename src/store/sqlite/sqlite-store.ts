@@ -12,7 +12,7 @@ import type {
   SequenceWrite,
 } from '../../core/store.js';
 import type { TokenStore } from '../../tokens/token-store.js';
-import { allocateBatch } from './allocate-batch.js';
+import { serveBatch } from './serve-batch.js';
 import type { StoreFileGuard } from './file-guard.js';
 import { openChecked } from './open.js';
 import { SequenceRows } from './rows.js';
@@ -78,9 +78,9 @@ export class SqliteStore implements SequenceStore {
     return result;
   }
 
-  allocate(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]> {
+  allocateBatch(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]> {
     return settle(() => {
-      const { outcomes, staged } = this.#write(() => allocateBatch(this.#rows, this.#blocks, requests));
+      const { outcomes, staged } = this.#write(() => serveBatch(this.#rows, this.#blocks, requests));
       // Blocks reserved by the batch are used only now that their reservation is durable.
       for (const [name, block] of staged) this.#blocks.set(name, block);
       return outcomes;

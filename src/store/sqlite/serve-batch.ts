@@ -1,7 +1,7 @@
 import type { BlockCache, Block } from '../../core/block-cache.js';
 import { takeFromBlock } from '../../core/block-cache.js';
 import { answerOf, keyId, replayOrRefuse, type RecordedAnswer } from '../../core/idempotency.js';
-import { allocate, firstUseState, reserve, widen, type IssuedRange, type SequenceOptions, type SequencePosition, type SequenceState } from '../../core/sequence.js';
+import { firstUseState, reserve, takeValues, widen, type IssuedRange, type SequenceOptions, type SequencePosition, type SequenceState } from '../../core/sequence.js';
 import type { AllocationOutcome, AllocationRequest } from '../../core/store.js';
 import type { SequenceRows } from './rows.js';
 
@@ -35,7 +35,7 @@ export interface BatchResult {
  * is BEGIN IMMEDIATE. The arithmetic is bigint (core/sequence.ts), checked
  * before the write: SQLite's integer overflow (a float) never happens.
  */
-export function allocateBatch(rows: SequenceRows, blocks: BlockCache, requests: readonly AllocationRequest[]): BatchResult {
+export function serveBatch(rows: SequenceRows, blocks: BlockCache, requests: readonly AllocationRequest[]): BatchResult {
   const now = Date.now();
   const states = new Map<string, Working | null>();
   const answered = new Map<string, RecordedAnswer>();
@@ -81,7 +81,7 @@ export function allocateBatch(rows: SequenceRows, blocks: BlockCache, requests: 
 /** Takes values for one request: from the durable position, or for a cached sequence from its block. */
 function take(state: Working, count: bigint): { first: bigint; last: bigint } | undefined {
   if (state.options.cache === 1n) {
-    const taken = allocate(state.position, state.options, count);
+    const taken = takeValues(state.position, state.options, count);
     if (!taken.ok) return undefined;
     state.position = taken.position;
     state.issued = widen(state.issued, taken.first, taken.last);
