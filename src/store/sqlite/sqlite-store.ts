@@ -2,18 +2,21 @@ import type Database from 'better-sqlite3';
 import { BlockCache } from '../../core/block-cache.js';
 import { heldOf, planImport, type ImportEntry } from '../../core/import-rules.js';
 import { DEFAULT_OPTIONS, initialPosition } from '../../core/sequence.js';
-import type {
-  AllocationOutcome,
-  AllocationRequest,
-  ImportSummary,
-  ListQuery,
-  SequenceRecord,
-  SequenceStore,
-  SequenceWrite,
+import {
+  StoreLockedError,
+  StoreOpenError,
+  type AllocationOutcome,
+  type AllocationRequest,
+  type ImportSummary,
+  type ListQuery,
+  type SequenceRecord,
+  type SequenceStore,
+  type SequenceWrite,
 } from '../../core/store.js';
 import type { TokenStore } from '../../tokens/token-store.js';
 import { serveBatch } from './serve-batch.js';
 import type { StoreFileGuard } from './file-guard.js';
+import { LATEST_SCHEMA_VERSION } from './migrations.js';
 import { openChecked } from './open.js';
 import { SequenceRows } from './rows.js';
 import { settle } from './settle.js';
@@ -61,6 +64,41 @@ export class SqliteStore implements SequenceStore {
     if (options.mode === 'read') return new SqliteStore(path, openChecked(path, 'read'));
     const { db, lock, guard } = openWritable(path);
     return new SqliteStore(path, db, { lock, guard });
+  }
+
+  /**
+   * The token table of the store at `path`, for `token create|list|revoke`,
+   * which work while a server runs on the store. A store whose writer lock is
+   * free is opened as `import` opens it (created and migrated if need be);
+   * one held by a server gets a second connection: tokens live in their own
+   * table, and SQLite's locking orders the two writers. That connection never
+   * checkpoints: only the server does, checked and recorded (file-guard.ts).
+   */
+  static openTokens(path: string): { readonly tokens: TokenStore; close(): Promise<void> } {
+    try {
+      return SqliteStore.open(path, { mode: 'write' });
+    } catch (error) {
+      if (!(error instanceof StoreLockedError)) throw error;
+    }
+    const db = openChecked(path, 'write');
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version !== LATEST_SCHEMA_VERSION) {
+      db.close();
+      throw new StoreOpenError(
+        `The store ${path} is served by a take-a-number with schema version ${version}; this one needs ` +
+          `${LATEST_SCHEMA_VERSION}. Upgrade the server first (it migrates the store at start).`,
+      );
+    }
+    db.pragma('busy_timeout = 5000');
+    db.pragma('wal_autocheckpoint = 0');
+    const transaction = db.transaction((work: () => unknown) => work());
+    return {
+      tokens: new SqliteTokens(db, <T>(work: () => T) => transaction.immediate(work) as T),
+      close: () => {
+        db.close();
+        return Promise.resolve();
+      },
+    };
   }
 
   #transaction: Database.Transaction<(work: () => unknown) => unknown> | undefined;
