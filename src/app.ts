@@ -113,7 +113,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     onStoreError: (error) => app.log.error({ err: error instanceof StoreUnavailableError ? (error.cause ?? error) : error }, `store ${options.store.location} failed to commit`),
     onOverload: (maxPending) =>
       app.log.warn(`${maxPending} requests are waiting for the store; refusing more with 503 overloaded until some are answered`),
-    maxPending: options.maxPending,
+    maxPending: options.maxPending ?? SERVE_DEFAULTS.maxPending,
     commitTimeoutMs: options.commitTimeoutMs,
   });
   app.addHook('onClose', () => allocator.close());

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { CliError } from './commands/command.js';
 import { InvalidValue, SERVE_SETTINGS, SETTING_ROWS, flagKey, type ServeConfig, type ServeFlags, type Setting, type SettingName } from './settings.js';
-import type { StoreLocation } from './store/location.js';
+import type { StoreLocation } from './store/open-store.js';
 
 export type { ServeConfig, ServeFlags } from './settings.js';
 

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { StoreOpenError } from './core/store.js';
 import { helpNote, helpOption } from './help.js';
-import { parseStoreLocation } from './store/location.js';
+import { parseStoreLocation } from './store/open-store.js';
 
 /**
  * The settings of `serve`, one row each: its name (also its key in the config

@@ -15,7 +15,7 @@ class RecordingStore implements SequenceStore {
   fail = false;
   hold: Promise<void> | undefined;
 
-  async allocate(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]> {
+  async allocateBatch(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]> {
     this.batches.push(requests.map((r) => r.name));
     if (this.hold) await this.hold;
     if (this.fail) throw new StoreUnavailableError('commit failed');

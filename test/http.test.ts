@@ -201,7 +201,7 @@ describe('health and failures', () => {
     const real = t.store;
     const flaky: SequenceStore = {
       location: real.location,
-      allocate: (requests) => (failing ? Promise.reject(new StoreUnavailableError('disk I/O error')) : real.allocate(requests)),
+      allocateBatch: (requests) => (failing ? Promise.reject(new StoreUnavailableError('disk I/O error')) : real.allocateBatch(requests)),
       getSequence: (name) => real.getSequence(name),
       listSequences: (query) => real.listSequences(query),
       modifySequence: (name, decide) => real.modifySequence(name, decide),
@@ -236,7 +236,7 @@ describe('admin endpoints when the store fails', () => {
     const failing = new StoreUnavailableError('connection terminated');
     const broken: SequenceStore = {
       location: real.location,
-      allocate: (requests) => real.allocate(requests),
+      allocateBatch: (requests) => real.allocateBatch(requests),
       getSequence: () => Promise.reject(failing),
       listSequences: () => Promise.reject(failing),
       modifySequence: () => Promise.reject(failing),
@@ -268,7 +268,7 @@ describe('admin endpoints when the store fails', () => {
     const bug = (): Promise<never> => Promise.reject(new TypeError("Cannot read properties of undefined (reading 'lastValue')"));
     const buggy: SequenceStore = {
       location: real.location,
-      allocate: bug,
+      allocateBatch: bug,
       getSequence: bug,
       listSequences: bug,
       modifySequence: bug,

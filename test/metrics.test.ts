@@ -10,13 +10,13 @@ import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { StoreUnavailableError, type SequenceStore } from '../src/core/store.js';
 import { tempDir } from './helpers/temp.js';
 
-/** A real SQLite store whose next `allocate` calls fail while `failing` is set. */
+/** A real SQLite store whose next `allocateBatch` calls fail while `failing` is set. */
 function flakyStore(): { store: SequenceStore; failing: { on: boolean }; close(): Promise<void> } {
   const real = SqliteStore.open(join(tempDir(), 'metrics.db'), { mode: 'write' });
   const failing = { on: false };
   const store = new Proxy(real, {
     get(target, property) {
-      if (property === 'allocate' && failing.on) return () => Promise.reject(new StoreUnavailableError('disk on fire'));
+      if (property === 'allocateBatch' && failing.on) return () => Promise.reject(new StoreUnavailableError('disk on fire'));
       const value: unknown = Reflect.get(target, property, target);
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },

@@ -44,10 +44,10 @@ async function checkUpgraded(store: SequenceStore): Promise<void> {
     assert.deepEqual(record.position, row.position, `${row.name}: the counter did not move`);
   }
   // The key recorded before replays; the same key on another sequence is now its own request.
-  assert.deepEqual(await store.allocate([{ name: 'used', count: 1n, create: false, idempotency: { key: 'k1', requestCount: undefined } }]), [
+  assert.deepEqual(await store.allocateBatch([{ name: 'used', count: 1n, create: false, idempotency: { key: 'k1', requestCount: undefined } }]), [
     { ok: true, first: 41n, last: 41n, replayed: true },
   ]);
-  assert.deepEqual(await store.allocate([{ name: 'never', count: 1n, create: false, idempotency: { key: 'k1', requestCount: undefined } }]), [
+  assert.deepEqual(await store.allocateBatch([{ name: 'never', count: 1n, create: false, idempotency: { key: 'k1', requestCount: undefined } }]), [
     { ok: true, first: 1n, last: 1n, replayed: false },
   ]);
   // The direction of a sequence that was reset forward before the upgrade is protected too.

@@ -29,7 +29,7 @@ describe('schema migrations', () => {
       ['huge', 9223372036854775806n],
     ]);
     const store = SqliteStore.open(path, { mode: 'write' });
-    const outcomes = await store.allocate(
+    const outcomes = await store.allocateBatch(
       ['used', 'never', 'huge', 'huge'].map((name) => ({ name, count: 1n, create: false })),
     );
     assert.deepEqual(outcomes, [

@@ -30,7 +30,7 @@ describe('moving a store (export --format full, import)', () => {
     await define('descending', { increment: -7n, cycle: true, cache: 20n });
     await define('near-max', { start: INT64_MAX - 3n });
     await define('never-used', { start: 500n, minValue: 100n, maxValue: 1000n });
-    await sqlite.allocate([
+    await sqlite.allocateBatch([
       { name: 'plain', count: 41n, create: true },
       { name: 'descending', count: 2n, create: true },
       { name: 'near-max', count: 2n, create: true },
@@ -57,7 +57,7 @@ describe('moving a store (export --format full, import)', () => {
     const pg = await PostgresStore.open({ url, poolSize: 2, statementTimeoutMs: 5000 });
     assert.deepEqual(await all(pg), before);
     assert.deepEqual(await all(pg, true), tombstones, 'the tombstone moved too');
-    const [plain, nearMax, deleted] = await pg.allocate([
+    const [plain, nearMax, deleted] = await pg.allocateBatch([
       { name: 'plain', count: 1n, create: false },
       { name: 'near-max', count: 1n, create: false },
       { name: 'deleted', count: 1n, create: true },

@@ -16,7 +16,7 @@ const postgres = await startPostgres();
 test('a PostgreSQL store missing its idempotency keys table is refused at start, by serve too, and left untouched', async () => {
   const url = await postgres.newDatabase();
   const store = await PostgresStore.open({ url, poolSize: 2, statementTimeoutMs: 5000 });
-  await store.allocate([{ name: 'kept', count: 41n, create: true }]);
+  await store.allocateBatch([{ name: 'kept', count: 41n, create: true }]);
   await store.close();
   const client = new pg.Client({ connectionString: url });
   await client.connect();

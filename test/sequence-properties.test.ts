@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { INT64_MAX, INT64_MIN, isInt64 } from '../src/core/int64.js';
 import {
-  allocate,
+  takeValues,
   changeConflict,
   impliedIssued,
   initialPosition,
@@ -226,8 +226,8 @@ function assertPosition(position: SequencePosition, m: ModelState, o: SequenceOp
   assert.equal(left, modelValuesLeft(m, o, stepping), `${label}: valuesLeft`);
   // valuesLeft is the largest batch that fits before the bound: it fits, one more does not.
   const straight = { ...o, cycle: false };
-  if (left > 0n) assert.ok(allocate(position, straight, left).ok, `${label}: a batch of valuesLeft (${left}) fits`);
-  assert.equal(allocate(position, straight, left + 1n).ok, false, `${label}: a batch of valuesLeft + 1 (${left + 1n}) does not fit`);
+  if (left > 0n) assert.ok(takeValues(position, straight, left).ok, `${label}: a batch of valuesLeft (${left}) fits`);
+  assert.equal(takeValues(position, straight, left + 1n).ok, false, `${label}: a batch of valuesLeft + 1 (${left + 1n}) does not fit`);
 }
 
 function assertReset(position: SequencePosition, m: ModelState, o: SequenceOptions, nextValue: bigint, label: string): void {
@@ -448,7 +448,7 @@ describe('allocate, peekNext, valuesLeft, resets against the one-value-at-a-time
           const label = `${describeOptions(o)}, op ${index} (${op.kind} ${op.kind === 'take' ? op.count : op.value}) at ${describePosition(position)}`;
           if (op.kind === 'take') {
             const expected = modelBatch(m, o, op.count);
-            const actual = allocate(position, o, op.count);
+            const actual = takeValues(position, o, op.count);
             assertBatch(actual, expected, o, label);
             if (actual.ok && expected !== undefined) {
               position = actual.position;
@@ -480,7 +480,7 @@ describe('allocate, peekNext, valuesLeft, resets against the one-value-at-a-time
           if (op.kind === 'take') {
             const count = countOf(op.count, position, o);
             const expected = modelBatch(m, o, count);
-            const actual = allocate(position, o, count);
+            const actual = takeValues(position, o, count);
             assertBatch(actual, expected, o, `${label}, count ${count}`);
             if (actual.ok && expected !== undefined) {
               position = actual.position;
@@ -505,7 +505,7 @@ describe('allocate, peekNext, valuesLeft, resets against the one-value-at-a-time
       fc.property(edgeOptions, positionSpec, fc.bigInt({ min: 1n, max: 64n }), (o, spec, count) => {
         const position = positionOf(spec, o);
         const label = `${describeOptions(o)} at ${describePosition(position)}, count ${count}`;
-        const actual = allocate(position, o, count);
+        const actual = takeValues(position, o, count);
         // count single steps of the model from where the sequence stands, else (cycle) from the other bound.
         const m = modelFromPosition(position, o);
         const singles = stepsFrom(m, o, count) ?? (o.cycle ? stepsFrom(modelRestart(o), o, count) : undefined);
@@ -531,7 +531,7 @@ describe('allocate, peekNext, valuesLeft, resets against the one-value-at-a-time
       fc.property(edgeOptions, positionSpec, edgeCount, (o, spec, countSpec) => {
         const position = positionOf(spec, o);
         const count = countOf(countSpec, position, o);
-        for (const result of [allocate(position, o, count), reserve(position, o, count)]) {
+        for (const result of [takeValues(position, o, count), reserve(position, o, count)]) {
           if (!result.ok) continue;
           const label = `${describeOptions(o)} at ${describePosition(position)}, count ${count}`;
           assertInRange(result.first, o, label);
@@ -566,7 +566,7 @@ describe('reserve (cache blocks) against the model (properties)', () => {
           assert.deepEqual(actual.position, at(expected.last), label);
         }
         // A block serves exactly the requests a cache-1 sequence serves, from the same first value.
-        const single = allocate(position, o, count);
+        const single = takeValues(position, o, count);
         assert.equal(actual.ok, single.ok, `${label}: reserve and allocate agree on whether the request fits`);
         if (actual.ok && single.ok) {
           assert.equal(actual.first, single.first, label);

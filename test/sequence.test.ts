@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { INT64_MAX, INT64_MIN, isInt64 } from '../src/core/int64.js';
 import {
-  allocate,
+  takeValues,
   positionAfter,
   reissues,
   unite,
@@ -62,7 +62,7 @@ function singles(position: SequencePosition, options: SequenceOptions, count: nu
   const values: bigint[] = [];
   let current = position;
   for (let i = 0; i < count; i += 1) {
-    const result = allocate(current, options, 1n);
+    const result = takeValues(current, options, 1n);
     assert.ok(result.ok, `single ${i + 1} of ${count} was exhausted`);
     assert.equal(result.first, result.last);
     values.push(result.first);
@@ -153,7 +153,7 @@ describe('allocate', () => {
   it('hands out 1, 2, 3 from the default options, then batches contiguously', () => {
     const { values, position } = singles(initialPosition(DEFAULT_OPTIONS), DEFAULT_OPTIONS, 3);
     assert.deepEqual(values, [1n, 2n, 3n]);
-    const next = assertTaken(allocate(position, DEFAULT_OPTIONS, 10n), 4n, 13n);
+    const next = assertTaken(takeValues(position, DEFAULT_OPTIONS, 10n), 4n, 13n);
     assert.equal(peekNext(next, DEFAULT_OPTIONS), 14n);
   });
 
@@ -161,14 +161,14 @@ describe('allocate', () => {
     const options = resolveOptions({ increment: -1n });
     const { values, position } = singles(initialPosition(options), options, 3);
     assert.deepEqual(values, [-1n, -2n, -3n]);
-    assertTaken(allocate(position, options, 4n), -4n, -7n);
+    assertTaken(takeValues(position, options, 4n), -4n, -7n);
   });
 
   it('steps by an increment above 1, singles and batches', () => {
     const options = resolveOptions({ increment: 5n });
     const { values, position } = singles(initialPosition(options), options, 3);
     assert.deepEqual(values, [1n, 6n, 11n]);
-    assertTaken(allocate(position, options, 3n), 16n, 26n);
+    assertTaken(takeValues(position, options, 3n), 16n, 26n);
   });
 
   it('steps by a negative increment through zero down to the minimum, then is exhausted', () => {
@@ -176,39 +176,39 @@ describe('allocate', () => {
     assert.equal(options.start, 10n);
     const { values, position } = singles(initialPosition(options), options, 7);
     assert.deepEqual(values, [10n, 7n, 4n, 1n, -2n, -5n, -8n]);
-    assertExhausted(allocate(position, options, 1n));
+    assertExhausted(takeValues(position, options, 1n));
     assert.equal(peekNext(position, options), undefined);
   });
 
   it('takes a batch landing exactly on the bound, then nothing is left', () => {
     const options = resolveOptions({ maxValue: 10n });
-    const whole = assertTaken(allocate(initialPosition(options), options, 10n), 1n, 10n);
-    assertExhausted(allocate(whole, options, 1n));
-    const partial = assertTaken(allocate(at(5n), options, 5n), 6n, 10n);
-    assertExhausted(allocate(partial, options, 1n));
+    const whole = assertTaken(takeValues(initialPosition(options), options, 10n), 1n, 10n);
+    assertExhausted(takeValues(whole, options, 1n));
+    const partial = assertTaken(takeValues(at(5n), options, 5n), 6n, 10n);
+    assertExhausted(takeValues(partial, options, 1n));
 
     const down = resolveOptions({ increment: -2n, minValue: -9n, maxValue: 1n });
     // 1, -1, -3, -5, -7, -9: six values, the last on the bound.
-    assertTaken(allocate(initialPosition(down), down, 6n), 1n, -9n);
-    assertExhausted(allocate(initialPosition(down), down, 7n));
+    assertTaken(takeValues(initialPosition(down), down, 6n), 1n, -9n);
+    assertExhausted(takeValues(initialPosition(down), down, 7n));
   });
 
   it('takes nothing from a batch that would cross the bound', () => {
     const options = resolveOptions({ maxValue: 10n });
     const position = at(7n);
-    assertExhausted(allocate(position, options, 4n));
+    assertExhausted(takeValues(position, options, 4n));
     // Nothing was taken: the three values left are still there.
-    assertTaken(allocate(position, options, 3n), 8n, 10n);
-    assertExhausted(allocate(at(10n), options, 1n));
+    assertTaken(takeValues(position, options, 3n), 8n, 10n);
+    assertExhausted(takeValues(at(10n), options, 1n));
 
     const down = resolveOptions({ increment: -1n, minValue: -5n, maxValue: -1n });
-    assertExhausted(allocate(at(-3n), down, 3n));
-    assertTaken(allocate(at(-3n), down, 2n), -4n, -5n);
+    assertExhausted(takeValues(at(-3n), down, 3n));
+    assertTaken(takeValues(at(-3n), down, 2n), -4n, -5n);
   });
 
   it('refuses a count below 1', () => {
-    assert.throws(() => allocate(initialPosition(DEFAULT_OPTIONS), DEFAULT_OPTIONS, 0n), RangeError);
-    assert.throws(() => allocate(initialPosition(DEFAULT_OPTIONS), DEFAULT_OPTIONS, -1n), RangeError);
+    assert.throws(() => takeValues(initialPosition(DEFAULT_OPTIONS), DEFAULT_OPTIONS, 0n), RangeError);
+    assert.throws(() => takeValues(initialPosition(DEFAULT_OPTIONS), DEFAULT_OPTIONS, -1n), RangeError);
   });
 
   it('wraps single values to the other bound with cycle', () => {
@@ -223,42 +223,42 @@ describe('allocate', () => {
 
   it('wraps a batch that does not fit before the bound, skipping what was left', () => {
     const options = resolveOptions({ maxValue: 10n, cycle: true });
-    assertTaken(allocate(at(8n), options, 2n), 9n, 10n);
-    assertTaken(allocate(at(8n), options, 3n), 1n, 3n);
-    assertTaken(allocate(at(10n), options, 4n), 1n, 4n);
+    assertTaken(takeValues(at(8n), options, 2n), 9n, 10n);
+    assertTaken(takeValues(at(8n), options, 3n), 1n, 3n);
+    assertTaken(takeValues(at(10n), options, 4n), 1n, 4n);
     // A batch of the whole range always fits after the wrap.
-    assertTaken(allocate(at(5n), options, 10n), 1n, 10n);
+    assertTaken(takeValues(at(5n), options, 10n), 1n, 10n);
 
     const down = resolveOptions({ increment: -1n, minValue: -10n, maxValue: -1n, cycle: true });
-    assertTaken(allocate(at(-9n), down, 2n), -1n, -2n);
+    assertTaken(takeValues(at(-9n), down, 2n), -1n, -2n);
   });
 
   it('is exhausted, even with cycle, for a batch larger than the whole range', () => {
     const options = resolveOptions({ maxValue: 10n, cycle: true });
-    assertExhausted(allocate(initialPosition(options), options, 11n));
-    assertExhausted(allocate(at(3n), options, 11n));
+    assertExhausted(takeValues(initialPosition(options), options, 11n));
+    assertExhausted(takeValues(at(3n), options, 11n));
     const stepped = resolveOptions({ increment: 3n, maxValue: 10n, cycle: true });
     // 1, 4, 7, 10 fit; five values do not.
-    assertTaken(allocate(at(4n), stepped, 4n), 1n, 10n);
-    assertExhausted(allocate(at(4n), stepped, 5n));
+    assertTaken(takeValues(at(4n), stepped, 4n), 1n, 10n);
+    assertExhausted(takeValues(at(4n), stepped, 5n));
   });
 
   it('hands out 2^63-1 and then nothing, never a value past it', () => {
     const options = DEFAULT_OPTIONS;
-    const last = assertTaken(allocate(at(INT64_MAX - 1n), options, 1n), INT64_MAX, INT64_MAX);
-    assertExhausted(allocate(last, options, 1n));
-    assertExhausted(allocate(at(INT64_MAX - 2n), options, 3n));
-    assertTaken(allocate(at(INT64_MAX - 2n), options, 2n), INT64_MAX - 1n, INT64_MAX);
+    const last = assertTaken(takeValues(at(INT64_MAX - 1n), options, 1n), INT64_MAX, INT64_MAX);
+    assertExhausted(takeValues(last, options, 1n));
+    assertExhausted(takeValues(at(INT64_MAX - 2n), options, 3n));
+    assertTaken(takeValues(at(INT64_MAX - 2n), options, 2n), INT64_MAX - 1n, INT64_MAX);
     assert.equal(valuesLeft(last, options), 0n);
     assert.equal(peekNext(last, options), undefined);
   });
 
   it('hands out -2^63 and then nothing for a descending sequence', () => {
     const options = resolveOptions({ increment: -1n });
-    const last = assertTaken(allocate(at(INT64_MIN + 1n), options, 1n), INT64_MIN, INT64_MIN);
-    assertExhausted(allocate(last, options, 1n));
+    const last = assertTaken(takeValues(at(INT64_MIN + 1n), options, 1n), INT64_MIN, INT64_MIN);
+    assertExhausted(takeValues(last, options, 1n));
     const cycling = { ...options, cycle: true };
-    assertTaken(allocate(last, cycling, 1n), -1n, -1n);
+    assertTaken(takeValues(last, cycling, 1n), -1n, -1n);
   });
 
   it('stays within 64 bits with increments as large as the range', () => {
@@ -266,27 +266,27 @@ describe('allocate', () => {
     assert.equal(wide.start, INT64_MIN);
     const { values, position } = singles(initialPosition(wide), wide, 3);
     assert.deepEqual(values, [INT64_MIN, -1n, INT64_MAX - 1n]);
-    assertExhausted(allocate(position, wide, 1n));
-    assertTaken(allocate(position, { ...wide, cycle: true }, 1n), INT64_MIN, INT64_MIN);
-    assertTaken(allocate(initialPosition(wide), wide, 3n), INT64_MIN, INT64_MAX - 1n);
-    assertExhausted(allocate(initialPosition(wide), wide, 4n));
+    assertExhausted(takeValues(position, wide, 1n));
+    assertTaken(takeValues(position, { ...wide, cycle: true }, 1n), INT64_MIN, INT64_MIN);
+    assertTaken(takeValues(initialPosition(wide), wide, 3n), INT64_MIN, INT64_MAX - 1n);
+    assertExhausted(takeValues(initialPosition(wide), wide, 4n));
 
     const down = resolveOptions({ minValue: INT64_MIN, maxValue: INT64_MAX, increment: INT64_MIN });
     assert.equal(down.start, INT64_MAX);
     const descending = singles(initialPosition(down), down, 2);
     assert.deepEqual(descending.values, [INT64_MAX, -1n]);
-    assertExhausted(allocate(descending.position, down, 1n));
-    assertTaken(allocate(descending.position, { ...down, cycle: true }, 1n), INT64_MAX, INT64_MAX);
+    assertExhausted(takeValues(descending.position, down, 1n));
+    assertTaken(takeValues(descending.position, { ...down, cycle: true }, 1n), INT64_MAX, INT64_MAX);
   });
 
   it('takes a batch of 2^64 values spanning the whole 64-bit range exactly, and refuses one more', () => {
     const all = resolveOptions({ minValue: INT64_MIN, maxValue: INT64_MAX });
-    assertTaken(allocate(initialPosition(all), all, 2n ** 64n), INT64_MIN, INT64_MAX);
-    assertExhausted(allocate(initialPosition(all), all, 2n ** 64n + 1n));
-    assertExhausted(allocate(initialPosition(all), { ...all, cycle: true }, 2n ** 64n + 1n));
-    assertTaken(allocate(initialPosition(DEFAULT_OPTIONS), DEFAULT_OPTIONS, INT64_MAX), 1n, INT64_MAX);
-    assertExhausted(allocate(initialPosition(DEFAULT_OPTIONS), DEFAULT_OPTIONS, INT64_MAX + 1n));
-    assertTaken(allocate(at(INT64_MIN), resolveOptions({ minValue: INT64_MIN, increment: 2n }), 2n ** 62n), INT64_MIN + 2n, INT64_MIN + 2n ** 63n);
+    assertTaken(takeValues(initialPosition(all), all, 2n ** 64n), INT64_MIN, INT64_MAX);
+    assertExhausted(takeValues(initialPosition(all), all, 2n ** 64n + 1n));
+    assertExhausted(takeValues(initialPosition(all), { ...all, cycle: true }, 2n ** 64n + 1n));
+    assertTaken(takeValues(initialPosition(DEFAULT_OPTIONS), DEFAULT_OPTIONS, INT64_MAX), 1n, INT64_MAX);
+    assertExhausted(takeValues(initialPosition(DEFAULT_OPTIONS), DEFAULT_OPTIONS, INT64_MAX + 1n));
+    assertTaken(takeValues(at(INT64_MIN), resolveOptions({ minValue: INT64_MIN, increment: 2n }), 2n ** 62n), INT64_MIN + 2n, INT64_MIN + 2n ** 63n);
   });
 
   it('never returns a value outside the bounds or 64 bits, for huge counts and increments at the edges', () => {
@@ -298,7 +298,7 @@ describe('allocate', () => {
         const positions = [initialPosition(options), at(INT64_MIN), at(INT64_MAX), at(-1n), at(0n), at(INT64_MAX - 1n), at(INT64_MIN + 1n)];
         for (const position of positions) {
           for (const count of counts) {
-            const result = allocate(position, options, count);
+            const result = takeValues(position, options, count);
             if (!result.ok) continue;
             const label = `increment ${increment}, cycle ${cycle}, at ${position.lastValue}, count ${count}`;
             for (const value of [result.first, result.last]) {
@@ -543,7 +543,7 @@ describe('allocate against a one-step-at-a-time model (seeded random)', () => {
         const count = 1 + random(random(4) === 0 ? 12 : 3);
         const label = `trial ${trial} (min ${min}, max ${max}, increment ${increment}, start ${start}, cycle ${cycle}), step ${step}, count ${count}`;
         const expected = modelAllocate(state, model, count);
-        const actual = allocate(position, options, BigInt(count));
+        const actual = takeValues(position, options, BigInt(count));
         if (expected === undefined) {
           assert.equal(actual.ok, false, `${label}: expected exhausted`);
           continue;

@@ -26,7 +26,7 @@ describe('SqliteStore', () => {
   it('refuses a request that does not fit below 2^63 whole, without consuming anything', async () => {
     const store = SqliteStore.open(storePath(), { mode: 'write' });
     await store.importSequences(seedEntries(new Map([['edge', INT64_MAX - 2n]])));
-    const outcomes = await store.allocate([some('edge', 3n), some('edge', 2n), one('edge')]);
+    const outcomes = await store.allocateBatch([some('edge', 3n), some('edge', 2n), one('edge')]);
     assert.deepEqual(outcomes, [
       { ok: false, reason: 'exhausted' },
       { ok: true, first: INT64_MAX - 1n, last: INT64_MAX, replayed: false },
@@ -39,7 +39,7 @@ describe('SqliteStore', () => {
   it('keeps values when reopened, with the schema version and application id recorded', async () => {
     const path = storePath();
     const store = SqliteStore.open(path, { mode: 'write' });
-    await store.allocate([one('kept'), one('kept')]);
+    await store.allocateBatch([one('kept'), one('kept')]);
     await store.close();
     const db = new Database(path, { readonly: true });
     assert.equal(db.pragma('user_version', { simple: true }), LATEST_SCHEMA_VERSION);
@@ -48,14 +48,14 @@ describe('SqliteStore', () => {
     assert.equal(db.prepare("SELECT typeof(last_value) FROM sequences WHERE name = 'kept'").pluck().get(), 'integer');
     db.close();
     const again = SqliteStore.open(path, { mode: 'write' });
-    assert.deepEqual(await again.allocate([one('kept')]), [{ ok: true, first: 3n, last: 3n, replayed: false }]);
+    assert.deepEqual(await again.allocateBatch([one('kept')]), [{ ok: true, first: 3n, last: 3n, replayed: false }]);
     await again.close();
   });
 
   it('allows one writer at a time; readers beside it', async () => {
     const path = storePath();
     const writer = SqliteStore.open(path, { mode: 'write' });
-    await writer.allocate([one('r')]);
+    await writer.allocateBatch([one('r')]);
     assert.throws(() => SqliteStore.open(path, { mode: 'write' }), StoreLockedError);
     const reader = SqliteStore.open(path, { mode: 'read' });
     assert.deepEqual(await all(reader), { r: 1n });
@@ -98,7 +98,7 @@ describe('SqliteStore', () => {
   it('refuses a damaged store rather than resetting counters', async () => {
     const path = storePath();
     const store = SqliteStore.open(path, { mode: 'write' });
-    await store.allocate(Array.from({ length: 3000 }, (_, i) => one(`sequence-${i}`)));
+    await store.allocateBatch(Array.from({ length: 3000 }, (_, i) => one(`sequence-${i}`)));
     await store.close();
     // Overwrite the middle of the file (table pages), keeping the header intact.
     const bytes = readFileSync(path);
@@ -119,7 +119,7 @@ describe('SqliteStore', () => {
   it('rejects allocations once closed', async () => {
     const store = SqliteStore.open(storePath(), { mode: 'write' });
     await store.close();
-    await assert.rejects(store.allocate([one('late')]));
+    await assert.rejects(store.allocateBatch([one('late')]));
     await assert.rejects(store.ping());
   });
 });

@@ -1,6 +1,8 @@
 import type { Writable } from 'node:stream';
 import type { parseArgs, ParseArgsConfig } from 'node:util';
 import { helpOption } from '../help.js';
+import { SERVE_DEFAULTS } from '../settings.js';
+import type { PoolOptions } from '../store/open-store.js';
 
 /**
  * A command of the CLI, one per file of src/commands/, listed in cli.ts. The
@@ -42,6 +44,9 @@ export const command = <const O extends Options>(definition: Command<O>): Comman
 
 /** `--store STORE`, which every command but serve takes (serve's comes from its settings). */
 export const STORE_OPTION = { store: { type: 'string' } } as const;
+
+/** The PostgreSQL pool of the commands other than serve: the defaults of serve's settings. */
+export const DEFAULT_POOL: PoolOptions = { poolSize: SERVE_DEFAULTS.poolSize, statementTimeoutMs: SERVE_DEFAULTS.statementTimeoutMs };
 
 /** The last line of every command's help (the entry adds -h/--help to every command's options). */
 export const HELP_LINE = helpOption('-h, --help', 'Show this help');

@@ -9,7 +9,7 @@ import { openStore, type StoreLocation } from '../store/open-store.js';
 import { allSequences, lastIssuedValues } from '../core/paging.js';
 import type { SequenceStore } from '../core/store.js';
 import { replaceFile } from './atomic-file.js';
-import { command, HELP_LINE, STORE_OPTION, UsageError } from './command.js';
+import { command, DEFAULT_POOL, HELP_LINE, STORE_OPTION, UsageError } from './command.js';
 import { checkDestination } from './destination.js';
 import { FULL_FORMAT, FULL_FORMAT_VERSION, fullFormatEntry, fullFormatTombstone } from './full-format.js';
 
@@ -67,7 +67,7 @@ export async function exportSequences(
   const chunks = (store: SequenceStore): AsyncGenerator<string> => (format === 'full' ? fullJson(store) : sequencesJson(store));
   // Never over the store's own files (the rename would replace them), as backup refuses: DestinationError, exit status 1.
   if (file !== undefined) checkDestination(resolve(file), location.kind === 'sqlite' ? location.path : undefined, { verb: 'export', noun: 'the export' });
-  const store = await openStore(location, { mode: 'read' });
+  const store = await openStore(location, { ...DEFAULT_POOL, mode: 'read' });
   try {
     if (file === undefined) {
       await pipeline(Readable.from(chunks(store)), out, { end: false });

@@ -7,7 +7,7 @@ import { settingHelp } from '../settings.js';
 import { describeLocation, openStore, type StoreLocation } from '../store/open-store.js';
 import { fullEntries, ImportConflictError, seedEntries } from '../core/import-rules.js';
 import type { ImportedSequence, ImportedTombstone, ImportSummary } from '../core/store.js';
-import { CliError, command, HELP_LINE, STORE_OPTION } from './command.js';
+import { CliError, command, DEFAULT_POOL, HELP_LINE, STORE_OPTION } from './command.js';
 import { isFullFormat, readFullFormat } from './full-format.js';
 
 /** The file cannot be imported; nothing was changed. Exit status 1. */
@@ -87,7 +87,7 @@ export async function importFile(file: string, location: StoreLocation): Promise
     throw new ImportFileError(`Cannot read ${file}: ${(error as Error).message}`);
   }
   const content = parseImportFile(text, file);
-  const store = await openStore(location, { mode: 'write' });
+  const store = await openStore(location, { ...DEFAULT_POOL, mode: 'write' });
   try {
     return await store.importSequences(content.format === 'seed' ? seedEntries(content.entries) : fullEntries(content.sequences, content.deleted));
   } catch (error) {

@@ -1,7 +1,7 @@
 import { resolveStore } from '../config.js';
 import { settingHelp } from '../settings.js';
 import { describeLocation, openStore } from '../store/open-store.js';
-import { command, HELP_LINE, STORE_OPTION } from './command.js';
+import { command, DEFAULT_POOL, HELP_LINE, STORE_OPTION } from './command.js';
 
 /** `take-a-number migrate`: creates or upgrades the store's schema (opening it for writing does), then exits. */
 export const migrateCommand = command({
@@ -20,7 +20,7 @@ ${HELP_LINE}`,
   positionals: { min: 0, max: 0 },
   async run({ values }, { stdout, env }) {
     const location = resolveStore(values.store, env);
-    const store = await openStore(location, { mode: 'write' });
+    const store = await openStore(location, { ...DEFAULT_POOL, mode: 'write' });
     await store.close();
     stdout.write(`The store ${describeLocation(location)} is at the current schema version.\n`);
   },

@@ -7,7 +7,7 @@ import { helpOption } from '../help.js';
 import { settingHelp } from '../settings.js';
 import { describeLocation, openTokenStore, type StoreLocation } from '../store/open-store.js';
 import type { TokenStore } from '../tokens/token-store.js';
-import { command, expectArguments, HELP_LINE, STORE_OPTION, UsageError, type CommandContext } from './command.js';
+import { command, DEFAULT_POOL, expectArguments, HELP_LINE, STORE_OPTION, UsageError, type CommandContext } from './command.js';
 
 export interface CreateTokenOptions {
   readonly name: string | undefined;
@@ -18,7 +18,7 @@ export interface CreateTokenOptions {
 
 /** Opens the store's tokens for `work`, and closes them whatever happens. */
 async function withTokens<T>(location: StoreLocation, work: (tokens: TokenStore) => Promise<T>): Promise<T> {
-  const store = await openTokenStore(location);
+  const store = await openTokenStore(location, DEFAULT_POOL);
   try {
     return await work(store.tokens);
   } finally {

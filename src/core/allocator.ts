@@ -1,5 +1,4 @@
 import { AppError } from '../errors.js';
-import { SERVE_DEFAULTS } from '../settings.js';
 import { StoreUnavailableError, type AllocationRequest, type SequenceStore } from './store.js';
 
 export interface Allocation {
@@ -37,6 +36,7 @@ export interface AllocatorOptions {
    * Most requests accepted and not yet answered; more are refused at once
    * with `overloaded` (503 with Retry-After), taking nothing. Bounds memory
    * and waiting time when clients send more than the store can commit.
+   * Default: no limit; buildApp passes serve's (--max-pending, settings.ts).
    */
   readonly maxPending?: number;
   /**
@@ -80,7 +80,7 @@ export class Allocator {
     this.#onOverload = options.onOverload ?? (() => undefined);
     this.#onCommit = options.onCommit ?? (() => undefined);
     this.#maxBatch = options.maxBatch ?? 4096;
-    this.#maxPending = options.maxPending ?? SERVE_DEFAULTS.maxPending;
+    this.#maxPending = options.maxPending ?? Number.POSITIVE_INFINITY;
     this.#commitTimeoutMs = options.commitTimeoutMs;
   }
 
@@ -152,7 +152,7 @@ export class Allocator {
     let stored = false;
     let outcomes;
     try {
-      outcomes = await this.#store.allocate(batch);
+      outcomes = await this.#store.allocateBatch(batch);
       if (outcomes.length !== batch.length) {
         throw new Error(`the store answered ${outcomes.length} outcomes for ${batch.length} requests`);
       }

@@ -19,36 +19,52 @@ export function takeFromBlock(block: Block, count: bigint): { first: bigint; las
   return { first: block.next, last, rest: { ...block, next: last + increment } };
 }
 
+/** How many sequences' blocks a store keeps in memory at most. */
+export const MAX_CACHED_SEQUENCES = 100_000;
+
 /**
- * The blocks of recently used cached sequences, least recently used evicted
- * first, so memory stays bounded however many sequences the store holds.
+ * What a store holds in memory for its cached sequences (its blocks), by
+ * name, the least recently used evicted first: memory stays bounded however
+ * many sequences the store holds. Evicting an entry only skips the values of
+ * its blocks. Both stores keep theirs here: SQLite a block per sequence,
+ * PostgreSQL a block and the one it prefetches.
  */
-export class BlockCache {
-  readonly #blocks = new Map<string, Block>();
+export class BlockCache<Entry = Block> {
+  readonly #entries = new Map<string, Entry>();
   readonly #maxEntries: number;
 
-  constructor(maxEntries = 100_000) {
+  constructor(maxEntries = MAX_CACHED_SEQUENCES) {
     this.#maxEntries = maxEntries;
   }
 
-  get(name: string): Block | undefined {
-    return this.#blocks.get(name);
+  /** The entry, now the most recently used. */
+  get(name: string): Entry | undefined {
+    const entry = this.#entries.get(name);
+    if (entry !== undefined) {
+      this.#entries.delete(name);
+      this.#entries.set(name, entry);
+    }
+    return entry;
   }
 
-  set(name: string, block: Block): void {
-    this.#blocks.delete(name);
-    this.#blocks.set(name, block);
-    if (this.#blocks.size > this.#maxEntries) {
-      const oldest = this.#blocks.keys().next();
-      if (oldest.done !== true) this.#blocks.delete(oldest.value);
+  has(name: string): boolean {
+    return this.#entries.has(name);
+  }
+
+  set(name: string, entry: Entry): void {
+    this.#entries.delete(name);
+    this.#entries.set(name, entry);
+    if (this.#entries.size > this.#maxEntries) {
+      const oldest = this.#entries.keys().next();
+      if (oldest.done !== true) this.#entries.delete(oldest.value);
     }
   }
 
   delete(name: string): void {
-    this.#blocks.delete(name);
+    this.#entries.delete(name);
   }
 
-  get size(): number {
-    return this.#blocks.size;
+  values(): IterableIterator<Entry> {
+    return this.#entries.values();
   }
 }

@@ -102,7 +102,7 @@ export type Allocated =
  * it starts again from the other bound instead, skipping the values left
  * before the bound, and is exhausted only if it does not fit the whole range.
  */
-export function allocate(position: SequencePosition, options: SequenceOptions, count: bigint): Allocated {
+export function takeValues(position: SequencePosition, options: SequenceOptions, count: bigint): Allocated {
   if (count < 1n) throw new RangeError(`count must be at least 1, got ${count}`);
   const span = (count - 1n) * options.increment;
   const first = peekNext(position, options);
@@ -269,13 +269,13 @@ export function reserve(position: SequencePosition, options: SequenceOptions, co
   const wanted = count > options.cache ? count : options.cache;
   const left = valuesLeft(position, options);
   // What is left before the bound comes first, as with cache 1; only then does a cycle wrap.
-  if (left >= count && left < wanted) return allocate(position, options, left);
+  if (left >= count && left < wanted) return takeValues(position, options, left);
   if (left < count && options.cycle) {
     // After the wrap the same rule: the whole range, if that is fewer than wanted but covers `count`.
     const range = valuesLeft({ lastValue: wrapTarget(options), isCalled: false }, options);
-    if (range >= count && range < wanted) return allocate(position, options, range);
+    if (range >= count && range < wanted) return takeValues(position, options, range);
   }
-  return allocate(position, options, wanted);
+  return takeValues(position, options, wanted);
 }
 
 /** The position after a reset to `nextValue`, which must lie within the bounds. */

@@ -96,11 +96,21 @@ export interface SequenceStore {
 
   /**
    * Serves every request, in array order (so within one sequence values follow
-   * the order of the requests), in one transaction, recording idempotency keys
-   * in it. Resolves only once that transaction is durable on disk. Rejects
-   * when it did not commit; then no outcome of the batch may be handed out.
+   * the order of the requests), recording idempotency keys with the values they
+   * answer (core/idempotency.ts). Resolves only once every value it answers is
+   * durable; rejects (a fault of the store: StoreUnavailableError) when it
+   * cannot say so, and then no outcome of the batch may be handed out.
+   * What is one transaction differs by store:
+   * - SQLite: the whole batch, its keys included, is one transaction and one
+   *   fsync; it commits or fails whole.
+   * - PostgreSQL: each sequence's values are taken atomically (one statement for
+   *   every `cache = 1` sequence of the batch with their keys; a block
+   *   reservation; or a transaction with the row locked), but a batch is several
+   *   commits: a rejected batch may have committed part of its values, which are
+   *   then skipped (never handed out), and a key recorded with them replays
+   *   them to a retry.
    */
-  allocate(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]>;
+  allocateBatch(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]>;
 
   getSequence(name: string): Promise<SequenceRecord | undefined>;
 

@@ -108,7 +108,7 @@ export class FaultyStore implements SequenceStore {
     while (this.#hanging < count) await new Promise<void>((resolve) => this.#hangWaiters.push(resolve));
   }
 
-  async allocate(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]> {
+  async allocateBatch(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]> {
     const mode = this.#mode;
     this.#inFlight += 1;
     try {
@@ -125,7 +125,7 @@ export class FaultyStore implements SequenceStore {
       }
       this.delegated.calls += 1;
       this.delegated.requests += requests.length;
-      const outcomes = await this.inner.allocate(requests);
+      const outcomes = await this.inner.allocateBatch(requests);
       if (mode === 'fail-after-write') {
         this.failedAfterWrite.push({ requests: [...requests], outcomes });
         throw new InjectedFault(mode);

@@ -41,20 +41,20 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
   describe(`${kind} store contract`, () => {
     it('serves a batch in arrival order per sequence, creating sequences on first use', async () => {
       const store = await (await newHarness()).open();
-      assert.deepEqual(values(await store.allocate([one('a'), one('b'), one('a'), one('a', 3n), one('b')])), [
+      assert.deepEqual(values(await store.allocateBatch([one('a'), one('b'), one('a'), one('a', 3n), one('b')])), [
         1n,
         1n,
         2n,
         '3..5',
         2n,
       ]);
-      assert.deepEqual(values(await store.allocate([one('a')])), [6n]);
+      assert.deepEqual(values(await store.allocateBatch([one('a')])), [6n]);
       await store.close();
     });
 
     it('answers not_found without creating when asked not to create', async () => {
       const store = await (await newHarness()).open();
-      assert.deepEqual(values(await store.allocate([one('ghost', 1n, undefined, false)])), ['not_found']);
+      assert.deepEqual(values(await store.allocateBatch([one('ghost', 1n, undefined, false)])), ['not_found']);
       assert.equal(await store.getSequence('ghost'), undefined);
       await store.close();
     });
@@ -62,7 +62,7 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
     it('takes nothing for a request that crosses the bound, and serves the rest of the batch', async () => {
       const store = await (await newHarness()).open();
       await define(store, 'edge', { start: INT64_MAX - 2n, minValue: 1n });
-      assert.deepEqual(values(await store.allocate([one('edge', 4n), one('other'), one('edge', 3n), one('edge')])), [
+      assert.deepEqual(values(await store.allocateBatch([one('edge', 4n), one('other'), one('edge', 3n), one('edge')])), [
         'exhausted',
         1n,
         `${INT64_MAX - 2n}..${INT64_MAX}`,
@@ -75,7 +75,7 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
       const store = await (await newHarness()).open();
       await define(store, 'down', { increment: -5n });
       await define(store, 'wrap', { maxValue: 4n, cycle: true });
-      assert.deepEqual(values(await store.allocate([one('down'), one('down', 2n), one('wrap', 3n), one('wrap', 2n), one('wrap')])), [
+      assert.deepEqual(values(await store.allocateBatch([one('down'), one('down', 2n), one('wrap', 3n), one('wrap', 2n), one('wrap')])), [
         -1n,
         '-6..-11',
         '1..3',
@@ -90,7 +90,7 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
       await define(store, 'cached', { cache: 10n });
       const seen: bigint[] = [];
       for (let i = 0; i < 25; i += 1) {
-        const [outcome] = await store.allocate([one('cached')]);
+        const [outcome] = await store.allocateBatch([one('cached')]);
         assert.ok(outcome?.ok);
         seen.push(outcome.first);
       }
@@ -103,12 +103,12 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
     it('replays idempotent requests, refuses a key reused for another count, keeps keys per sequence and across reopening', async () => {
       const harness = await newHarness();
       let store = await harness.open();
-      assert.deepEqual(values(await store.allocate([one('k', 1n, 'key-1'), one('k', 1n, 'key-1'), one('k', 2n, 'key-2')])), [
+      assert.deepEqual(values(await store.allocateBatch([one('k', 1n, 'key-1'), one('k', 1n, 'key-1'), one('k', 2n, 'key-2')])), [
         1n,
         1n,
         '2..3',
       ]);
-      const [replay, other, otherCount, otherAgain] = await store.allocate([
+      const [replay, other, otherCount, otherAgain] = await store.allocateBatch([
         one('k', 1n, 'key-1'),
         one('j', 1n, 'key-1'),
         one('k', 5n, 'key-2'),
@@ -121,35 +121,35 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
       assert.deepEqual(otherAgain, { ok: true, first: 1n, last: 1n, replayed: true });
       await store.close();
       store = await harness.open();
-      assert.deepEqual(await store.allocate([one('k', 2n, 'key-2'), one('k')]), [
+      assert.deepEqual(await store.allocateBatch([one('k', 2n, 'key-2'), one('k')]), [
         { ok: true, first: 2n, last: 3n, replayed: true },
         { ok: true, first: 4n, last: 4n, replayed: false },
       ]);
       // Forgetting the sequence takes its keys with it.
       await store.modifySequence('k', () => ({ write: { kind: 'forget' }, result: undefined }));
-      assert.deepEqual(values(await store.allocate([one('k', 1n, 'key-1')])), [1n]);
+      assert.deepEqual(values(await store.allocateBatch([one('k', 1n, 'key-1')])), [1n]);
       await store.close();
     });
 
     it('purges idempotency keys older than the cut-off', async () => {
       const store = await (await newHarness()).open();
-      await store.allocate(Array.from({ length: 30 }, (_, i) => one('p', 1n, `p-${i}`)));
+      await store.allocateBatch(Array.from({ length: 30 }, (_, i) => one('p', 1n, `p-${i}`)));
       assert.equal(await store.purgeIdempotencyKeys(Date.now() - 60_000, 100), 0);
       const cutoff = Date.now() + 1000;
       assert.deepEqual([await store.purgeIdempotencyKeys(cutoff, 20), await store.purgeIdempotencyKeys(cutoff, 20)], [20, 10]);
-      assert.deepEqual(values(await store.allocate([one('p', 1n, 'p-0')])), [31n]);
+      assert.deepEqual(values(await store.allocateBatch([one('p', 1n, 'p-0')])), [31n]);
       await store.close();
     });
 
     it('applies admin changes atomically and at once, also to cached sequences', async () => {
       const store = await (await newHarness()).open();
       await define(store, 'r', { cache: 5n });
-      await store.allocate([one('r'), one('r')]);
+      await store.allocateBatch([one('r'), one('r')]);
       await store.modifySequence('r', (current) => {
         assert.ok(current !== undefined);
         return { write: { kind: 'put', options: current.options, position: { lastValue: 100n, isCalled: false }, issued: current.issued }, result: undefined };
       });
-      assert.deepEqual(values(await store.allocate([one('r')])), [100n]);
+      assert.deepEqual(values(await store.allocateBatch([one('r')])), [100n]);
       await assert.rejects(
         store.modifySequence('r', () => {
           throw new Error('refused');
@@ -158,7 +158,7 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
       );
       await store.modifySequence('r', () => ({ write: { kind: 'forget' }, result: undefined }));
       assert.equal(await store.getSequence('r'), undefined);
-      assert.deepEqual(values(await store.allocate([one('r')])), [1n]);
+      assert.deepEqual(values(await store.allocateBatch([one('r')])), [1n]);
       await store.close();
     });
 
@@ -166,7 +166,7 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
       const store = await (await newHarness()).open();
       await define(store, 'down', { increment: -3n });
       await define(store, 'blocks', { cache: 10n });
-      await store.allocate([one('up', 4n), one('up'), one('down', 2n), one('blocks', 2n)]);
+      await store.allocateBatch([one('up', 4n), one('up'), one('down', 2n), one('blocks', 2n)]);
       assert.deepEqual((await store.getSequence('up'))?.issued, { low: 1n, high: 5n });
       assert.deepEqual((await store.getSequence('down'))?.issued, { low: -4n, high: -1n });
       // A reserved block counts whole: its unused values are never handed out again either.
@@ -179,7 +179,7 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
     it('leaves a tombstone on delete: invisible, and the name used again continues after its marks', async () => {
       const harness = await newHarness();
       let store = await harness.open();
-      await store.allocate([one('gone', 7n), one('kept')]);
+      await store.allocateBatch([one('gone', 7n), one('kept')]);
       const before = await store.getSequence('gone');
       assert.ok(before !== undefined);
       await store.modifySequence('gone', () => ({ write: { kind: 'delete', tombstone: before.issued }, result: undefined }));
@@ -196,32 +196,32 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
         assert.deepEqual(row.issued, { low: 1n, high: 7n });
         return { write: { kind: 'none' }, result: undefined };
       });
-      assert.deepEqual(values(await store.allocate([one('gone', 1n, undefined, false)])), ['not_found']);
+      assert.deepEqual(values(await store.allocateBatch([one('gone', 1n, undefined, false)])), ['not_found']);
       await store.close();
       store = await harness.open();
       // First use again, across reopening: after the marks, with the default options.
-      assert.deepEqual(values(await store.allocate([one('gone'), one('gone', 2n)])), [8n, '9..10']);
+      assert.deepEqual(values(await store.allocateBatch([one('gone'), one('gone', 2n)])), [8n, '9..10']);
       const back = await store.getSequence('gone');
       assert.deepEqual([back?.issued, back?.deletedAt], [{ low: 1n, high: 10n }, undefined]);
       // Forgotten: every trace goes.
       await store.modifySequence('gone', () => ({ write: { kind: 'forget' }, result: undefined }));
-      assert.deepEqual(values(await store.allocate([one('gone')])), [1n]);
+      assert.deepEqual(values(await store.allocateBatch([one('gone')])), [1n]);
       await store.close();
     });
 
     it('takes a tombstone to exhaustion when nothing past its marks is left', async () => {
       const store = await (await newHarness()).open();
       await define(store, 'top', { start: INT64_MAX - 1n });
-      await store.allocate([one('top', 2n)]);
+      await store.allocateBatch([one('top', 2n)]);
       await store.modifySequence('top', (row) => ({ write: { kind: 'delete', tombstone: row?.issued }, result: undefined }));
-      assert.deepEqual(values(await store.allocate([one('top'), one('top')])), ['exhausted', 'exhausted']);
+      assert.deepEqual(values(await store.allocateBatch([one('top'), one('top')])), ['exhausted', 'exhausted']);
       assert.equal((await store.getSequence('top'))?.issued?.high, INT64_MAX);
       await store.close();
     });
 
     it('refuses a whole import whose entry would hand out values again (another direction), changing nothing', async () => {
       const store = await (await newHarness()).open();
-      await store.allocate([one('up', 41n)]);
+      await store.allocateBatch([one('up', 41n)]);
       const down = resolveOptions({ increment: -1n, minValue: -1000n, maxValue: 1000n });
       await assert.rejects(
         store.importSequences(
@@ -233,13 +233,13 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
         (error: unknown) => error instanceof ImportConflictError && error.conflicts.length === 1 && error.conflicts[0]?.name === 'up',
       );
       assert.equal(await store.getSequence('new'), undefined, 'nothing was imported');
-      assert.deepEqual(values(await store.allocate([one('up')])), [42n]);
+      assert.deepEqual(values(await store.allocateBatch([one('up')])), [42n]);
       await store.close();
     });
 
     it('imports tombstones: kept for absent names, and a live sequence is moved past their marks', async () => {
       const store = await (await newHarness()).open();
-      await store.allocate([one('live', 3n)]);
+      await store.allocateBatch([one('live', 3n)]);
       const summary = await store.importSequences(
         fullEntries(
           [],
@@ -251,14 +251,14 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
       );
       assert.deepEqual(summary, { created: 0, raised: 1, unchanged: 0, deleted: 1 });
       assert.equal(await store.getSequence('was'), undefined);
-      assert.deepEqual(values(await store.allocate([one('was'), one('live')])), [21n, 10n]);
+      assert.deepEqual(values(await store.allocateBatch([one('was'), one('live')])), [21n, 10n]);
       await store.close();
     });
 
     it('lists by UTF-8 byte order, with prefix and keyset pagination', async () => {
       const store = await (await newHarness()).open();
       const names = ['b', 'a/2', 'a/10', 'a', 'é', 'Z', 'a/1', '😀'];
-      await store.allocate(names.map((name) => one(name)));
+      await store.allocateBatch(names.map((name) => one(name)));
       const list = async (prefix: string, after: string | undefined, limit: number) =>
         (await store.listSequences({ prefix, after, limit })).map((record) => record.name);
       assert.deepEqual(await list('', undefined, 100), ['Z', 'a', 'a/1', 'a/10', 'a/2', 'b', 'é', '😀']);
@@ -271,7 +271,7 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
 
     it('imports the seed format without lowering a counter, and exports it', async () => {
       const store = await (await newHarness()).open();
-      await store.allocate([one('high', 10n), one('low')]);
+      await store.allocateBatch([one('high', 10n), one('low')]);
       const summary = await store.importSequences(seedEntries(
         new Map([
           ['high', 5n],
@@ -282,13 +282,13 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
       ));
       assert.deepEqual(summary, { created: 2, raised: 1, unchanged: 1, deleted: 0 });
       assert.deepEqual(await exported(store), { high: 10n, low: 7n, new: 3n, zero: 0n });
-      assert.deepEqual(values(await store.allocate([one('low'), one('zero'), one('new')])), [8n, 1n, 4n]);
+      assert.deepEqual(values(await store.allocateBatch([one('low'), one('zero'), one('new')])), [8n, 1n, 4n]);
       await store.close();
     });
 
     it('imports whole sequences (the full format) without moving a counter back', async () => {
       const store = await (await newHarness()).open();
-      await store.allocate([one('ahead', 50n), one('behind')]);
+      await store.allocateBatch([one('ahead', 50n), one('behind')]);
       const options = resolveOptions({ increment: 3n, maxValue: 1000n, cache: 5n });
       const summary = await store.importSequences(
         fullEntries([
@@ -300,7 +300,7 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
       assert.deepEqual(summary, { created: 1, raised: 1, unchanged: 1, deleted: 0 });
       assert.deepEqual((await store.getSequence('fresh'))?.options, options);
       assert.deepEqual((await store.getSequence('behind'))?.position, { lastValue: 100n, isCalled: false });
-      assert.deepEqual(values(await store.allocate([one('fresh'), one('behind'), one('ahead')])), [13n, 100n, 51n]);
+      assert.deepEqual(values(await store.allocateBatch([one('fresh'), one('behind'), one('ahead')])), [13n, 100n, 51n]);
       await store.close();
     });
 
@@ -308,7 +308,7 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
       const store = await (await newHarness()).open();
       await define(store, 'cached', { cache: 7n });
       const batches = await Promise.all(
-        Array.from({ length: 20 }, (_, i) => store.allocate([one('hot'), one('hot', 3n), one('cached'), one('cached', 2n), one(`n${i % 4}`)])),
+        Array.from({ length: 20 }, (_, i) => store.allocateBatch([one('hot'), one('hot', 3n), one('cached'), one('cached', 2n), one(`n${i % 4}`)])),
       );
       for (const name of ['hot', 'cached']) {
         const taken: bigint[] = [];
@@ -328,10 +328,10 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
     it('keeps every value across reopening', async () => {
       const harness = await newHarness();
       let store = await harness.open();
-      await store.allocate([one('kept', 41n)]);
+      await store.allocateBatch([one('kept', 41n)]);
       await store.close();
       store = await harness.open();
-      assert.deepEqual(values(await store.allocate([one('kept')])), [42n]);
+      assert.deepEqual(values(await store.allocateBatch([one('kept')])), [42n]);
       await store.close();
     });
   });

@@ -1,19 +1,16 @@
+import type { Migration } from '../schema.js';
+
 /**
  * The PostgreSQL schema, as ordered migrations recorded in
  * takeanumber_schema_migrations. They run at start (and by
  * `take-a-number migrate`) under a transaction-scoped advisory lock, so
  * instances starting together apply each one exactly once.
  */
-export interface PostgresMigration {
-  readonly version: number;
-  readonly description: string;
-  readonly sql: string;
-}
 
 /** Key of the advisory lock taken while migrating ("TaN1"). */
 export const MIGRATION_LOCK_KEY = 0x54614e31;
 
-export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     description: 'sequences with options, idempotency keys',

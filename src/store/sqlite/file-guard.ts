@@ -1,17 +1,16 @@
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { StoreOpenError } from '../../core/store.js';
-import { RAISE_GENERATION } from './identity.js';
+import { damagedFile, LOST_COMMITS, LOST_FILE, removedLock, replacedFile } from './file-damage.js';
+import { RAISE_GENERATION, readFileIdentity, type IdentityLayout } from './identity.js';
 import {
   frameOffset,
-  parseIdentityPage,
   parseWalHeader,
   sameOrRestartedWal,
   WAL_FRAME_HEADER_BYTES,
   WAL_HEADER_BYTES,
   WAL_INDEX_HEADER_BYTES,
   walIndexState,
-  type IdentityCell,
   type WalHeader,
 } from './raw-format.js';
 import type { WriterLock } from './writer-lock.js';
@@ -34,20 +33,6 @@ export function checkpointFrames(env: NodeJS.ProcessEnv = process.env): number {
   const setting = env.TAKEANUMBER_CHECKPOINT_FRAMES;
   const frames = setting === undefined ? Number.NaN : Number(setting);
   return Number.isSafeInteger(frames) && frames > 0 ? frames : DEFAULT_CHECKPOINT_FRAMES;
-}
-
-/** Where the identity row lives in the database file, and what it must say. */
-export interface IdentityLayout {
-  readonly storeId: string;
-  /** The root page of `store_identity`, which holds its one row. */
-  readonly rootPage: number;
-  readonly pageSize: number;
-}
-
-/** The identity row as the database file itself holds it (read with `fd`), or undefined if that page holds anything else. */
-export function readFileIdentity(fd: number, layout: Omit<IdentityLayout, 'storeId'>, page: Buffer = Buffer.alloc(layout.pageSize)): IdentityCell | undefined {
-  const read = readSync(fd, page, 0, layout.pageSize, (layout.rootPage - 1) * layout.pageSize);
-  return read === layout.pageSize ? parseIdentityPage(page, layout.pageSize) : undefined;
 }
 
 interface CheckpointResult {
@@ -339,34 +324,16 @@ export class StoreFileGuard {
   }
 
   #replaced(file: string): StoreOpenError {
-    return this.#record(
-      new StoreOpenError(
-        `The store file ${file} was removed or replaced while this server used it: writes would go to a file ` +
-          'no one opens again, and a new store would hand out the same numbers again, so this server allocates ' +
-          `nothing more. While it runs, the removed file can still be copied from /proc/${process.pid}/fd/. ` +
-          `Restore the store (with its -wal file), then remove ${this.#lock.path} to start a server on it again.`,
-      ),
-    );
+    return this.#record(replacedFile(file, this.#lock.path));
   }
 
-  /** Another process could now take a new lock file at the same path and write to the store too. */
   #lockRemoved(): StoreOpenError {
-    this.#failure = new StoreOpenError(
-      `The lock file ${this.#lock.path} was removed or replaced while this server held it: another take-a-number ` +
-        'could take a new lock and write to the store too, so this server allocates nothing more. Stop it, and ' +
-        'start one server on the store again.',
-    );
+    this.#failure = removedLock(this.#lock.path);
     return this.#failure;
   }
 
   #damaged(file: string, what: string, consequence: string): StoreOpenError {
-    return this.#record(
-      new StoreOpenError(
-        `The store file ${file} ${what} while this server used it. ${consequence}, so this server allocates nothing more ` +
-          `and every later start refuses the store. Restore it from a backup and raise its counters (README, "Restore"), ` +
-          `then remove ${this.#lock.path} to accept it.`,
-      ),
-    );
+    return this.#record(damagedFile(file, what, consequence, this.#lock.path));
   }
 
   /** Keeps the failure (every later write is refused) and writes it into the lock file's record for the next start. */
@@ -385,6 +352,3 @@ export class StoreFileGuard {
     return failure;
   }
 }
-
-const LOST_COMMITS = 'The commits it held since the last checkpoint are lost to a restart, which would hand out their numbers again';
-const LOST_FILE = 'Commits copied into it since are missing from it, and a restart would hand out their numbers again';

@@ -1,4 +1,6 @@
+import { readSync } from 'node:fs';
 import type Database from 'better-sqlite3';
+import { parseIdentityPage, type IdentityCell } from './raw-format.js';
 
 /**
  * The store's identity (schema version 5): a random id given at creation,
@@ -31,4 +33,18 @@ export function identityRootPage(db: Database.Database): number | undefined {
     | number
     | undefined;
   return page === undefined || page < 2 ? undefined : page;
+}
+
+/** Where the identity row lives in the database file, and what it must say. */
+export interface IdentityLayout {
+  readonly storeId: string;
+  /** The root page of `store_identity`, which holds its one row. */
+  readonly rootPage: number;
+  readonly pageSize: number;
+}
+
+/** The identity row as the database file itself holds it (read with `fd`), or undefined if that page holds anything else. */
+export function readFileIdentity(fd: number, layout: Omit<IdentityLayout, 'storeId'>, page: Buffer = Buffer.alloc(layout.pageSize)): IdentityCell | undefined {
+  const read = readSync(fd, page, 0, layout.pageSize, (layout.rootPage - 1) * layout.pageSize);
+  return read === layout.pageSize ? parseIdentityPage(page, layout.pageSize) : undefined;
 }

@@ -1,14 +1,11 @@
+import type { Migration } from '../schema.js';
+
 /**
  * The SQLite schema, as ordered migrations. `PRAGMA user_version` records the
  * last one applied; a store with a higher version than the last one here was
  * written by a newer release and is refused. Migrations live in code so the
  * CLI finds them from any working directory.
  */
-export interface Migration {
-  readonly version: number;
-  readonly description: string;
-  readonly sql: string;
-}
 
 /** Marks a SQLite file as a TakeANumber store (`PRAGMA application_id`, "TaN1"). */
 export const APPLICATION_ID = 0x54614e31;

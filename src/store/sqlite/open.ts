@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { promisedTables as promisedTablesOf } from '../schema-tables.js';
+import { promisedTables as promisedTablesOf } from '../schema.js';
 import { StoreOpenError } from '../../core/store.js';
 import { APPLICATION_ID, LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.js';
 

@@ -1,0 +1,190 @@
+import type Database from 'better-sqlite3';
+import type { RecordedAnswer } from '../../core/idempotency.js';
+import type { IssuedRange, SequenceState } from '../../core/sequence.js';
+import type { ListQuery, SequenceRecord } from '../../core/store.js';
+
+/**
+ * The store's tables as statements: how a row reads into a record and how a
+ * record, a tombstone or an idempotency key is written. Statements are
+ * prepared on first use (a read-only store never prepares the writing ones)
+ * and read 64-bit integers as bigint.
+ */
+
+const COLUMNS =
+  'name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache, issued_low, issued_high, created_at, updated_at, deleted_at';
+
+type Row = [
+  string,
+  bigint,
+  bigint,
+  bigint,
+  bigint,
+  bigint,
+  bigint,
+  bigint,
+  bigint,
+  bigint | null,
+  bigint | null,
+  bigint,
+  bigint,
+  bigint | null,
+];
+
+function toRecord(row: Row): SequenceRecord {
+  const [name, lastValue, isCalled, start, increment, minValue, maxValue, cycle, cache, low, high, createdAt, updatedAt, deletedAt] = row;
+  return {
+    name,
+    options: { start, increment, minValue, maxValue, cycle: cycle !== 0n, cache },
+    position: { lastValue, isCalled: isCalled !== 0n },
+    issued: low === null || high === null ? undefined : { low, high },
+    createdAt: Number(createdAt),
+    updatedAt: Number(updatedAt),
+    deletedAt: deletedAt === null ? undefined : Number(deletedAt),
+  };
+}
+
+/** The columns last_value … issued_high, in the order of COLUMNS. */
+function stateParams({ options, position, issued }: SequenceState): (bigint | number | null)[] {
+  return [
+    position.lastValue,
+    position.isCalled ? 1 : 0,
+    options.start,
+    options.increment,
+    options.minValue,
+    options.maxValue,
+    options.cycle ? 1 : 0,
+    options.cache,
+    issued?.low ?? null,
+    issued?.high ?? null,
+  ];
+}
+
+export class SequenceRows {
+  readonly #db: Database.Database;
+  readonly #statements = new Map<string, Database.Statement>();
+
+  constructor(db: Database.Database) {
+    this.#db = db;
+  }
+
+  #sql(sql: string): Database.Statement {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql).safeIntegers(true);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  /** The row under `name`, a tombstone included (`deletedAt` set). */
+  read(name: string): SequenceRecord | undefined {
+    const row = this.#sql(`SELECT ${COLUMNS} FROM sequences WHERE name = ?`).raw(true).get(name) as Row | undefined;
+    return row === undefined ? undefined : toRecord(row);
+  }
+
+  /** A page by name (keyset pagination over the primary key: a range scan, fast at any depth). */
+  list(query: ListQuery): SequenceRecord[] {
+    const useAfter = query.after !== undefined && query.after >= query.prefix;
+    const lower = useAfter ? 'name > ?' : 'name >= ?';
+    const upper = prefixEnd(query.prefix);
+    const live = query.deleted === true ? 'deleted_at IS NOT NULL' : 'deleted_at IS NULL';
+    const sql = `SELECT ${COLUMNS} FROM sequences WHERE ${lower}${upper === undefined ? '' : ' AND name < ?'} AND ${live} ORDER BY name LIMIT ?`;
+    const params: unknown[] = [useAfter ? query.after : query.prefix];
+    if (upper !== undefined) params.push(upper);
+    params.push(query.limit);
+    return (this.#sql(sql).raw(true).all(...params) as Row[]).map(toRecord);
+  }
+
+  /** A new row: a live sequence, or (`deletedAt` given) a tombstone with the state's marks. */
+  insert(name: string, state: SequenceState, now: number, deletedAt: number | null = null): void {
+    this.#sql(`INSERT INTO sequences (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(name, ...stateParams(state), now, now, deletedAt);
+  }
+
+  /** Moves a live sequence forward: its position and marks. */
+  advance(name: string, { position, issued }: Omit<SequenceState, 'options'>, now: number): void {
+    this.#sql('UPDATE sequences SET last_value = ?, is_called = ?, issued_low = ?, issued_high = ?, updated_at = ? WHERE name = ?').run(
+      position.lastValue,
+      position.isCalled ? 1 : 0,
+      issued?.low ?? null,
+      issued?.high ?? null,
+      now,
+      name,
+    );
+  }
+
+  /** Writes a whole live sequence over the row; over a tombstone (`revive`), the sequence is created anew. */
+  replace(name: string, state: SequenceState, now: number, revive: boolean): void {
+    this.#sql(
+      `UPDATE sequences SET last_value = ?, is_called = ?, start_value = ?, increment = ?, min_value = ?,
+         max_value = ?, cycle = ?, cache = ?, issued_low = ?, issued_high = ?, updated_at = ?,
+         created_at = CASE WHEN ? THEN ? ELSE created_at END, deleted_at = NULL WHERE name = ?`,
+    ).run(...stateParams(state), now, revive ? 1 : 0, now, name);
+  }
+
+  /** Makes the row a tombstone with these marks (or updates a tombstone's), deleting the sequence's keys. */
+  bury(name: string, issued: IssuedRange | undefined, now: number): void {
+    this.#sql('UPDATE sequences SET issued_low = ?, issued_high = ?, updated_at = ?, deleted_at = coalesce(deleted_at, ?) WHERE name = ?').run(
+      issued?.low ?? null,
+      issued?.high ?? null,
+      now,
+      now,
+      name,
+    );
+    this.#sql('DELETE FROM idempotency_keys WHERE name = ?').run(name);
+  }
+
+  /** Removes every trace of the name: its row (live or tombstone) and its keys. */
+  forget(name: string): void {
+    this.#sql('DELETE FROM sequences WHERE name = ?').run(name);
+    this.#sql('DELETE FROM idempotency_keys WHERE name = ?').run(name);
+  }
+
+  /** The answer recorded for (name, key), if any. */
+  recordedAnswer(name: string, key: string): RecordedAnswer | undefined {
+    const row = this.#sql('SELECT request_count, first_value, last_value FROM idempotency_keys WHERE name = ? AND key = ?')
+      .raw(true)
+      .get(name, key) as [bigint | null, bigint, bigint] | undefined;
+    return row === undefined ? undefined : { requestCount: row[0] ?? undefined, first: row[1], last: row[2] };
+  }
+
+  recordAnswer(name: string, key: string, answer: RecordedAnswer, now: number): void {
+    this.#sql('INSERT INTO idempotency_keys (name, key, request_count, first_value, last_value, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(
+      name,
+      key,
+      answer.requestCount ?? null,
+      answer.first,
+      answer.last,
+      now,
+    );
+  }
+
+  /** Deletes keys recorded before `before`, at most `limit`; how many. */
+  purgeKeys(before: number, limit: number): number {
+    return this.#sql(
+      'DELETE FROM idempotency_keys WHERE (name, key) IN (SELECT name, key FROM idempotency_keys WHERE created_at < ? ORDER BY created_at LIMIT ?)',
+    ).run(before, limit).changes;
+  }
+
+  /** Answers whether the store's schema is readable (readiness). */
+  ping(): void {
+    this.#sql('SELECT count(*) FROM sqlite_schema').get();
+  }
+}
+
+/**
+ * The least string greater than every string starting with `prefix` (UTF-8
+ * byte order is code point order): its last code point plus one, or
+ * undefined when every string starting with `prefix` is unbounded above.
+ */
+export function prefixEnd(prefix: string): string | undefined {
+  // Array.from splits by code point (never inside a surrogate pair), which is what is wanted here.
+  const points = Array.from(prefix);
+  while (points.length > 0) {
+    const last = (points.pop() as string).codePointAt(0) as number;
+    if (last < 0x10ffff) {
+      const next = last + 1 === 0xd800 ? 0xe000 : last + 1;
+      return points.join('') + String.fromCodePoint(next);
+    }
+  }
+  return undefined;
+}

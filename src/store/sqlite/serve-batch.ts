@@ -1,0 +1,105 @@
+import type { BlockCache, Block } from '../../core/block-cache.js';
+import { takeFromBlock } from '../../core/block-cache.js';
+import { answerOf, keyId, replayOrRefuse, type RecordedAnswer } from '../../core/idempotency.js';
+import { firstUseState, reserve, takeValues, widen, type IssuedRange, type SequenceOptions, type SequencePosition, type SequenceState } from '../../core/sequence.js';
+import type { AllocationOutcome, AllocationRequest } from '../../core/store.js';
+import type { SequenceRows } from './rows.js';
+
+/** A sequence as one batch sees it: read once, written once at the end. */
+interface Working {
+  options: SequenceOptions;
+  position: SequencePosition;
+  issued: IssuedRange | undefined;
+  /** How the batch writes it: a new row, a tombstone made live again, or the position of a live one. */
+  readonly write: 'insert' | 'revive' | 'position';
+  changed: boolean;
+  /** The staged block of a cached sequence; becomes the cached one only after the commit. */
+  block: Block | undefined;
+}
+
+/** A batch's view of a sequence, always built here with one shape (the allocation loop reads it per request). */
+function working(state: SequenceState, write: Working['write'], changed: boolean, block: Block | undefined): Working {
+  return { options: state.options, position: state.position, issued: state.issued, write, changed, block };
+}
+
+export interface BatchResult {
+  readonly outcomes: AllocationOutcome[];
+  /** Blocks reserved by the batch: used only once its commit is durable. */
+  readonly staged: [string, Block][];
+}
+
+/**
+ * Serves every request of a batch, in order, inside the caller's transaction
+ * (SQLite: one transaction, one fsync, for the whole batch). Reading then
+ * writing is atomic: this process holds the writer lock and the transaction
+ * is BEGIN IMMEDIATE. The arithmetic is bigint (core/sequence.ts), checked
+ * before the write: SQLite's integer overflow (a float) never happens.
+ */
+export function serveBatch(rows: SequenceRows, blocks: BlockCache, requests: readonly AllocationRequest[]): BatchResult {
+  const now = Date.now();
+  const states = new Map<string, Working | null>();
+  const answered = new Map<string, RecordedAnswer>();
+  const outcomes = requests.map((request): AllocationOutcome => {
+    const { name, count, idempotency } = request;
+    const id = idempotency === undefined ? undefined : keyId(request);
+    if (idempotency !== undefined && id !== undefined) {
+      const recorded = answered.get(id) ?? rows.recordedAnswer(name, idempotency.key);
+      if (recorded !== undefined) return replayOrRefuse(recorded, request);
+    }
+    let state = states.get(name);
+    if (state === undefined) {
+      const stored = rows.read(name);
+      state = stored === undefined || stored.deletedAt !== undefined ? null : working(stored, 'position', false, blocks.get(name));
+      if (state === null && request.create) {
+        // First use, or first use again after a delete: then it continues after the deleted one's values.
+        state = working(firstUseState(stored?.issued), stored === undefined ? 'insert' : 'revive', true, undefined);
+      }
+      states.set(name, state);
+    }
+    if (state === null) return { ok: false, reason: 'not_found' };
+    const taken = take(state, count);
+    if (taken === undefined) return { ok: false, reason: 'exhausted' };
+    if (idempotency !== undefined && id !== undefined) {
+      const answer = answerOf(request, taken.first, taken.last);
+      answered.set(id, answer);
+      rows.recordAnswer(name, idempotency.key, answer, now);
+    }
+    return { ok: true, first: taken.first, last: taken.last, replayed: false };
+  });
+  const staged: [string, Block][] = [];
+  for (const [name, state] of states) {
+    if (state === null) continue;
+    if (state.block !== undefined) staged.push([name, state.block]);
+    if (!state.changed) continue;
+    if (state.write === 'insert') rows.insert(name, state, now);
+    else if (state.write === 'revive') rows.replace(name, state, now, true);
+    else rows.advance(name, state, now);
+  }
+  return { outcomes, staged };
+}
+
+/** Takes values for one request: from the durable position, or for a cached sequence from its block. */
+function take(state: Working, count: bigint): { first: bigint; last: bigint } | undefined {
+  if (state.options.cache === 1n) {
+    const taken = takeValues(state.position, state.options, count);
+    if (!taken.ok) return undefined;
+    state.position = taken.position;
+    state.issued = widen(state.issued, taken.first, taken.last);
+    state.changed = true;
+    return taken;
+  }
+  const fromBlock = state.block === undefined ? undefined : takeFromBlock(state.block, count);
+  if (fromBlock !== undefined) {
+    state.block = fromBlock.rest;
+    return fromBlock;
+  }
+  const reserved = reserve(state.position, state.options, count);
+  if (!reserved.ok) return undefined;
+  state.position = reserved.position;
+  state.issued = widen(state.issued, reserved.first, reserved.last);
+  state.changed = true;
+  const taken = takeFromBlock({ options: state.options, next: reserved.first, last: reserved.last }, count);
+  if (taken === undefined) throw new Error('a reserved block is smaller than the request it was reserved for');
+  state.block = taken.rest;
+  return taken;
+}
