@@ -1,11 +1,10 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type Database from 'better-sqlite3';
 import { resolveStore } from '../config.js';
 import { helpOption } from '../help.js';
 import { SERVE_SETTINGS } from '../settings.js';
 import { describeLocation, type StoreLocation } from '../store/open-store.js';
-import { openChecked } from '../store/sqlite/open.js';
+import { COPY_SIDE_FILES, CopyCheckError, SqliteSnapshot } from '../store/sqlite/backup.js';
 import { replaceFile } from './atomic-file.js';
 import { CliError, command, HELP_LINE, STORE_OPTION } from './command.js';
 import { checkDestination, DestinationError } from './destination.js';
@@ -25,36 +24,6 @@ export interface BackupSummary {
   readonly store: string;
   readonly sequences: number;
   readonly bytes: number;
-}
-
-/**
- * Pages per step of the online backup after the first: more than any store
- * has, so the whole copy is made in one step, inside one read transaction of
- * the source. That is what makes it a snapshot: in WAL mode the reader never
- * blocks the server's commits, and a step that copies everything cannot be
- * restarted half-way by them.
- */
-const ALL_PAGES = 0x7fffffff;
-
-/**
- * Checks the copy as `serve` would check it (a TakeANumber store, a known
- * schema version, SQLite's quick check), switches it to a rollback journal
- * so the file stands alone (serve switches it back to WAL), and counts its
- * sequences.
- */
-function verifyCopy(path: string): number {
-  let db: Database.Database;
-  try {
-    db = openChecked(path, 'write');
-  } catch (error) {
-    throw new BackupError(`The copy ${path} failed its check, so no backup was written: ${(error as Error).message}`, { cause: error });
-  }
-  try {
-    db.pragma('journal_mode = DELETE');
-    return db.prepare('SELECT count(*) FROM sequences').pluck().get() as number;
-  } finally {
-    db.close();
-  }
 }
 
 /**
@@ -78,31 +47,24 @@ export async function backupStore(location: StoreLocation, file: string, cwd: st
     if (error instanceof DestinationError) throw new BackupError(error.message, { cause: error });
     throw error;
   }
-  const source = openChecked(location.path, 'read');
+  const snapshot = SqliteSnapshot.open(location.path);
   let sequences = 0;
   try {
-    // SQLite may leave a -journal, -wal or -shm beside the copy if it fails half-way.
     await replaceFile(
       target,
       async (temporary) => {
-        try {
-          await source.backup(temporary, { progress: () => ALL_PAGES });
-        } catch (error) {
-          throw new BackupError(`Cannot write the backup to ${target}: ${(error as Error).message}`, { cause: error });
-        } finally {
-          source.close();
-        }
-        sequences = verifyCopy(temporary);
+        sequences = await snapshot.copyTo(temporary);
       },
-      ['-journal', '-wal', '-shm'],
+      COPY_SIDE_FILES,
     );
     const { size } = await stat(target);
     return { file: target, store: describeLocation(location), sequences, bytes: size };
   } catch (error) {
     if (error instanceof BackupError) throw error;
+    if (error instanceof CopyCheckError) throw new BackupError(error.message, { cause: error });
     throw new BackupError(`Cannot write the backup to ${target}: ${(error as Error).message}`, { cause: error });
   } finally {
-    if (source.open) source.close();
+    snapshot.close();
   }
 }
 
