@@ -21,6 +21,15 @@ export const ERROR_CATALOGUE = {
   },
   not_found: { status: 404, message: 'No such route.' },
   sequence_not_found: { status: 404, message: 'No such sequence.' },
+  reservation_not_found: { status: 404, message: 'This sequence issued no reservation with that id.' },
+  reservation_expired: {
+    status: 409,
+    message: 'The reservation expired before it was confirmed, released or voided; its value may be handed out again.',
+  },
+  reservation_settled: {
+    status: 409,
+    message: 'The reservation was already settled by another action (confirm, release or void).',
+  },
   sequence_exhausted: { status: 409, message: 'The sequence has no values left within its bounds.' },
   options_conflict: { status: 409, message: 'The change conflicts with the values the sequence has handed out.' },
   would_reissue: {

@@ -12,6 +12,7 @@ import {
   unite,
   type OptionChanges,
 } from './sequence.js';
+import { seriesFirstWhenTurnedOn } from './gapless.js';
 import type { SequenceRecord, SequenceStore } from './store.js';
 
 /**
@@ -69,12 +70,15 @@ export async function defineSequence(
               'and these options leave no value past them; choose other bounds, or delete it with ?forget=true to hand them out again.',
           );
         }
-        return { write: { kind: 'put', options, position, issued }, result: true };
+        // A gapless sequence created over a deleted name starts its series at its first new value.
+        return { write: { kind: 'put', options, position, issued, seriesFirst: undefined, clearGapless: true }, result: true };
       }
       const options = resolveOptions(changes, current.options);
-      const conflict = changeConflict(current.options, options, current.position, current.issued);
+      const conflict = changeConflict(current.options, options, current.position, current.issued) ?? gaplessConflict(current, options.gapless);
       if (conflict !== undefined) throw new AppError('options_conflict', `Cannot change '${name}': ${conflict}`);
-      return { write: { kind: 'put', options, position: current.position, issued: current.issued }, result: false };
+      // Turned on: what it handed out before counts as confirmed, so the series starts at its first value.
+      const seriesFirst = options.gapless && !current.options.gapless ? seriesFirstWhenTurnedOn(options, current.issued) : current.seriesFirst;
+      return { write: { kind: 'put', options, position: current.position, issued: current.issued, seriesFirst, clearGapless: false }, result: false };
     } catch (error) {
       return invalidOptions(error);
     }
@@ -96,6 +100,13 @@ export async function resetSequence(
   await store.modifySequence(name, (row) => {
     const current = live(row);
     if (current === undefined) throw notFound(name);
+    if (current.options.gapless && !force) {
+      throw new AppError(
+        'options_conflict',
+        `Cannot reset '${name}' without "force": true: it is gapless, and a reset skips or repeats values of its series. ` +
+          'A forced reset starts a new series and forgets its reservations, free and void values.',
+      );
+    }
     try {
       const position = resetPosition(current.options, nextValue);
       // A cycle goes back over its values by design; only its next value counts for it.
@@ -108,7 +119,11 @@ export async function resetSequence(
         );
       }
       const issued = intoIssued ? undefined : current.issued;
-      return { write: { kind: 'put', options: current.options, position, issued }, result: undefined };
+      const gapless = current.options.gapless;
+      return {
+        write: { kind: 'put', options: current.options, position, issued, seriesFirst: gapless ? undefined : current.seriesFirst, clearGapless: gapless },
+        result: undefined,
+      };
     } catch (error) {
       return invalidOptions(error);
     }
@@ -130,4 +145,12 @@ export async function deleteSequence(store: SequenceStore, name: string, forget:
     // handed out elsewhere): the name, used again, continues from there at least.
     return { write: { kind: 'delete', tombstone: unite(row.issued, impliedIssued(row.options, row.position)) }, result: undefined };
   });
+}
+
+/** Why gapless cannot be turned off now: values are reserved or free (they would be skipped for ever), else undefined. */
+function gaplessConflict(current: SequenceRecord, gapless: boolean): string | undefined {
+  if (gapless || !current.options.gapless || current.gapless === undefined) return undefined;
+  const { reserved, free } = current.gapless;
+  if (reserved === 0 && free === 0) return undefined;
+  return `gapless cannot be turned off while values are reserved (${reserved}) or free (${free}): confirm, release or void them first.`;
 }

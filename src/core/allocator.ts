@@ -1,16 +1,26 @@
 import { AppError } from '../errors.js';
-import { StoreUnavailableError, type AllocationRequest, type SequenceStore } from './store.js';
+import type { Grant, SettledAnswer } from './gapless.js';
+import { StoreUnavailableError, type AllocationOutcome, type AllocationRequest, type SequenceStore, type SettleOutcome, type SettleRequest } from './store.js';
 
 export interface Allocation {
   readonly first: bigint;
   readonly last: bigint;
   /** True when this is the recorded answer to an earlier request with the same idempotency key. */
   readonly replayed: boolean;
+  /** Gapless sequences: the reservation of `first`. */
+  readonly grant: Grant | undefined;
+  /** Gapless: the value was free because an earlier reservation of it expired. */
+  readonly tookExpired: boolean;
+}
+
+/** A settled gapless reservation, and whether this was the same action again. */
+export interface Settled extends SettledAnswer {
+  readonly replayed: boolean;
 }
 
 /** What the allocator tells `onCommit` about one commit. */
 export interface CommitInfo {
-  /** Requests the commit carried (one transaction for all of them). */
+  /** Requests the commit carried (allocations and settlements; one transaction for each kind). */
   readonly size: number;
   /** How long the store took to confirm or fail it, in milliseconds. */
   readonly durationMs: number;
@@ -20,6 +30,11 @@ export interface CommitInfo {
 
 interface Pending extends AllocationRequest {
   resolve(allocation: Allocation): void;
+  reject(error: Error): void;
+}
+
+interface PendingSettle extends SettleRequest {
+  resolve(settled: Settled): void;
   reject(error: Error): void;
 }
 
@@ -51,7 +66,9 @@ export interface AllocatorOptions {
 /**
  * Group commit. Requests are queued; at the end of the event-loop turn (and,
  * while a commit is running, until it ends) they go to the store as one
- * batch: one transaction, one fsync, for all of them. A request's promise
+ * batch: one transaction, one fsync, for all of them (settlements of gapless
+ * reservations queue beside allocations and go as a second batch of the same
+ * commit). A request's promise
  * settles only after the store has made its values durable. Requests keep
  * their arrival order within a batch and batches never overlap, so values of
  * one sequence follow the order in which requests arrived.
@@ -65,6 +82,7 @@ export class Allocator {
   readonly #maxPending: number;
   readonly #commitTimeoutMs: number | undefined;
   #queue: Pending[] = [];
+  #settlements: PendingSettle[] = [];
   /** Requests accepted and not yet answered: queued or in the commit. */
   #pending = 0;
   #overloaded = false;
@@ -91,27 +109,44 @@ export class Allocator {
 
   /** Takes `request.count` consecutive values of a sequence (the request must be valid). */
   allocate(request: AllocationRequest): Promise<Allocation> {
-    if (this.#closed) return Promise.reject(new AppError('shutting_down'));
-    if (this.#stalled) return Promise.reject(stalledError(this.#commitTimeoutMs ?? 0));
-    if (this.#pending >= this.#maxPending) {
-      if (!this.#overloaded) {
-        this.#overloaded = true;
-        this.#onOverload(this.#maxPending);
-      }
-      return Promise.reject(new AppError('overloaded', undefined, { retryAfterSeconds: 1 }));
-    }
-    this.#overloaded = false;
-    this.#pending += 1;
+    const refused = this.#admit();
+    if (refused !== undefined) return Promise.reject(refused);
     return new Promise<Allocation>((resolve, reject) => {
       this.#queue.push({ ...request, resolve, reject });
       this.#scheduleFlush();
     });
   }
 
+  /** Confirms, releases or voids a gapless reservation; rejects with the refusal's AppError. */
+  settle(request: SettleRequest): Promise<Settled> {
+    const refused = this.#admit();
+    if (refused !== undefined) return Promise.reject(refused);
+    return new Promise<Settled>((resolve, reject) => {
+      this.#settlements.push({ ...request, resolve, reject });
+      this.#scheduleFlush();
+    });
+  }
+
+  /** Counts a new request in, or says why it is refused at once. */
+  #admit(): Error | undefined {
+    if (this.#closed) return new AppError('shutting_down');
+    if (this.#stalled) return stalledError(this.#commitTimeoutMs ?? 0);
+    if (this.#pending >= this.#maxPending) {
+      if (!this.#overloaded) {
+        this.#overloaded = true;
+        this.#onOverload(this.#maxPending);
+      }
+      return new AppError('overloaded', undefined, { retryAfterSeconds: 1 });
+    }
+    this.#overloaded = false;
+    this.#pending += 1;
+    return undefined;
+  }
+
   /** Refuses new requests and waits until every queued one is answered. */
   async close(): Promise<void> {
     this.#closed = true;
-    while (this.#committing !== undefined || this.#queue.length > 0) {
+    while (this.#committing !== undefined || this.#queue.length > 0 || this.#settlements.length > 0) {
       if (this.#committing === undefined) this.#flush();
       await this.#committing;
     }
@@ -129,14 +164,16 @@ export class Allocator {
   #flush(): void {
     const batch = this.#queue.length <= this.#maxBatch ? this.#queue : this.#queue.slice(0, this.#maxBatch);
     this.#queue = batch === this.#queue ? [] : this.#queue.slice(this.#maxBatch);
-    if (batch.length === 0) return;
-    this.#committing = this.#commit(batch).finally(() => {
+    const settlements = this.#settlements.length <= this.#maxBatch ? this.#settlements : this.#settlements.slice(0, this.#maxBatch);
+    this.#settlements = settlements === this.#settlements ? [] : this.#settlements.slice(this.#maxBatch);
+    if (batch.length === 0 && settlements.length === 0) return;
+    this.#committing = this.#commit(batch, settlements).finally(() => {
       this.#committing = undefined;
-      if (this.#queue.length > 0) this.#scheduleFlush();
+      if (this.#queue.length > 0 || this.#settlements.length > 0) this.#scheduleFlush();
     });
   }
 
-  async #commit(batch: Pending[]): Promise<void> {
+  async #commit(batch: Pending[], settlements: PendingSettle[]): Promise<void> {
     // Set by the timer (a closure, so kept in an object for the type checker).
     const timedOut = { answered: false };
     let timer: NodeJS.Timeout | undefined;
@@ -145,36 +182,47 @@ export class Allocator {
         timedOut.answered = true;
         this.#stalled = true;
         this.#onStoreError(new Error(`the store has not confirmed a commit in ${this.#commitTimeoutMs} ms`));
-        this.#failAll(batch, stalledError(this.#commitTimeoutMs ?? 0));
+        this.#failAll(batch, settlements, stalledError(this.#commitTimeoutMs ?? 0));
       }, this.#commitTimeoutMs);
     }
     const started = performance.now();
     let stored = false;
-    let outcomes;
+    let outcomes: AllocationOutcome[] = [];
+    let settled: SettleOutcome[] = [];
     try {
-      outcomes = await this.#store.allocateBatch(batch);
-      if (outcomes.length !== batch.length) {
-        throw new Error(`the store answered ${outcomes.length} outcomes for ${batch.length} requests`);
+      if (batch.length > 0) outcomes = await this.#store.allocateBatch(batch);
+      if (settlements.length > 0) settled = await this.#store.settleBatch(settlements);
+      if (outcomes.length !== batch.length || settled.length !== settlements.length) {
+        throw new Error(`the store answered ${outcomes.length + settled.length} outcomes for ${batch.length + settlements.length} requests`);
       }
       stored = true;
     } catch (error) {
       this.#onStoreError(error);
       // A fault of the store (StoreUnavailableError) or a bug: the HTTP layer tells them apart (errors.ts).
-      if (!timedOut.answered) this.#failAll(batch, error instanceof Error ? error : new Error(String(error)));
+      if (!timedOut.answered) this.#failAll(batch, settlements, error instanceof Error ? error : new Error(String(error)));
       return;
     } finally {
       clearTimeout(timer);
       this.#stalled = false;
-      this.#onCommit({ size: batch.length, durationMs: performance.now() - started, ok: stored && !timedOut.answered });
+      this.#onCommit({ size: batch.length + settlements.length, durationMs: performance.now() - started, ok: stored && !timedOut.answered });
     }
     // After a timeout the requests were told it failed: the values are skipped, never handed out.
     if (timedOut.answered) return;
-    this.#pending -= batch.length;
+    this.#pending -= batch.length + settlements.length;
     for (let i = 0; i < batch.length; i += 1) {
       const request = batch[i] as Pending;
-      const outcome = outcomes[i] as (typeof outcomes)[number];
-      if (outcome.ok) request.resolve({ first: outcome.first, last: outcome.last, replayed: outcome.replayed });
-      else request.reject(refusal(request, outcome.reason));
+      const outcome = outcomes[i] as AllocationOutcome;
+      if (outcome.ok) {
+        request.resolve({ first: outcome.first, last: outcome.last, replayed: outcome.replayed, grant: outcome.grant, tookExpired: outcome.tookExpired });
+      } else {
+        request.reject(refusal(request, outcome.reason));
+      }
+    }
+    for (let i = 0; i < settlements.length; i += 1) {
+      const request = settlements[i] as PendingSettle;
+      const outcome = settled[i] as SettleOutcome;
+      if (outcome.ok) request.resolve({ ...outcome.answer, replayed: outcome.replayed });
+      else request.reject(settleRefusal(request, outcome.reason));
     }
   }
 
@@ -183,11 +231,11 @@ export class Allocator {
    * or hangs, each request is answered within about one timeout instead of
    * piling up behind the failing commit.
    */
-  #failAll(batch: Pending[], failure: Error): void {
-    const waiting = this.#queue;
+  #failAll(batch: Pending[], settlements: PendingSettle[], failure: Error): void {
+    const waiting = [...batch, ...settlements, ...this.#queue, ...this.#settlements];
     this.#queue = [];
-    this.#pending -= batch.length + waiting.length;
-    for (const request of batch) request.reject(failure);
+    this.#settlements = [];
+    this.#pending -= waiting.length;
     for (const request of waiting) request.reject(failure);
   }
 }
@@ -198,13 +246,26 @@ function stalledError(timeoutMs: number): StoreUnavailableError {
   });
 }
 
-function refusal(request: AllocationRequest, reason: 'exhausted' | 'not_found' | 'key_reused'): AppError {
+function refusal(request: AllocationRequest, reason: (AllocationOutcome & { ok: false })['reason']): AppError {
   switch (reason) {
+    case 'gapless_count':
+      return new AppError('invalid_count', `Sequence '${request.name}' is gapless: it hands out one value (one reservation) a request; count must be 1.`);
     case 'exhausted':
       return new AppError('sequence_exhausted', `Sequence '${request.name}' has no ${request.count === 1n ? 'value' : `${request.count} values`} left within its bounds.`);
     case 'not_found':
       return new AppError('sequence_not_found', `No sequence '${request.name}' (this server does not create sequences on first use).`);
     case 'key_reused':
       return new AppError('idempotency_key_reused');
+  }
+}
+
+function settleRefusal(request: SettleRequest, reason: (SettleOutcome & { ok: false })['reason']): AppError {
+  switch (reason) {
+    case 'not_found':
+      return new AppError('reservation_not_found', `Sequence '${request.name}' issued no reservation '${request.id}'.`);
+    case 'expired':
+      return new AppError('reservation_expired', `Reservation '${request.id}' of '${request.name}' expired before it was settled; its value may be handed out again.`);
+    case 'settled':
+      return new AppError('reservation_settled', `Reservation '${request.id}' of '${request.name}' was already settled by another action.`);
   }
 }

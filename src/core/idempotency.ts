@@ -1,3 +1,4 @@
+import type { Grant } from './gapless.js';
 import type { AllocationOutcome, AllocationRequest } from './store.js';
 
 /**
@@ -14,18 +15,20 @@ export interface RecordedAnswer {
   readonly requestCount: bigint | undefined;
   readonly first: bigint;
   readonly last: bigint;
+  /** A gapless sequence's reservation: a replay answers the same one (even once settled or expired). */
+  readonly grant: Grant | undefined;
 }
 
 /** What a request whose key is already recorded gets. */
 export function replayOrRefuse(recorded: RecordedAnswer, request: AllocationRequest): AllocationOutcome {
   return recorded.requestCount === request.idempotency?.requestCount
-    ? { ok: true, first: recorded.first, last: recorded.last, replayed: true }
+    ? { ok: true, first: recorded.first, last: recorded.last, replayed: true, grant: recorded.grant, tookExpired: false }
     : { ok: false, reason: 'key_reused' };
 }
 
 /** The answer a request records for its key, once it has taken first..last. */
-export function answerOf(request: AllocationRequest, first: bigint, last: bigint): RecordedAnswer {
-  return { requestCount: request.idempotency?.requestCount, first, last };
+export function answerOf(request: AllocationRequest, first: bigint, last: bigint, grant: Grant | undefined): RecordedAnswer {
+  return { requestCount: request.idempotency?.requestCount, first, last, grant };
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { GaplessImport } from './gapless.js';
 import {
   describeIssued,
   seedState,
@@ -35,13 +36,17 @@ export function heldOf(
 /** What an import file says of a name. */
 export type Imported =
   /** A whole sequence (full format), or a seed value (options kept for held sequences). */
-  | { readonly kind: 'sequence'; readonly state: SequenceState; readonly seed: boolean }
+  | { readonly kind: 'sequence'; readonly state: SequenceState; readonly seed: boolean; readonly gapless?: GaplessImport | undefined }
   /** A deleted name and the values it had handed out (full format). */
   | { readonly kind: 'deleted'; readonly issued: IssuedRange | undefined };
 
 export type ImportDecision =
-  /** Write `state` as a live sequence: `created` (a new or deleted name), `raised` (moved forward or replaced). */
-  | { readonly kind: 'created' | 'raised'; readonly state: SequenceState }
+  /**
+   * Write `state` as a live sequence: `created` (a new or deleted name),
+   * `raised` (moved forward or replaced); with `gapless`, replace the name's
+   * gapless values and reservation ids by these.
+   */
+  | { readonly kind: 'created' | 'raised'; readonly state: SequenceState; readonly gapless?: GaplessImport | undefined }
   /** The counter stays; only its high-water marks widen to what the file says was handed out. */
   | { readonly kind: 'widened'; readonly state: SequenceState }
   /** Keep (or make) the name a tombstone with these marks. */
@@ -91,6 +96,7 @@ export function importDecision(held: Held, imported: Imported): ImportDecision {
   }
 
   const { state, seed } = imported;
+  if (imported.gapless !== undefined) return gaplessDecision(held, state, imported.gapless);
   if (held.kind !== 'live') {
     const previous = held.kind === 'deleted' ? held.issued : undefined;
     const created = continuedPast(state, previous);
@@ -123,6 +129,42 @@ export function importDecision(held: Held, imported: Imported): ImportDecision {
   }
   const issued = unite(current.issued, state.issued);
   return sameRange(issued, current.issued) ? { kind: 'unchanged' } : { kind: 'widened', state: { ...current, issued } };
+}
+
+/**
+ * A gapless sequence of the full format, with its values that are not
+ * confirmed and its open reservations: taken whole where the store holds
+ * nothing that could clash (no sequence, a tombstone it stays clear of, or a
+ * sequence that has handed out nothing), unchanged where the store holds it
+ * at the same position (the same file imported again); anything else would
+ * mix two series, and is refused.
+ */
+function gaplessDecision(held: Held, state: SequenceState, gapless: GaplessImport): ImportDecision {
+  if (held.kind === 'live') {
+    const current = held.state;
+    if (current.options.gapless && samePosition(current, state)) return { kind: 'unchanged' };
+    if (current.issued === undefined) return { kind: 'raised', state, gapless };
+    return {
+      kind: 'conflict',
+      reason:
+        `the store's sequence has handed out ${describeIssued(current.issued)} and the file's is a gapless sequence at another position: ` +
+        'a gapless series is imported only where the store holds no values of that name',
+    };
+  }
+  const previous = held.kind === 'deleted' ? held.issued : undefined;
+  const created = continuedPast(state, previous);
+  if (created === undefined) return noRoom(unite(previous, state.issued));
+  if (created.position !== state.position) {
+    return {
+      kind: 'conflict',
+      reason: `a deleted sequence of this name handed out ${previous === undefined ? 'values' : describeIssued(previous)} within the file's gapless series`,
+    };
+  }
+  return { kind: 'created', state: created, gapless };
+}
+
+function samePosition(a: SequenceState, b: SequenceState): boolean {
+  return a.position.lastValue === b.position.lastValue && a.position.isCalled === b.position.isCalled;
 }
 
 /**
@@ -227,11 +269,11 @@ export function seedEntries(values: ReadonlyMap<string, bigint>): ImportEntry[] 
 
 /** The entries of a full-format file: its sequences, then its deleted names. */
 export function fullEntries(
-  sequences: readonly (SequenceState & { readonly name: string })[],
+  sequences: readonly (SequenceState & { readonly name: string; readonly gapless?: GaplessImport | undefined })[],
   deleted: readonly { readonly name: string; readonly issued: IssuedRange | undefined }[] = [],
 ): ImportEntry[] {
   return [
-    ...sequences.map(({ name, ...state }): ImportEntry => ({ name, imported: { kind: 'sequence', state, seed: false } })),
+    ...sequences.map(({ name, gapless, ...state }): ImportEntry => ({ name, imported: { kind: 'sequence', state, seed: false, gapless } })),
     ...deleted.map(({ name, issued }): ImportEntry => ({ name, imported: { kind: 'deleted', issued } })),
   ];
 }

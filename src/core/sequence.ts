@@ -1,5 +1,9 @@
 import { INT64_MAX, INT64_MIN } from './int64.js';
 
+/** The lease of a gapless reservation: default and bounds, in seconds (core/gapless.ts has the rest of the rules). */
+export const DEFAULT_LEASE_SECONDS = 300;
+export const MAX_LEASE_SECONDS = 86_400;
+
 /**
  * Sequence arithmetic with PostgreSQL `CREATE SEQUENCE` semantics, in bigint,
  * free of I/O: stores keep a sequence's options and position, and call these
@@ -15,6 +19,10 @@ export interface SequenceOptions {
   readonly cycle: boolean;
   /** How many values a store reserves ahead and hands out from memory (1: none). */
   readonly cache: bigint;
+  /** Values go out as reservations to confirm, release or void (core/gapless.ts); needs cache 1 and no cycle. */
+  readonly gapless: boolean;
+  /** A gapless reservation's lease, in whole seconds (1 to 86400). */
+  readonly leaseSeconds: number;
 }
 
 /**
@@ -29,7 +37,7 @@ export interface SequencePosition {
 
 export const MAX_CACHE = 1_000_000n;
 
-export type OptionName = 'start' | 'increment' | 'min_value' | 'max_value' | 'cycle' | 'cache';
+export type OptionName = 'start' | 'increment' | 'min_value' | 'max_value' | 'cycle' | 'cache' | 'gapless' | 'lease_seconds';
 
 /** An option set that cannot be used; `field` names the option at fault. */
 export class InvalidOptionsError extends Error {
@@ -69,7 +77,19 @@ export function resolveOptions(given: OptionChanges, base?: SequenceOptions): Se
   if (cache < 1n || cache > MAX_CACHE) {
     throw new InvalidOptionsError('cache', `cache must be from 1 to ${MAX_CACHE}, got ${cache}.`);
   }
-  return { start, increment, minValue, maxValue, cycle: given.cycle ?? base?.cycle ?? false, cache };
+  const cycle = given.cycle ?? base?.cycle ?? false;
+  const gapless = given.gapless ?? base?.gapless ?? false;
+  const leaseSeconds = given.leaseSeconds ?? base?.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
+  if (!Number.isInteger(leaseSeconds) || leaseSeconds < 1 || leaseSeconds > MAX_LEASE_SECONDS) {
+    throw new InvalidOptionsError('lease_seconds', `lease_seconds must be a whole number of seconds from 1 to ${MAX_LEASE_SECONDS}, got ${leaseSeconds}.`);
+  }
+  if (gapless && cache !== 1n) {
+    throw new InvalidOptionsError('gapless', `A gapless sequence hands out its values one reservation at a time: cache must be 1, got ${cache}.`);
+  }
+  if (gapless && cycle) {
+    throw new InvalidOptionsError('gapless', 'A gapless sequence cannot cycle: its values would repeat.');
+  }
+  return { start, increment, minValue, maxValue, cycle, cache, gapless, leaseSeconds };
 }
 
 export const DEFAULT_OPTIONS: SequenceOptions = resolveOptions({});

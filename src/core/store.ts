@@ -1,3 +1,4 @@
+import type { GaplessImport, GaplessSummary, Grant, SettleAction, SettledAnswer, ValueState, ValueView } from './gapless.js';
 import type { ImportEntry } from './import-rules.js';
 import type { IssuedRange, SequenceOptions, SequencePosition, SequenceState } from './sequence.js';
 
@@ -26,8 +27,39 @@ export interface AllocationRequest {
 }
 
 export type AllocationOutcome =
-  | { readonly ok: true; readonly first: bigint; readonly last: bigint; readonly replayed: boolean }
-  | { readonly ok: false; readonly reason: 'exhausted' | 'not_found' | 'key_reused' };
+  | {
+      readonly ok: true;
+      readonly first: bigint;
+      readonly last: bigint;
+      readonly replayed: boolean;
+      /** A gapless sequence's reservation of `first` (= `last`); undefined for every other sequence. */
+      readonly grant: Grant | undefined;
+      /** Gapless: the value was free because a reservation of it had expired (metrics count it, once). */
+      readonly tookExpired: boolean;
+    }
+  /** `gapless_count`: more than one value asked of a gapless sequence. */
+  | { readonly ok: false; readonly reason: 'exhausted' | 'not_found' | 'key_reused' | 'gapless_count' };
+
+/** A confirm, release or void of a gapless reservation. */
+export interface SettleRequest {
+  readonly name: string;
+  readonly id: string;
+  readonly action: SettleAction;
+  /** Void only: why (at most MAX_REASON_LENGTH characters, checked before). */
+  readonly reason: string | undefined;
+}
+
+export type SettleOutcome =
+  | { readonly ok: true; readonly answer: SettledAnswer; readonly replayed: boolean }
+  | { readonly ok: false; readonly reason: 'not_found' | 'expired' | 'settled' };
+
+export interface ValuesQuery {
+  /** Only values in this state (at the store's now); all three when undefined. */
+  readonly state: ValueState | undefined;
+  /** Only values greater than this one (keyset pagination, ascending). */
+  readonly after: bigint | undefined;
+  readonly limit: number;
+}
 
 export interface SequenceRecord {
   readonly name: string;
@@ -44,6 +76,10 @@ export interface SequenceRecord {
    * reads and listings, it keeps `issued` so the name, used again, continues after it.
    */
   readonly deletedAt: number | undefined;
+  /** Gapless sequences: the first value of the series (core/gapless.ts), undefined before the first. */
+  readonly seriesFirst: bigint | undefined;
+  /** Gapless sequences (live ones): the counts and unbroken prefix at the store's now; undefined otherwise. */
+  readonly gapless: GaplessSummary | undefined;
 }
 
 /** What `modifySequence`'s decision asks the store to write. */
@@ -55,10 +91,13 @@ export type SequenceWrite =
       readonly options: SequenceOptions;
       readonly position: SequencePosition;
       readonly issued: IssuedRange | undefined;
+      readonly seriesFirst: bigint | undefined;
+      /** Gapless: remove every stored value and reservation id of the sequence (a forced reset). */
+      readonly clearGapless: boolean;
     }
-  /** Deletes the sequence and its idempotency keys, leaving a tombstone with these marks. */
+  /** Deletes the sequence, its idempotency keys, gapless values and reservation ids, leaving a tombstone with these marks. */
   | { readonly kind: 'delete'; readonly tombstone: IssuedRange | undefined }
-  /** Removes every trace of the name: sequence or tombstone, and keys. */
+  /** Removes every trace of the name: sequence or tombstone, keys, gapless values and reservation ids. */
   | { readonly kind: 'forget' };
 
 export interface ListQuery {
@@ -90,6 +129,12 @@ export interface ImportSummary {
   readonly deleted: number;
 }
 
+/**
+ * Gapless leases are judged by the store's clock, `now` in what follows: on
+ * SQLite the server's (one process writes a store), on PostgreSQL the
+ * database's (`clock_timestamp()`), so that every instance agrees on when a
+ * lease ends.
+ */
 export interface SequenceStore {
   /** Where the data lives, for messages and logs (never contains secrets). */
   readonly location: string;
@@ -111,6 +156,30 @@ export interface SequenceStore {
    *   them to a retry.
    */
   allocateBatch(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]>;
+
+  /**
+   * Settles gapless reservations, in array order, each decided by
+   * `decideSettlement` (core/gapless.ts) on what the store holds at its now
+   * and written atomically with that read; durable before it resolves, as
+   * allocateBatch (SQLite: the batch is one transaction and one fsync;
+   * PostgreSQL: one transaction a request, the reservation's row locked).
+   * A request on a missing, deleted or non-gapless sequence is `not_found`.
+   */
+  settleBatch(requests: readonly SettleRequest[]): Promise<SettleOutcome[]>;
+
+  /**
+   * A gapless sequence's values that are not confirmed, ascending, as read at
+   * the store's now (`viewOf`); undefined when there is no live sequence of
+   * that name; empty for a sequence that is not gapless.
+   */
+  listValues(name: string, query: ValuesQuery): Promise<ValueView[] | undefined>;
+
+  /**
+   * What the full export format carries of a live gapless sequence beyond its
+   * row (its series' first value, stored values, open reservation ids);
+   * undefined for a missing or non-gapless sequence.
+   */
+  readGapless(name: string): Promise<GaplessImport | undefined>;
 
   getSequence(name: string): Promise<SequenceRecord | undefined>;
 
