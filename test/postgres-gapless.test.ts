@@ -346,6 +346,23 @@ describe('PostgreSQL gapless sequences', () => {
     assert.ok(reused?.ok === true && reused.grant === undefined);
   });
 
+  it('a sequence turned gapless again after a forced reset into its values starts a clean series (its old voids gone)', async () => {
+    const url = await postgres.newDatabase();
+    const store = await open(url);
+    await defineSequence(store, 'again', { gapless: true });
+    const voided = await reserve(store, 'again');
+    assert.equal((await settle(store, 'again', voided.grant.id, 'void')).ok, true);
+    // Only voids left: gapless may be turned off; then a forced reset goes back over the values it handed out.
+    await defineSequence(store, 'again', { gapless: false });
+    await resetSequence(store, 'again', 1n, true);
+    await defineSequence(store, 'again', { gapless: true });
+    assert.deepEqual(await store.listValues('again', { state: undefined, after: undefined, limit: 10 }), []);
+    const fresh = await reserve(store, 'again');
+    assert.equal(fresh.value, 1n);
+    assert.deepEqual(await settle(store, 'again', voided.grant.id, 'void'), { ok: false, reason: 'not_found' }, 'the old series\' ids are forgotten');
+    assert.deepEqual((await store.getSequence('again'))?.seriesFirst, 1n);
+  });
+
   it('reports a fault while settling as StoreUnavailableError, writing nothing', async () => {
     const url = await postgres.newDatabase();
     const store = await open(url, 1000);

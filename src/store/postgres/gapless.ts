@@ -11,7 +11,7 @@ import {
   type ValueView,
 } from '../../core/gapless.js';
 import type { ValuesQuery } from '../../core/store.js';
-import { GAPLESS_VALUES, NOW_MS, RECORD_COLUMNS, RESERVATIONS, SEQUENCES, clearGapless, toRecord, type RecordRow, type StoredRecord } from './rows.js';
+import { GAPLESS_VALUES, NOW_MS, RECORD_COLUMNS, RESERVATIONS, SEQUENCES, toRecord, type RecordRow, type StoredRecord } from './rows.js';
 
 /**
  * A gapless sequence's tables on PostgreSQL (core/gapless.ts says what they
@@ -292,40 +292,4 @@ export async function readGapless(client: pg.PoolClient, name: string): Promise<
     values: values.map(toStoredValue),
     reservations: reservations.map((row) => ({ id: row.id, value: BigInt(row.value), expiresAt: Number(row.expires_at), state: 'reserved', reason: row.reason ?? undefined })),
   };
-}
-
-/** Replaces the name's gapless values and reservation ids by an import's (the row locked by this transaction). */
-export async function writeImported(client: pg.PoolClient, name: string, gapless: GaplessImport): Promise<void> {
-  await clearGapless(client, name);
-  if (gapless.values.length > 0) {
-    const { values } = gapless;
-    await client.query(
-      `INSERT INTO ${GAPLESS_VALUES} (name, value, state, reservation, expires_at, reason, updated_at)
-       SELECT $1, * FROM unnest($2::int8[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::int8[])`,
-      [
-        name,
-        values.map((stored) => stored.value.toString()),
-        values.map((stored) => stored.state),
-        values.map((stored) => stored.reservation ?? null),
-        values.map((stored) => stored.expiresAt ?? null),
-        values.map((stored) => stored.reason ?? null),
-        values.map((stored) => stored.updatedAt),
-      ],
-    );
-  }
-  if (gapless.reservations.length > 0) {
-    const { reservations } = gapless;
-    await client.query(
-      `INSERT INTO ${RESERVATIONS} (name, id, value, expires_at, state, reason)
-       SELECT $1, * FROM unnest($2::text[], $3::int8[], $4::int8[], $5::text[], $6::text[])`,
-      [
-        name,
-        reservations.map((reservation) => reservation.id),
-        reservations.map((reservation) => reservation.value.toString()),
-        reservations.map((reservation) => reservation.expiresAt),
-        reservations.map((reservation) => reservation.state),
-        reservations.map((reservation) => reservation.reason ?? null),
-      ],
-    );
-  }
 }

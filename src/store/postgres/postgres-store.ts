@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { keyId, replayOrRefuse, answerOf } from '../../core/idempotency.js';
-import { heldOf, planImport, type ImportEntry } from '../../core/import-rules.js';
-import { takeValues, DEFAULT_OPTIONS, firstUseState, initialPosition, widen } from '../../core/sequence.js';
+import type { ImportEntry } from '../../core/import-rules.js';
+import { takeValues, firstUseState, widen } from '../../core/sequence.js';
 import type { GaplessImport, ValueView } from '../../core/gapless.js';
 import {
   StoreOpenError,
@@ -22,25 +22,12 @@ import { CachedBlocks } from './cached.js';
 import { allocateCoalesced } from './coalesced.js';
 import { createPool, inTransaction, redactUrl, type PostgresSettings } from './connection.js';
 import { reportingFaults } from './faults.js';
-import { listValues, readGapless, summarizedRecord, summarizedSelect, toSummarized, writeImported, type SummarizedRow } from './gapless.js';
+import { listValues, readGapless, summarizedRecord, summarizedSelect, toSummarized, type SummarizedRow } from './gapless.js';
+import { applyImport } from './imports.js';
 import { recordedAnswers, recordKeys } from './keys.js';
 import { PostgresTokens } from './postgres-tokens.js';
 import { reserveLocked, settleAll } from './reservations.js';
-import {
-  advanceSequence,
-  burySequence,
-  clearGapless,
-  forgetSequence,
-  insertSequence,
-  KEYS,
-  lockRow,
-  RECORD_COLUMNS,
-  replaceSequence,
-  SEQUENCES,
-  toRecord,
-  withoutVersion,
-  type RecordRow,
-} from './rows.js';
+import { advanceSequence, burySequence, clearGapless, forgetSequence, insertSequence, KEYS, lockRow, replaceSequence, withoutVersion } from './rows.js';
 import { prepareSchema } from './schema.js';
 
 /**
@@ -285,34 +272,7 @@ export class PostgresStore implements SequenceStore {
 
   /** One transaction, the rows locked, decided by the import rules (core/import-rules.ts): all or nothing. */
   importSequences(entries: readonly ImportEntry[]): Promise<ImportSummary> {
-    return reportingFaults(
-      inTransaction(this.#pool, async (client) => {
-        // Locked in name order, as every transaction that locks several rows here: no deadlock between imports.
-        const { rows } = await client.query<RecordRow>(
-          `SELECT ${RECORD_COLUMNS} FROM ${SEQUENCES} WHERE name = ANY($1::text[]) ORDER BY name FOR UPDATE`,
-          [entries.map((entry) => entry.name)],
-        );
-        const held = new Map(rows.map((row) => [row.name, toRecord(row)]));
-        const { writes, summary } = planImport(entries, (name) => heldOf(held.get(name)));
-        for (const { name, decision } of writes) {
-          this.#blocks.drop(name);
-          const row = held.get(name);
-          if (decision.kind === 'deleted') {
-            const tombstone = { options: DEFAULT_OPTIONS, position: initialPosition(DEFAULT_OPTIONS), issued: decision.issued, seriesFirst: undefined };
-            if (row === undefined) await insertSequence(client, name, tombstone, { deleted: true });
-            else await burySequence(client, name, decision.issued);
-            continue;
-          }
-          // A gapless entry brings its series (values and ids replace the name's); otherwise a live row keeps its own.
-          const gapless = decision.kind === 'widened' ? undefined : decision.gapless;
-          const seriesFirst = gapless !== undefined ? gapless.seriesFirst : row?.deletedAt === undefined ? row?.seriesFirst : undefined;
-          if (row === undefined) await insertSequence(client, name, { ...decision.state, seriesFirst });
-          else await replaceSequence(client, name, { ...decision.state, seriesFirst });
-          if (gapless !== undefined) await writeImported(client, name, gapless);
-        }
-        return summary;
-      }),
-    );
+    return reportingFaults(inTransaction(this.#pool, (client) => applyImport(client, entries, (name) => this.#blocks.drop(name))));
   }
 
   ping(): Promise<void> {
