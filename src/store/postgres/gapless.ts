@@ -30,10 +30,12 @@ type Db = pg.Pool | pg.PoolClient;
 const SUMMARY_COLUMNS = (() => {
   const when = (sql: string): string => `CASE WHEN s.gapless AND s.deleted_at IS NULL THEN (${sql}) END`;
   const count = (where: string): string => `SELECT count(*) FROM ${GAPLESS_VALUES} g WHERE g.name = s.name AND ${where}`;
-  // The earliest open value in the series' order: the first free one, or the first reserved one.
-  const edge = (where: string): string =>
-    `CASE WHEN s.increment > 0 THEN (SELECT min(g.value) FROM ${GAPLESS_VALUES} g WHERE g.name = s.name AND ${where})
-          ELSE (SELECT max(g.value) FROM ${GAPLESS_VALUES} g WHERE g.name = s.name AND ${where}) END`;
+  // The earliest open value in the series' order: the first free one, or the first reserved one. `OFFSET 0`
+  // keeps the scan on the partial index of the state: else min/max would walk the primary key, voids and all.
+  const edge = (where: string): string => {
+    const open = `SELECT g.value FROM ${GAPLESS_VALUES} g WHERE g.name = s.name AND ${where} OFFSET 0`;
+    return `CASE WHEN s.increment > 0 THEN (SELECT min(o.value) FROM (${open}) o) ELSE (SELECT max(o.value) FROM (${open}) o) END`;
+  };
   return [
     `${when(count("g.state = 'reserved' AND g.expires_at > n.now"))} AS g_reserved`,
     `${when(count("g.state = 'reserved' AND g.expires_at <= n.now"))} AS g_expired`,
@@ -92,7 +94,9 @@ export interface FreeValue {
  * The database's now and the first `limit` free values in the series' order
  * (released ones, and reservations past their lease at that now), for a
  * sequence whose row this transaction has locked. Each branch reads one
- * partial index: the free values, and the leases that have ended.
+ * partial index: the free values in order, and the leases that have ended
+ * (`OFFSET 0` keeps that scan on them, then sorts the few it finds: ordered
+ * by value, the planner would rather walk the primary key, voids and all).
  */
 export async function freeValues(client: pg.PoolClient, name: string, order: 'asc' | 'desc', limit: number): Promise<{ now: number; free: FreeValue[] }> {
   const direction = order === 'asc' ? 'ASC' : 'DESC';
@@ -101,7 +105,9 @@ export async function freeValues(client: pg.PoolClient, name: string, order: 'as
      SELECT n.now, f.value, f.state FROM n LEFT JOIN LATERAL (
        (SELECT value, state FROM ${GAPLESS_VALUES} WHERE name = $1 AND state = 'free' ORDER BY value ${direction} LIMIT $2)
        UNION ALL
-       (SELECT value, state FROM ${GAPLESS_VALUES} WHERE name = $1 AND state = 'reserved' AND expires_at <= n.now ORDER BY value ${direction} LIMIT $2)
+       (SELECT value, state FROM (
+          SELECT value, state FROM ${GAPLESS_VALUES} WHERE name = $1 AND state = 'reserved' AND expires_at <= n.now OFFSET 0
+        ) ended ORDER BY value ${direction} LIMIT $2)
        ORDER BY value ${direction} LIMIT $2
      ) f ON true`,
     [name, limit],
@@ -242,7 +248,11 @@ function toStoredValue(row: Omit<ValueRow, 'now' | 'gapless'> & { value: string;
   };
 }
 
-/** What a reader asks for, as SQL over the values row `g` at `n.now` (`viewOf`'s rule). */
+/**
+ * What a reader asks for, as SQL over the values row `g` at `n.now` (`viewOf`'s
+ * rule). Reserved and free values are found on their partial indexes and
+ * sorted (`OFFSET 0`: else the planner walks the primary key, voids and all).
+ */
 const STATE_FILTER: Readonly<Record<NonNullable<ValuesQuery['state']> | 'all', string>> = {
   reserved: "g.state = 'reserved' AND g.expires_at > n.now",
   free: "(g.state = 'free' OR (g.state = 'reserved' AND g.expires_at <= n.now))",
@@ -256,9 +266,11 @@ export async function listValues(db: Db, name: string, query: ValuesQuery): Prom
     `WITH n AS (SELECT ${NOW_MS} AS now)
      SELECT n.now, s.gapless, v.* FROM n JOIN ${SEQUENCES} s ON s.name = $1 AND s.deleted_at IS NULL
      LEFT JOIN LATERAL (
-       SELECT g.value, g.state, g.reservation, g.expires_at, g.reason, g.updated_at FROM ${GAPLESS_VALUES} g
-       WHERE s.gapless AND g.name = $1 AND ($2::int8 IS NULL OR g.value > $2::int8) AND ${STATE_FILTER[query.state ?? 'all']}
-       ORDER BY g.value LIMIT $3
+       SELECT * FROM (
+         SELECT g.value, g.state, g.reservation, g.expires_at, g.reason, g.updated_at FROM ${GAPLESS_VALUES} g
+         WHERE s.gapless AND g.name = $1 AND ($2::int8 IS NULL OR g.value > $2::int8) AND ${STATE_FILTER[query.state ?? 'all']}
+         ${query.state === 'reserved' || query.state === 'free' ? 'OFFSET 0' : ''}
+       ) g ORDER BY g.value LIMIT $3
      ) v ON true`,
     [name, query.after?.toString() ?? null, query.limit],
   );
