@@ -177,7 +177,7 @@ export function gaplessContract(kind: string, newHarness: () => Promise<StoreHar
         [5n, 'reserved'],
         [6n, 'reserved'],
       ]);
-      assert.ok(rest?.every((v) => v.expiresAt !== undefined && !('reservation' in v)));
+      assert.ok(rest.every((v) => v.expiresAt !== undefined && !('reservation' in v)));
       assert.deepEqual((await store.listValues('v', { state: 'void', after: undefined, limit: 10 }))?.map((v) => v.value), [2n, 4n]);
       assert.deepEqual((await store.listValues('v', { state: 'reserved', after: 5n, limit: 10 }))?.map((v) => v.value), [6n]);
       await store.close();
