@@ -11,6 +11,7 @@ import {
   resolveOptions,
   unite,
   type OptionChanges,
+  type SequenceOptions,
 } from './sequence.js';
 import { seriesFirstWhenTurnedOn } from './gapless.js';
 import type { SequenceRecord, SequenceStore } from './store.js';
@@ -74,7 +75,7 @@ export async function defineSequence(
         return { write: { kind: 'put', options, position, issued, seriesFirst: undefined, clearGapless: true }, result: true };
       }
       const options = resolveOptions(changes, current.options);
-      const conflict = changeConflict(current.options, options, current.position, current.issued) ?? gaplessConflict(current, options.gapless);
+      const conflict = changeConflict(current.options, options, current.position, current.issued) ?? gaplessConflict(current, options);
       if (conflict !== undefined) throw new AppError('options_conflict', `Cannot change '${name}': ${conflict}`);
       // Turned on: what it handed out before counts as confirmed, so the series starts at its first value.
       const seriesFirst = options.gapless && !current.options.gapless ? seriesFirstWhenTurnedOn(options, current.issued) : current.seriesFirst;
@@ -149,10 +150,14 @@ export async function deleteSequence(store: SequenceStore, name: string, forget:
   });
 }
 
-/** Why gapless cannot be turned off now: values are reserved or free (they would be skipped for ever), else undefined. */
-function gaplessConflict(current: SequenceRecord, gapless: boolean): string | undefined {
-  if (gapless || !current.options.gapless || current.gapless === undefined) return undefined;
+/** Why a gapless sequence cannot take these options now (values reserved or free would be skipped, or lie off its step), else undefined. */
+function gaplessConflict(current: SequenceRecord, options: SequenceOptions): string | undefined {
+  if (!current.options.gapless || current.gapless === undefined) return undefined;
   const { reserved, free } = current.gapless;
   if (reserved === 0 && free === 0) return undefined;
-  return `gapless cannot be turned off while values are reserved (${reserved}) or free (${free}): confirm, release or void them first.`;
+  const open = `values are reserved (${reserved}) or free (${free}): confirm, release or void them first.`;
+  if (!options.gapless) return `gapless cannot be turned off while ${open}`;
+  // The series is judged on its step: free values of the old step would lie off the new one.
+  if (options.increment !== current.options.increment) return `the increment of a gapless sequence cannot change while ${open}`;
+  return undefined;
 }
