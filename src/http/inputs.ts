@@ -180,12 +180,17 @@ export function parseVoidReason(body: unknown): string | undefined {
   const reason = fields.reason;
   if (reason === undefined || reason === null) return undefined;
   if (typeof reason !== 'string') throw new AppError('invalid_options', 'reason must be a string (or null).', { field: 'reason' });
-  const length = [...reason].length;
-  if (length > MAX_REASON_LENGTH) {
-    throw new AppError('invalid_options', `reason must be at most ${MAX_REASON_LENGTH} characters, got ${length}.`, { field: 'reason' });
-  }
   if (reason.includes('\u0000') || !reason.isWellFormed()) {
     throw new AppError('invalid_options', 'reason must be text without NUL characters or unpaired surrogates.', { field: 'reason' });
+  }
+  // Characters are code points: the UTF-16 units less the second half of each surrogate pair.
+  let length = 0;
+  for (let i = 0; i < reason.length; i += 1) {
+    const unit = reason.charCodeAt(i);
+    if (unit < 0xdc00 || unit > 0xdfff) length += 1;
+  }
+  if (length > MAX_REASON_LENGTH) {
+    throw new AppError('invalid_options', `reason must be at most ${MAX_REASON_LENGTH} characters, got ${length}.`, { field: 'reason' });
   }
   return reason;
 }
