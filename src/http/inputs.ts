@@ -180,19 +180,21 @@ export function parseVoidReason(body: unknown): string | undefined {
   const reason = fields.reason;
   if (reason === undefined || reason === null) return undefined;
   if (typeof reason !== 'string') throw new AppError('invalid_options', 'reason must be a string (or null).', { field: 'reason' });
-  if (reason.includes('\u0000') || !reason.isWellFormed()) {
-    throw new AppError('invalid_options', 'reason must be text without NUL characters or unpaired surrogates.', { field: 'reason' });
-  }
+  const problem = reasonProblem(reason);
+  if (problem !== undefined) throw new AppError('invalid_options', problem, { field: 'reason' });
+  return reason;
+}
+
+/** Why a void's reason cannot be kept (too long, NUL, an unpaired surrogate), else undefined; the import file checks reasons by it too. */
+export function reasonProblem(reason: string): string | undefined {
+  if (reason.includes('\u0000') || !reason.isWellFormed()) return 'reason must be text without NUL characters or unpaired surrogates.';
   // Characters are code points: the UTF-16 units less the second half of each surrogate pair.
   let length = 0;
   for (let i = 0; i < reason.length; i += 1) {
     const unit = reason.charCodeAt(i);
     if (unit < 0xdc00 || unit > 0xdfff) length += 1;
   }
-  if (length > MAX_REASON_LENGTH) {
-    throw new AppError('invalid_options', `reason must be at most ${MAX_REASON_LENGTH} characters, got ${length}.`, { field: 'reason' });
-  }
-  return reason;
+  return length > MAX_REASON_LENGTH ? `reason must be at most ${MAX_REASON_LENGTH} characters, got ${length}.` : undefined;
 }
 
 const VALUE_STATES: readonly ValueState[] = ['reserved', 'free', 'void'];
