@@ -163,6 +163,16 @@ describe('gapless history checker: clean histories pass', () => {
     assert.deepEqual(check(operations).violations, []);
   });
 
+  test('a void repeated with another reason (or none) answers the reason of the void applied', () => {
+    const operations = [
+      reserve([0, 1], 1, 'A'),
+      settle([2, 3], 'void', 'A', 1, { reason: 'torn' }),
+      settle([4, 5], 'void', 'A', { type: 'settled', value: 1n, state: 'void', reason: 'torn' }),
+      settle([6, 7], 'void', 'A', { type: 'settled', value: 1n, state: 'void', reason: 'torn' }, { reason: 'other' }),
+    ];
+    assert.deepEqual(check(operations).violations, []);
+  });
+
   test('a confirm sent before the lease ended may be answered after it; its lost first attempt may have been applied', () => {
     const operations = [reserve([0, 1], 1, 'A'), settle([990, 1050], 'confirm', 'A', unknown), settle([1500, 1501], 'confirm', 'A', 1, { process: 'p2' })];
     assert.deepEqual(check(operations, { kills: [{ at: 1000, process: 'p1' }] }).violations, []);
@@ -256,6 +266,9 @@ describe('gapless history checker: each kind of violation is caught', () => {
     assertCaught(check([base, settle([2, 3], 'confirm', 'A', { type: 'settled', value: 1n, state: 'free', reason: null })]).violations, 'answer');
     assertCaught(check([base, settle([2, 3], 'confirm', 'A', 2)]).violations, 'answer');
     assertCaught(check([base, settle([2, 3], 'void', 'A', { type: 'settled', value: 1n, state: 'void', reason: null }, { reason: 'torn' })]).violations, 'answer');
+    // Repeated: the first void's reason, not another.
+    const twice = [base, settle([2, 3], 'void', 'A', 1, { reason: 'torn' }), settle([4, 5], 'void', 'A', 1, { reason: 'other' })];
+    assertCaught(check(twice).violations, 'answer');
   });
 
   test('no answer from a live process; an unexpected error', () => {

@@ -27,7 +27,8 @@
  *   a reservation id acknowledged is never `reservation_not_found`.
  * - (4) Answers: ids of 22 to 64 base64url characters, one id one request
  *   (a keyed retry replays the same reservation), the settled state of the
- *   action with the reserved value (and the void reason echoed).
+ *   action with the reserved value, and the reason of the void applied (a
+ *   void repeated with another reason answers the first one's).
  * - (5) The series, at the end (`GaplessFinal`): once every client has
  *   stopped and every lease has ended nothing is reserved; the drain
  *   re-reserves exactly the free values, lowest first; after it nothing is
@@ -111,6 +112,11 @@ const isSettled = (op: GaplessOperation): op is SettledOp => op.kind === 'settle
 const isRefusal = (op: GaplessOperation, code: string): boolean => op.outcome.type === 'error' && op.outcome.code === code;
 /** May this settle request have been applied? (No answer, or a server fault.) */
 const mayHaveApplied = (op: SettleOp): boolean => op.outcome.type === 'settled' || op.outcome.type === 'unknown' || (op.outcome.type === 'error' && op.outcome.status >= 500);
+/** The reasons a void answer may echo: of a void sent for the reservation before it completed (its own, if the reservation is unknown). */
+function voidReasons(reservation: Reservation | undefined, op: SettleOp): (string | null)[] {
+  const sent = reservation?.attempts.filter((other) => other.action === 'void' && other.invoked < op.completed && mayHaveApplied(other)) ?? [op];
+  return sent.map((other) => other.reason ?? null);
+}
 const min = (values: readonly number[]): number => values.reduce((a, b) => Math.min(a, b), Infinity);
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
@@ -180,7 +186,7 @@ export function checkGaplessHistory(history: GaplessHistory, options: GaplessChe
             ? `state ${outcome.state}`
             : reservation !== undefined && outcome.value !== reservation.value
               ? `value ${outcome.value}, reserved ${reservation.value}`
-              : op.action === 'void' && outcome.reason !== (op.reason ?? null)
+              : op.action === 'void' && !voidReasons(reservation, op).includes(outcome.reason)
                 ? `reason ${JSON.stringify(outcome.reason)}`
                 : undefined;
         if (wrong !== undefined) violations.add('answer', `${op.action} answered ${wrong} ${d(op)}`);
@@ -216,6 +222,8 @@ export function checkGaplessHistory(history: GaplessHistory, options: GaplessChe
     const acked = attempts.filter(isSettled);
     const states = new Set(acked.map((op) => op.outcome.state));
     if (states.size > 1) violations.add('settled', `${reservation.id} settled by two actions: ${acked.map(d).join(' and ')}`);
+    const reasons = new Set(acked.filter((op) => op.outcome.state === 'void').map((op) => op.outcome.reason));
+    if (reasons.size > 1) violations.add('answer', `${reservation.id} voided with two reasons: ${acked.map(d).join(' and ')}`);
     for (const op of attempts) {
       const { action } = op;
       if (op.outcome.type === 'settled' && op.invoked >= expiresAt + tolerance) {

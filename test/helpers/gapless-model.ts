@@ -137,7 +137,8 @@ export class GaplessRecorder {
 
 /** One operation on one line, for violation messages. */
 export function describeGapless(op: GaplessOperation): string {
-  const request = op.kind === 'reserve' ? `reserve${op.key === undefined ? '' : ` key=${op.key}`}` : `${op.action} ${op.reservation}`;
+  const request =
+    op.kind === 'reserve' ? `reserve${op.key === undefined ? '' : ` key=${op.key}`}` : `${op.action} ${op.reservation}${op.reason === undefined ? '' : ` reason=${JSON.stringify(op.reason)}`}`;
   const { outcome } = op;
   let result: string;
   switch (outcome.type) {
