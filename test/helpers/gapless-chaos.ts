@@ -6,7 +6,7 @@
  * confirm every free value, lowest first), read the series again.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { between, type Target } from './chaos.js';
+import { between, reasonOf, type LoadOptionsOf, type Target } from './chaos.js';
 import { until } from './cli.js';
 import type { GaplessOperation, GaplessOutcome, GaplessRecorder, ListedValue, SettleAction } from './gapless-model.js';
 
@@ -26,13 +26,6 @@ export const CLOCK_TOLERANCE_MS = 100;
 
 const REQUEST_LIMIT_MS = 30_000;
 const EXPIRES_AT = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-
-function reasonOf(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const cause: unknown = error.cause;
-  if (cause instanceof Error) return `${error.message}: ${(cause as NodeJS.ErrnoException).code ?? cause.message}`;
-  return `${error.name}: ${error.message}`;
-}
 
 /** An object with exactly these keys (in this order), or undefined. */
 function exactly(text: string, keys: readonly string[]): Record<string, unknown> | undefined {
@@ -115,16 +108,7 @@ export function recordedSettle(recorder: GaplessRecorder, target: Target, sequen
   );
 }
 
-export interface GaplessLoadOptions {
-  readonly recorder: GaplessRecorder;
-  /** The processes live now (a killed one is removed before it is killed). */
-  readonly targets: () => readonly Target[];
-  readonly sequences: readonly GaplessSequence[];
-  readonly callers: number;
-  readonly random: () => number;
-  /** Prefix of the idempotency keys (unique to the run). */
-  readonly keyPrefix: string;
-}
+export type GaplessLoadOptions = LoadOptionsOf<GaplessRecorder, GaplessSequence>;
 
 export interface GaplessLoad {
   /** Waits until `more` requests beyond the current count are answered 200 (bounded: fails after `limitMs`). */

@@ -37,6 +37,7 @@
  *   `confirmed_through` equal to `last_value`.
  */
 import { describeGapless, type GaplessFinal, type GaplessHistory, type GaplessOperation, type Reserved, type ReserveOperation, type Settled, type SettleOperation } from './gapless-model.js';
+import { Violations } from './history.js';
 
 export * from './gapless-model.js';
 
@@ -71,23 +72,6 @@ export interface GaplessSummary {
 
 const ACTION_STATE = { confirm: 'confirmed', release: 'free', void: 'void' } as const;
 const RESERVATION_ID = /^[A-Za-z0-9_-]{22,64}$/;
-
-class Violations {
-  private readonly kept = new Map<string, string[]>();
-  private readonly dropped = new Map<string, number>();
-  constructor(private readonly limit: number) {}
-  add(check: string, message: string): void {
-    const list = this.kept.get(check) ?? [];
-    if (list.length < this.limit) this.kept.set(check, [...list, `${check}: ${message}`]);
-    else this.dropped.set(check, (this.dropped.get(check) ?? 0) + 1);
-  }
-  list(): string[] {
-    return [...this.kept].flatMap(([check, messages]) => {
-      const more = this.dropped.get(check);
-      return more === undefined ? messages : [...messages, `${check}: … and ${more} more`];
-    });
-  }
-}
 
 type ReserveOp = ReserveOperation;
 type SettleOp = SettleOperation;

@@ -3,7 +3,7 @@
  * reservations and settlements with their times and outcomes, the kills, and
  * each sequence's state at the end.
  */
-import type { Kill } from './history.js';
+import { describeFailure, type Failure, type Kill } from './history.js';
 
 export type SettleAction = 'confirm' | 'release' | 'void';
 export type SettledState = 'confirmed' | 'free' | 'void';
@@ -27,15 +27,12 @@ export interface Settled {
   readonly reason: string | null;
 }
 
-export type GaplessOutcome =
-  | Reserved
-  | Settled
-  /** An answer with an error status. */
-  | { readonly type: 'error'; readonly status: number; readonly code: string | undefined }
-  /** No answer: the connection failed or died; it may or may not have been applied. */
-  | { readonly type: 'unknown'; readonly reason: string }
-  /** An answer that could not be read as the API promises (always a violation). */
-  | { readonly type: 'invalid'; readonly status: number; readonly text: string };
+/**
+ * A 200 read as the API promises, or a failure as in the other checker: an
+ * error status; no answer (`unknown`: the connection failed or died, it may
+ * or may not have been applied); an unreadable answer (always a violation).
+ */
+export type GaplessOutcome = Reserved | Settled | Failure;
 
 interface Timed {
   /** performance.now() of the test process when the request was sent and when its outcome was known. */
@@ -140,23 +137,11 @@ export function describeGapless(op: GaplessOperation): string {
   const request =
     op.kind === 'reserve' ? `reserve${op.key === undefined ? '' : ` key=${op.key}`}` : `${op.action} ${op.reservation}${op.reason === undefined ? '' : ` reason=${JSON.stringify(op.reason)}`}`;
   const { outcome } = op;
-  let result: string;
-  switch (outcome.type) {
-    case 'reserved':
-      result = `ok ${outcome.value} ${outcome.reservation} expires ${outcome.expiresAt.toFixed(1)} ms${outcome.replayed ? ' (replayed)' : ''}`;
-      break;
-    case 'settled':
-      result = `ok ${outcome.value} ${outcome.state}${outcome.reason === null ? '' : ` (${outcome.reason})`}`;
-      break;
-    case 'error':
-      result = `error ${outcome.status} ${outcome.code ?? '(no code)'}`;
-      break;
-    case 'unknown':
-      result = `unknown (${outcome.reason})`;
-      break;
-    case 'invalid':
-      result = `invalid ${outcome.status} ${outcome.text.slice(0, 200)}`;
-      break;
-  }
+  const result =
+    outcome.type === 'reserved'
+      ? `ok ${outcome.value} ${outcome.reservation} expires ${outcome.expiresAt.toFixed(1)} ms${outcome.replayed ? ' (replayed)' : ''}`
+      : outcome.type === 'settled'
+        ? `ok ${outcome.value} ${outcome.state}${outcome.reason === null ? '' : ` (${outcome.reason})`}`
+        : describeFailure(outcome);
   return `[${op.process} ${op.sequence} ${request} ${op.invoked.toFixed(1)}..${op.completed.toFixed(1)} ms: ${result}]`;
 }
