@@ -207,6 +207,9 @@ describe('health and failures', () => {
       modifySequence: (name, decide) => real.modifySequence(name, decide),
       purgeIdempotencyKeys: (before, limit) => real.purgeIdempotencyKeys(before, limit),
       importSequences: (entries) => real.importSequences(entries),
+      settleBatch: (requests) => real.settleBatch(requests),
+      listValues: (name, query) => real.listValues(name, query),
+      readGapless: (name) => real.readGapless(name),
       ping: () => (failing ? Promise.reject(new StoreUnavailableError('disk I/O error')) : real.ping()),
       close: () => real.close(),
     };
@@ -242,6 +245,9 @@ describe('admin endpoints when the store fails', () => {
       modifySequence: () => Promise.reject(failing),
       purgeIdempotencyKeys: (before, limit) => real.purgeIdempotencyKeys(before, limit),
       importSequences: (entries) => real.importSequences(entries),
+      settleBatch: () => Promise.reject(failing),
+      listValues: () => Promise.reject(failing),
+      readGapless: () => Promise.reject(failing),
       ping: () => real.ping(),
       close: () => real.close(),
     };
@@ -274,6 +280,9 @@ describe('admin endpoints when the store fails', () => {
       modifySequence: bug,
       purgeIdempotencyKeys: (before, limit) => real.purgeIdempotencyKeys(before, limit),
       importSequences: (entries) => real.importSequences(entries),
+      settleBatch: bug,
+      listValues: bug,
+      readGapless: bug,
       ping: bug,
       close: () => real.close(),
     };

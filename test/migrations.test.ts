@@ -33,9 +33,9 @@ describe('schema migrations', () => {
       ['used', 'never', 'huge', 'huge'].map((name) => ({ name, count: 1n, create: false })),
     );
     assert.deepEqual(outcomes, [
-      { ok: true, first: 42n, last: 42n, replayed: false },
-      { ok: true, first: 1n, last: 1n, replayed: false },
-      { ok: true, first: 9223372036854775807n, last: 9223372036854775807n, replayed: false },
+      { ok: true, first: 42n, last: 42n, replayed: false, grant: undefined, tookExpired: false },
+      { ok: true, first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false },
+      { ok: true, first: 9223372036854775807n, last: 9223372036854775807n, replayed: false, grant: undefined, tookExpired: false },
       { ok: false, reason: 'exhausted' },
     ]);
     const used = await store.getSequence('used');
@@ -46,6 +46,8 @@ describe('schema migrations', () => {
       maxValue: 9223372036854775807n,
       cycle: false,
       cache: 1n,
+      gapless: false,
+      leaseSeconds: 300,
     });
     await store.close();
     const db = new Database(path, { readonly: true });

@@ -25,7 +25,10 @@ describe('moving a store (export --format full, import)', () => {
     const sqlite = SqliteStore.open(sqlitePath, { mode: 'write' });
     const define = async (name: string, changes: Parameters<typeof resolveOptions>[0]) => {
       const options = resolveOptions(changes);
-      await sqlite.modifySequence(name, () => ({ write: { kind: 'put', options, position: initialPosition(options), issued: undefined }, result: undefined }));
+      await sqlite.modifySequence(name, () => ({
+        write: { kind: 'put', options, position: initialPosition(options), issued: undefined, seriesFirst: undefined, clearGapless: false },
+        result: undefined,
+      }));
     };
     await define('descending', { increment: -7n, cycle: true, cache: 20n });
     await define('near-max', { start: INT64_MAX - 3n });
@@ -63,9 +66,9 @@ describe('moving a store (export --format full, import)', () => {
       { name: 'deleted', count: 1n, create: true },
     ]);
     assert.deepEqual([plain, nearMax, deleted], [
-      { ok: true, first: 42n, last: 42n, replayed: false },
-      { ok: true, first: INT64_MAX - 1n, last: INT64_MAX - 1n, replayed: false },
-      { ok: true, first: 18n, last: 18n, replayed: false },
+      { ok: true, first: 42n, last: 42n, replayed: false, grant: undefined, tookExpired: false },
+      { ok: true, first: INT64_MAX - 1n, last: INT64_MAX - 1n, replayed: false, grant: undefined, tookExpired: false },
+      { ok: true, first: 18n, last: 18n, replayed: false, grant: undefined, tookExpired: false },
     ]);
     await pg.close();
 

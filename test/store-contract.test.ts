@@ -2,17 +2,22 @@ import { join } from 'node:path';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { startPostgres } from './helpers/postgres.js';
-import { storeContract } from './helpers/store-contract.js';
+import { gaplessContract } from './helpers/gapless-contract.js';
+import { storeContract, type StoreHarness } from './helpers/store-contract.js';
 import { tempDir } from './helpers/temp.js';
 
-storeContract('SQLite', () => {
+const sqliteHarness = (): Promise<StoreHarness> => {
   const path = join(tempDir(), 'contract.db');
   return Promise.resolve({ open: () => Promise.resolve(SqliteStore.open(path, { mode: 'write' })) });
-});
+};
+storeContract('SQLite', sqliteHarness);
+gaplessContract('SQLite', sqliteHarness);
 
 // One server for the file (started at the top level, so it lives until the file ends), a database per test.
 const server = await startPostgres();
-storeContract('PostgreSQL', async () => {
+const postgresHarness = async (): Promise<StoreHarness> => {
   const url = await server.newDatabase();
   return { open: () => PostgresStore.open({ url, poolSize: 4, statementTimeoutMs: 5000 }) };
-});
+};
+storeContract('PostgreSQL', postgresHarness);
+gaplessContract('PostgreSQL', postgresHarness);

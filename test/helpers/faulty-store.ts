@@ -1,3 +1,4 @@
+import type { GaplessImport, ValueView } from '../../src/core/gapless.js';
 import type { ImportEntry } from '../../src/core/import-rules.js';
 import {
   StoreUnavailableError,
@@ -7,6 +8,9 @@ import {
   type ListQuery,
   type SequenceRecord,
   type SequenceStore,
+  type SettleOutcome,
+  type SettleRequest,
+  type ValuesQuery,
   type SequenceWrite,
 } from '../../src/core/store.js';
 
@@ -159,6 +163,18 @@ export class FaultyStore implements SequenceStore {
 
   importSequences(entries: readonly ImportEntry[]): Promise<ImportSummary> {
     return this.inner.importSequences(entries);
+  }
+
+  settleBatch(requests: readonly SettleRequest[]): Promise<SettleOutcome[]> {
+    return this.inner.settleBatch(requests);
+  }
+
+  listValues(name: string, query: ValuesQuery): Promise<ValueView[] | undefined> {
+    return this.inner.listValues(name, query);
+  }
+
+  readGapless(name: string): Promise<GaplessImport | undefined> {
+    return this.inner.readGapless(name);
   }
 
   ping(): Promise<void> {

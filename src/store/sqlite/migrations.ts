@@ -119,6 +119,41 @@ export const MIGRATIONS: readonly Migration[] = [
       INSERT INTO store_identity (id, store_id, generation) VALUES (1, lower(hex(randomblob(16))), 0);
     `,
   },
+  {
+    version: 6,
+    description: 'gapless sequences: options, the values not confirmed, every reservation id issued',
+    // gapless_values holds only values that are not confirmed (core/gapless.ts); the partial index finds the
+    // lowest free or expired one and counts the open ones without reading the voids. reservations keeps
+    // every id issued, for the life of the sequence. A recorded idempotency key keeps its reservation.
+    sql: `
+      ALTER TABLE sequences ADD COLUMN gapless INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE sequences ADD COLUMN lease_seconds INTEGER NOT NULL DEFAULT 300;
+      ALTER TABLE sequences ADD COLUMN series_first INTEGER;
+      ALTER TABLE idempotency_keys ADD COLUMN reservation TEXT;
+      ALTER TABLE idempotency_keys ADD COLUMN expires_at INTEGER;
+      CREATE TABLE gapless_values (
+        name TEXT NOT NULL,
+        value INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('reserved', 'free', 'void')),
+        reservation TEXT,
+        expires_at INTEGER,
+        reason TEXT,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (name, value)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX gapless_values_open ON gapless_values (name, value) WHERE state IN ('reserved', 'free');
+      CREATE TABLE reservations (
+        name TEXT NOT NULL,
+        id TEXT NOT NULL,
+        value INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('reserved', 'confirmed', 'free', 'void')),
+        reason TEXT,
+        settled_at INTEGER,
+        PRIMARY KEY (name, id)
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

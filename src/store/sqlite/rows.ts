@@ -11,7 +11,8 @@ import type { ListQuery, SequenceRecord } from '../../core/store.js';
  */
 
 const COLUMNS =
-  'name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache, issued_low, issued_high, created_at, updated_at, deleted_at';
+  'name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache, gapless, lease_seconds, issued_low, issued_high, ' +
+  'series_first, created_at, updated_at, deleted_at';
 
 type Row = [
   string,
@@ -23,6 +24,9 @@ type Row = [
   bigint,
   bigint,
   bigint,
+  bigint,
+  bigint,
+  bigint | null,
   bigint | null,
   bigint | null,
   bigint,
@@ -31,20 +35,24 @@ type Row = [
 ];
 
 function toRecord(row: Row): SequenceRecord {
-  const [name, lastValue, isCalled, start, increment, minValue, maxValue, cycle, cache, low, high, createdAt, updatedAt, deletedAt] = row;
+  const [name, lastValue, isCalled, start, increment, minValue, maxValue, cycle, cache, gapless, lease, low, high, seriesFirst, createdAt, updatedAt, deletedAt] =
+    row;
   return {
     name,
-    options: { start, increment, minValue, maxValue, cycle: cycle !== 0n, cache },
+    options: { start, increment, minValue, maxValue, cycle: cycle !== 0n, cache, gapless: gapless !== 0n, leaseSeconds: Number(lease) },
     position: { lastValue, isCalled: isCalled !== 0n },
     issued: low === null || high === null ? undefined : { low, high },
     createdAt: Number(createdAt),
     updatedAt: Number(updatedAt),
     deletedAt: deletedAt === null ? undefined : Number(deletedAt),
+    seriesFirst: seriesFirst ?? undefined,
+    // Computed at the store's now by the reader that needs it (gapless-rows.ts).
+    gapless: undefined,
   };
 }
 
-/** The columns last_value … issued_high, in the order of COLUMNS. */
-function stateParams({ options, position, issued }: SequenceState): (bigint | number | null)[] {
+/** The columns last_value … series_first, in the order of COLUMNS. */
+function stateParams({ options, position, issued }: SequenceState, seriesFirst: bigint | undefined): (bigint | number | null)[] {
   return [
     position.lastValue,
     position.isCalled ? 1 : 0,
@@ -54,8 +62,11 @@ function stateParams({ options, position, issued }: SequenceState): (bigint | nu
     options.maxValue,
     options.cycle ? 1 : 0,
     options.cache,
+    options.gapless ? 1 : 0,
+    options.leaseSeconds,
     issued?.low ?? null,
     issued?.high ?? null,
+    seriesFirst ?? null,
   ];
 }
 
@@ -96,8 +107,14 @@ export class SequenceRows {
   }
 
   /** A new row: a live sequence, or (`deletedAt` given) a tombstone with the state's marks. */
-  insert(name: string, state: SequenceState, now: number, deletedAt: number | null = null): void {
-    this.#sql(`INSERT INTO sequences (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(name, ...stateParams(state), now, now, deletedAt);
+  insert(name: string, state: SequenceState, now: number, deletedAt: number | null = null, seriesFirst?: bigint): void {
+    this.#sql(`INSERT INTO sequences (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+      name,
+      ...stateParams(state, seriesFirst),
+      now,
+      now,
+      deletedAt,
+    );
   }
 
   /** Moves a live sequence forward: its position and marks. */
@@ -112,13 +129,19 @@ export class SequenceRows {
     );
   }
 
+  /** A gapless sequence moved forward: its position, marks and the first value of its series. */
+  advanceSeries(name: string, state: Omit<SequenceState, 'options'>, seriesFirst: bigint | undefined, now: number): void {
+    this.advance(name, state, now);
+    this.#sql('UPDATE sequences SET series_first = ? WHERE name = ?').run(seriesFirst ?? null, name);
+  }
+
   /** Writes a whole live sequence over the row; over a tombstone (`revive`), the sequence is created anew. */
-  replace(name: string, state: SequenceState, now: number, revive: boolean): void {
+  replace(name: string, state: SequenceState, now: number, revive: boolean, seriesFirst?: bigint): void {
     this.#sql(
       `UPDATE sequences SET last_value = ?, is_called = ?, start_value = ?, increment = ?, min_value = ?,
-         max_value = ?, cycle = ?, cache = ?, issued_low = ?, issued_high = ?, updated_at = ?,
-         created_at = CASE WHEN ? THEN ? ELSE created_at END, deleted_at = NULL WHERE name = ?`,
-    ).run(...stateParams(state), now, revive ? 1 : 0, now, name);
+         max_value = ?, cycle = ?, cache = ?, gapless = ?, lease_seconds = ?, issued_low = ?, issued_high = ?,
+         series_first = ?, updated_at = ?, created_at = CASE WHEN ? THEN ? ELSE created_at END, deleted_at = NULL WHERE name = ?`,
+    ).run(...stateParams(state, seriesFirst), now, revive ? 1 : 0, now, name);
   }
 
   /** Makes the row a tombstone with these marks (or updates a tombstone's), deleting the sequence's keys. */
@@ -141,21 +164,19 @@ export class SequenceRows {
 
   /** The answer recorded for (name, key), if any. */
   recordedAnswer(name: string, key: string): RecordedAnswer | undefined {
-    const row = this.#sql('SELECT request_count, first_value, last_value FROM idempotency_keys WHERE name = ? AND key = ?')
+    const row = this.#sql('SELECT request_count, first_value, last_value, reservation, expires_at FROM idempotency_keys WHERE name = ? AND key = ?')
       .raw(true)
-      .get(name, key) as [bigint | null, bigint, bigint] | undefined;
-    return row === undefined ? undefined : { requestCount: row[0] ?? undefined, first: row[1], last: row[2] };
+      .get(name, key) as [bigint | null, bigint, bigint, string | null, bigint | null] | undefined;
+    if (row === undefined) return undefined;
+    const [requestCount, first, last, reservation, expiresAt] = row;
+    const grant = reservation === null || expiresAt === null ? undefined : { id: reservation, expiresAt: Number(expiresAt) };
+    return { requestCount: requestCount ?? undefined, first, last, grant };
   }
 
   recordAnswer(name: string, key: string, answer: RecordedAnswer, now: number): void {
-    this.#sql('INSERT INTO idempotency_keys (name, key, request_count, first_value, last_value, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(
-      name,
-      key,
-      answer.requestCount ?? null,
-      answer.first,
-      answer.last,
-      now,
-    );
+    this.#sql(
+      'INSERT INTO idempotency_keys (name, key, request_count, first_value, last_value, reservation, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ).run(name, key, answer.requestCount ?? null, answer.first, answer.last, answer.grant?.id ?? null, answer.grant?.expiresAt ?? null, now);
   }
 
   /** Deletes keys recorded before `before`, at most `limit`; how many. */

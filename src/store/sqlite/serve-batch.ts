@@ -1,8 +1,11 @@
 import type { BlockCache, Block } from '../../core/block-cache.js';
 import { takeFromBlock } from '../../core/block-cache.js';
+import type { Grant } from '../../core/gapless.js';
 import { answerOf, keyId, replayOrRefuse, type RecordedAnswer } from '../../core/idempotency.js';
 import { firstUseState, reserve, takeValues, widen, type IssuedRange, type SequenceOptions, type SequencePosition, type SequenceState } from '../../core/sequence.js';
 import type { AllocationOutcome, AllocationRequest } from '../../core/store.js';
+import { reserveIn } from './gapless-batch.js';
+import type { GaplessRows } from './gapless-rows.js';
 import type { SequenceRows } from './rows.js';
 
 /** A sequence as one batch sees it: read once, written once at the end. */
@@ -10,6 +13,8 @@ interface Working {
   options: SequenceOptions;
   position: SequencePosition;
   issued: IssuedRange | undefined;
+  /** Gapless sequences: the first value of the series (written with the position). */
+  seriesFirst: bigint | undefined;
   /** How the batch writes it: a new row, a tombstone made live again, or the position of a live one. */
   readonly write: 'insert' | 'revive' | 'position';
   changed: boolean;
@@ -18,8 +23,8 @@ interface Working {
 }
 
 /** A batch's view of a sequence, always built here with one shape (the allocation loop reads it per request). */
-function working(state: SequenceState, write: Working['write'], changed: boolean, block: Block | undefined): Working {
-  return { options: state.options, position: state.position, issued: state.issued, write, changed, block };
+function working(state: SequenceState, seriesFirst: bigint | undefined, write: Working['write'], changed: boolean, block: Block | undefined): Working {
+  return { options: state.options, position: state.position, issued: state.issued, seriesFirst, write, changed, block };
 }
 
 export interface BatchResult {
@@ -35,8 +40,7 @@ export interface BatchResult {
  * is BEGIN IMMEDIATE. The arithmetic is bigint (core/sequence.ts), checked
  * before the write: SQLite's integer overflow (a float) never happens.
  */
-export function serveBatch(rows: SequenceRows, blocks: BlockCache, requests: readonly AllocationRequest[]): BatchResult {
-  const now = Date.now();
+export function serveBatch(rows: SequenceRows, gapless: GaplessRows, blocks: BlockCache, requests: readonly AllocationRequest[], now: number): BatchResult {
   const states = new Map<string, Working | null>();
   const answered = new Map<string, RecordedAnswer>();
   const outcomes = requests.map((request): AllocationOutcome => {
@@ -49,22 +53,29 @@ export function serveBatch(rows: SequenceRows, blocks: BlockCache, requests: rea
     let state = states.get(name);
     if (state === undefined) {
       const stored = rows.read(name);
-      state = stored === undefined || stored.deletedAt !== undefined ? null : working(stored, 'position', false, blocks.get(name));
+      state = stored === undefined || stored.deletedAt !== undefined ? null : working(stored, stored.seriesFirst, 'position', false, blocks.get(name));
       if (state === null && request.create) {
         // First use, or first use again after a delete: then it continues after the deleted one's values.
-        state = working(firstUseState(stored?.issued), stored === undefined ? 'insert' : 'revive', true, undefined);
+        state = working(firstUseState(stored?.issued), undefined, stored === undefined ? 'insert' : 'revive', true, undefined);
       }
       states.set(name, state);
     }
     if (state === null) return { ok: false, reason: 'not_found' };
-    const taken = take(state, count);
+    let taken: { first: bigint; last: bigint; grant: Grant | undefined; tookExpired: boolean } | undefined;
+    if (state.options.gapless) {
+      if (count !== 1n) return { ok: false, reason: 'gapless_count' };
+      taken = reserveGapless(gapless, name, state, now);
+    } else {
+      const values = take(state, count);
+      taken = values === undefined ? undefined : { first: values.first, last: values.last, grant: undefined, tookExpired: false };
+    }
     if (taken === undefined) return { ok: false, reason: 'exhausted' };
     if (idempotency !== undefined && id !== undefined) {
-      const answer = answerOf(request, taken.first, taken.last);
+      const answer = answerOf(request, taken.first, taken.last, taken.grant);
       answered.set(id, answer);
       rows.recordAnswer(name, idempotency.key, answer, now);
     }
-    return { ok: true, first: taken.first, last: taken.last, replayed: false };
+    return { ok: true, first: taken.first, last: taken.last, replayed: false, grant: taken.grant, tookExpired: taken.tookExpired };
   });
   const staged: [string, Block][] = [];
   for (const [name, state] of states) {
@@ -73,9 +84,23 @@ export function serveBatch(rows: SequenceRows, blocks: BlockCache, requests: rea
     if (!state.changed) continue;
     if (state.write === 'insert') rows.insert(name, state, now);
     else if (state.write === 'revive') rows.replace(name, state, now, true);
+    else if (state.options.gapless) rows.advanceSeries(name, state, state.seriesFirst, now);
     else rows.advance(name, state, now);
   }
   return { outcomes, staged };
+}
+
+/** Reserves one value of a gapless sequence (gapless-batch.ts), moving the batch's view of it. */
+function reserveGapless(gapless: GaplessRows, name: string, state: Working, now: number) {
+  const reserved = reserveIn(gapless, name, state.options, state, now);
+  if (reserved === undefined) return undefined;
+  if (reserved.state.position !== state.position || reserved.state.seriesFirst !== state.seriesFirst) {
+    state.position = reserved.state.position;
+    state.issued = reserved.state.issued;
+    state.seriesFirst = reserved.state.seriesFirst;
+    state.changed = true;
+  }
+  return { first: reserved.value, last: reserved.value, grant: reserved.grant, tookExpired: reserved.tookExpired };
 }
 
 /** Takes values for one request: from the durable position, or for a cached sequence from its block. */

@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { BlockCache } from '../../core/block-cache.js';
 import { heldOf, planImport, type ImportEntry } from '../../core/import-rules.js';
 import { DEFAULT_OPTIONS, initialPosition } from '../../core/sequence.js';
+import type { GaplessImport, ValueView } from '../../core/gapless.js';
 import {
   StoreLockedError,
   StoreOpenError,
@@ -12,8 +13,13 @@ import {
   type SequenceRecord,
   type SequenceStore,
   type SequenceWrite,
+  type SettleOutcome,
+  type SettleRequest,
+  type ValuesQuery,
 } from '../../core/store.js';
 import type { TokenStore } from '../../tokens/token-store.js';
+import { settleIn } from './gapless-batch.js';
+import { GaplessRows } from './gapless-rows.js';
 import { serveBatch } from './serve-batch.js';
 import type { StoreFileGuard } from './file-guard.js';
 import { LATEST_SCHEMA_VERSION } from './migrations.js';
@@ -32,6 +38,8 @@ export interface SqliteStoreOptions {
    * read-only, beside a running server.
    */
   readonly mode: 'write' | 'read';
+  /** The store's clock for gapless leases, ms since the epoch (tests inject one); default Date.now. */
+  readonly clock?: () => number;
 }
 
 /**
@@ -47,23 +55,27 @@ export class SqliteStore implements SequenceStore {
   /** Set in write mode: every write transaction first checks the files are still the ones opened. */
   readonly #files: StoreFileGuard | undefined;
   readonly #rows: SequenceRows;
+  readonly #gapless: GaplessRows;
   readonly #blocks = new BlockCache();
+  readonly #now: () => number;
   #closed = false;
 
-  private constructor(path: string, db: Database.Database, writable?: { lock: WriterLock; guard: StoreFileGuard }) {
+  private constructor(path: string, db: Database.Database, clock: (() => number) | undefined, writable?: { lock: WriterLock; guard: StoreFileGuard }) {
     this.location = `sqlite:${path}`;
     this.#db = db;
     this.#lock = writable?.lock;
     this.#files = writable?.guard;
     this.#rows = new SequenceRows(db);
+    this.#gapless = new GaplessRows(db);
+    this.#now = clock ?? Date.now;
     this.tokens = new SqliteTokens(db, (work) => this.#write(work));
   }
 
   /** Opens (in write mode, creating and upgrading) the store at `path`; see SqliteStoreOptions. */
   static open(path: string, options: SqliteStoreOptions): SqliteStore {
-    if (options.mode === 'read') return new SqliteStore(path, openChecked(path, 'read'));
+    if (options.mode === 'read') return new SqliteStore(path, openChecked(path, 'read'), options.clock);
     const { db, lock, guard } = openWritable(path);
-    return new SqliteStore(path, db, { lock, guard });
+    return new SqliteStore(path, db, options.clock, { lock, guard });
   }
 
   /**
@@ -118,22 +130,50 @@ export class SqliteStore implements SequenceStore {
 
   allocateBatch(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]> {
     return settle(() => {
-      const { outcomes, staged } = this.#write(() => serveBatch(this.#rows, this.#blocks, requests));
+      const { outcomes, staged } = this.#write(() => serveBatch(this.#rows, this.#gapless, this.#blocks, requests, this.#now()));
       // Blocks reserved by the batch are used only now that their reservation is durable.
       for (const [name, block] of staged) this.#blocks.set(name, block);
       return outcomes;
     });
   }
 
+  settleBatch(requests: readonly SettleRequest[]): Promise<SettleOutcome[]> {
+    return settle(() => {
+      const now = this.#now();
+      return this.#write(() => requests.map((request) => settleIn(this.#rows, this.#gapless, request, now)));
+    });
+  }
+
+  listValues(name: string, query: ValuesQuery): Promise<ValueView[] | undefined> {
+    return settle(() => {
+      const record = this.#rows.read(name);
+      if (record === undefined || record.deletedAt !== undefined) return undefined;
+      return record.options.gapless ? this.#gapless.list(name, query, this.#now()) : [];
+    });
+  }
+
+  readGapless(name: string): Promise<GaplessImport | undefined> {
+    return settle(() => {
+      const record = this.#rows.read(name);
+      return record?.deletedAt === undefined && record?.options.gapless === true ? this.#gapless.read(record) : undefined;
+    });
+  }
+
   getSequence(name: string): Promise<SequenceRecord | undefined> {
     return settle(() => {
       const record = this.#rows.read(name);
-      return record?.deletedAt === undefined ? record : undefined;
+      return record?.deletedAt === undefined ? this.#withSummary(record) : undefined;
     });
   }
 
   listSequences(query: ListQuery): Promise<SequenceRecord[]> {
-    return settle(() => this.#rows.list(query));
+    return settle(() => this.#rows.list(query).map((record) => this.#withSummary(record) as SequenceRecord));
+  }
+
+  /** A live gapless sequence's record with its counts and unbroken prefix at now. */
+  #withSummary(record: SequenceRecord | undefined): SequenceRecord | undefined {
+    if (record?.options.gapless !== true || record.deletedAt !== undefined) return record;
+    return { ...record, gapless: this.#gapless.summary(record, this.#now()) };
   }
 
   modifySequence<T>(
@@ -144,7 +184,7 @@ export class SqliteStore implements SequenceStore {
       // The in-memory block goes first: dropping it can only skip values.
       this.#blocks.delete(name);
       return this.#write(() => {
-        const current = this.#rows.read(name);
+        const current = this.#withSummary(this.#rows.read(name));
         const { write, result } = decide(current);
         this.#apply(name, current, write);
         return result;
@@ -153,11 +193,12 @@ export class SqliteStore implements SequenceStore {
   }
 
   #apply(name: string, current: SequenceRecord | undefined, write: SequenceWrite): void {
-    const now = Date.now();
-    if (write.kind === 'put' && current === undefined) this.#rows.insert(name, write, now);
-    else if (write.kind === 'put') this.#rows.replace(name, write, now, current?.deletedAt !== undefined);
+    const now = this.#now();
+    if (write.kind === 'put' && current === undefined) this.#rows.insert(name, write, now, null, write.seriesFirst);
+    else if (write.kind === 'put') this.#rows.replace(name, write, now, current?.deletedAt !== undefined, write.seriesFirst);
     else if (write.kind === 'delete' && current !== undefined) this.#rows.bury(name, write.tombstone, now);
     else if (write.kind === 'forget') this.#rows.forget(name);
+    if ((write.kind === 'put' && write.clearGapless) || write.kind === 'delete' || write.kind === 'forget') this.#gapless.clear(name);
   }
 
   purgeIdempotencyKeys(before: number, limit: number): Promise<number> {
@@ -167,7 +208,7 @@ export class SqliteStore implements SequenceStore {
   /** One transaction, decided by the import rules (core/import-rules.ts): all or nothing. */
   importSequences(entries: readonly ImportEntry[]): Promise<ImportSummary> {
     const run = (): ImportSummary => {
-      const now = Date.now();
+      const now = this.#now();
       const held = new Map(entries.map(({ name }) => [name, this.#rows.read(name)]));
       const { writes, summary } = planImport(entries, (name) => heldOf(held.get(name)));
       for (const { name, decision } of writes) {
@@ -177,10 +218,12 @@ export class SqliteStore implements SequenceStore {
           const tombstone = { options: DEFAULT_OPTIONS, position: initialPosition(DEFAULT_OPTIONS), issued: decision.issued };
           if (row === undefined) this.#rows.insert(name, tombstone, now, now);
           else this.#rows.bury(name, decision.issued, now);
-        } else if (row === undefined) {
-          this.#rows.insert(name, decision.state, now);
         } else {
-          this.#rows.replace(name, decision.state, now, row.deletedAt !== undefined);
+          // A gapless entry brings its series; any other write keeps the held one's first value while it stays gapless.
+          const seriesFirst = decision.kind === 'widened' || decision.gapless === undefined ? row?.seriesFirst : decision.gapless.seriesFirst;
+          if (row === undefined) this.#rows.insert(name, decision.state, now, null, seriesFirst);
+          else this.#rows.replace(name, decision.state, now, row.deletedAt !== undefined, decision.state.options.gapless ? seriesFirst : undefined);
+          if (decision.kind !== 'widened' && decision.gapless !== undefined) this.#gapless.write(name, decision.gapless);
         }
       }
       return summary;
