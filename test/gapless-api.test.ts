@@ -25,7 +25,8 @@ describe('gapless options', () => {
       assert.equal(created.reserved, 0n);
       assert.equal(created.free, 0n);
       const keys = Object.keys(created);
-      assert.deepEqual(keys.slice(keys.indexOf('cache')), ['cache', 'gapless', 'lease_seconds', 'confirmed_through', 'reserved', 'free', 'created_at', 'updated_at']);
+      // The fields every sequence has, then the gapless summary.
+      assert.deepEqual(keys.slice(keys.indexOf('cache')), ['cache', 'gapless', 'lease_seconds', 'created_at', 'updated_at', 'confirmed_through', 'reserved', 'free']);
 
       const plain = body(await put(app, 'orders', {}));
       assert.equal(plain.gapless, false);
@@ -280,10 +281,10 @@ describe('GET /sequences/{name}/values', () => {
       assert.equal(listed.next_cursor, null);
       const entries = listed.values as Json[];
       assert.deepEqual(entries.map((e) => [e.value, e.state]), [[2n, 'void'], [3n, 'free'], [4n, 'reserved'], [5n, 'void'], [6n, 'reserved']]);
-      assert.deepEqual(Object.keys(entries[0] as Json), ['value', 'state', 'reason', 'updated_at']);
+      assert.deepEqual(Object.keys(entries[0] as Json), ['value', 'state', 'updated_at', 'reason']);
       assert.equal((entries[0] as Json).reason, 'printer jam');
       assert.deepEqual(Object.keys(entries[1] as Json), ['value', 'state', 'updated_at']);
-      assert.deepEqual(Object.keys(entries[2] as Json), ['value', 'state', 'expires_at', 'updated_at']);
+      assert.deepEqual(Object.keys(entries[2] as Json), ['value', 'state', 'updated_at', 'expires_at']);
       assert.equal((entries[2] as Json).expires_at, r4.expiresAt);
       assert.equal((entries[3] as Json).reason, null);
       assert.match((entries[1] as Json).updated_at as string, ISO_MS);

@@ -115,8 +115,10 @@ const SEQUENCE_KEYS = [
   'cache',
   'created_at',
   'cycle',
+  'gapless',
   'increment',
   'last_value',
+  'lease_seconds',
   'max_value',
   'min_value',
   'name',
@@ -163,6 +165,8 @@ describe('PUT /sequences/{name}', () => {
       max_value: INT64_MAX,
       cycle: false,
       cache: 1n,
+      gapless: false,
+      lease_seconds: 300n,
     });
     assertIsoTimestamp(createdAt);
     assertIsoTimestamp(updatedAt);
