@@ -35,8 +35,8 @@ export function put(app: FastifyInstance, name: string, options: Json, headers: 
 }
 
 /** Creates a gapless sequence (201) with these extra options. */
-export async function gapless(app: FastifyInstance, name: string, options: Json = {}): Promise<Json> {
-  const response = await put(app, name, { gapless: true, ...options });
+export async function gapless(app: FastifyInstance, name: string, options: Json = {}, headers: Headers = {}): Promise<Json> {
+  const response = await put(app, name, { gapless: true, ...options }, headers);
   assert.equal(response.statusCode, 201, response.body);
   return body(response);
 }
@@ -85,8 +85,8 @@ export async function view(app: FastifyInstance, name: string, headers: Headers 
 }
 
 /** The gapless summary of GET /sequences/{name}. */
-export async function summary(app: FastifyInstance, name: string): Promise<Json> {
-  const { confirmed_through, reserved, free } = await view(app, name);
+export async function summary(app: FastifyInstance, name: string, headers: Headers = {}): Promise<Json> {
+  const { confirmed_through, reserved, free } = await view(app, name, headers);
   return { confirmed_through, reserved, free };
 }
 
