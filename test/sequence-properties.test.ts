@@ -426,7 +426,16 @@ describe('resolveOptions (properties)', () => {
           return;
         }
         const options = resolveOptions(given, base);
-        assert.deepEqual(options, { start, increment, minValue, maxValue, cycle: given.cycle ?? base?.cycle ?? false, cache });
+        assert.deepEqual(options, {
+          start,
+          increment,
+          minValue,
+          maxValue,
+          cycle: given.cycle ?? base?.cycle ?? false,
+          cache,
+          gapless: given.gapless ?? base?.gapless ?? false,
+          leaseSeconds: given.leaseSeconds ?? base?.leaseSeconds ?? 300,
+        });
         for (const value of [options.start, options.increment, options.minValue, options.maxValue]) assert.ok(isInt64(value));
         // A resolved set is a fixed point, on its own and as a base.
         assert.deepEqual(resolveOptions(options), options);
