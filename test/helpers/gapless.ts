@@ -1,27 +1,10 @@
 import assert from 'node:assert/strict';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { parseJsonLossless } from '../../src/json.js';
+import { body, type Json } from './app.js';
 
 /** Requests and checks the gapless tests share (test/gapless-*.test.ts). */
 
-export type Json = Record<string, unknown>;
-
-/** The body parsed losslessly: every JSON integer is a bigint. */
-export function body(response: LightMyRequestResponse): Json {
-  const parsed = parseJsonLossless(response.body);
-  assert.ok(typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed), `not a JSON object: ${response.body}`);
-  return parsed as Json;
-}
-
-/** Asserts an error answer with this status and code (and `field`, when given). */
-export function assertError(response: LightMyRequestResponse, status: number, code: string, field?: string): void {
-  assert.equal(response.statusCode, status, response.body);
-  const error = body(response).error as Json | undefined;
-  assert.ok(error !== undefined, `no error object: ${response.body}`);
-  assert.equal(error.code, code, response.body);
-  assert.equal(typeof error.message, 'string');
-  if (field !== undefined) assert.equal(error.field, field, response.body);
-}
+export { assertError, body, type Json } from './app.js';
 
 export type Headers = Record<string, string>;
 
