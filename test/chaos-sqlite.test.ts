@@ -70,7 +70,7 @@ test(`gapless: reserve, then confirm, release, void or abandon, kill -9 at rando
     assert.equal(created.status, 201, created.text);
   }
 
-  const load = startGaplessLoad({ recorder, targets: () => servers.targets(), sequences: GAPLESS_SEQUENCES, callers: 12, random, keyPrefix: `gapless-sqlite-${seed}` });
+  const load = startGaplessLoad({ recorder, targets: () => servers.targets(), sequences: GAPLESS_SEQUENCES, callers: CALLERS, random, keyPrefix: `gapless-sqlite-${seed}` });
   try {
     await runKillCycles({ cycles: CYCLES, random, servers, load, onKill: (process) => recorder.kill(process), answers: [10, 60] });
     await load.waitForAcknowledged(30, 'after the last restart');

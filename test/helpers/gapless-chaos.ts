@@ -172,7 +172,8 @@ export function startGaplessLoad(options: GaplessLoadOptions): GaplessLoad {
       const { reservation } = reserved.outcome;
       const lease = request.sequence.leaseSeconds * 1000;
       const fate = random();
-      await sleep(between(random, 0, Math.floor(lease / 4)));
+      // Mostly at once (so kills land on settlements in flight), sometimes after a while (so reservations overlap).
+      await sleep(between(random, 0, random() < 0.7 ? 20 : Math.floor(lease / 4)));
       let action: SettleAction;
       if (fate < 0.45) action = 'confirm';
       else if (fate < 0.65) action = 'release';
