@@ -219,6 +219,12 @@ describe('gapless history checker: each kind of violation is caught', () => {
     assert.deepEqual(check([reserve([0, 1], 1, 'A'), settle([5, 6], 'release', 'A', 1), reserve([10, 11], 1, 'B')]).violations, []);
   });
 
+  test('(2) a refused action does not end the hold: the value held by another meanwhile is caught', () => {
+    // Sent before the lease ended, refused as expired after it (legitimate), but it changed nothing: A held 1 until its lease ended.
+    const operations = [reserve([0, 1], 1, 'A'), settle([100, 1200], 'confirm', 'A', refused('reservation_expired')), reserve([300, 301], 1, 'B', { process: 'p2' })];
+    assertCaught(check(operations).violations, 'overlap');
+  });
+
   test('(2) a confirmed or voided value reserved again', () => {
     for (const action of ['confirm', 'void'] as const) {
       const operations = [reserve([0, 1], 1, 'A'), settle([2, 3], action, 'A', 1), reserve([1500, 1501], 1, 'B')];

@@ -17,7 +17,8 @@
  * - (2) No two reservations that were certainly both open at one moment hold
  *   the same value. A reservation is certainly open from its first
  *   acknowledged answer until the earlier of its lease's end and the
- *   invocation of the first confirm, release or void sent for it.
+ *   invocation of the first confirm, release or void sent for it that may
+ *   have been applied (a 4xx refusal changed nothing).
  *   A confirmed or voided value is never reserved again.
  * - (3) Strict leases: a lease is `lease_seconds` long; an action that
  *   certainly arrived after the lease answered 200 only if the same action
@@ -236,9 +237,9 @@ export function checkGaplessHistory(history: GaplessHistory, options: GaplessChe
     const confirmedBy = held.filter((r) => r.attempts.some((op) => isSettled(op) && op.outcome.state === 'confirmed'));
     if (confirmedBy.length > 1) violations.add('confirmed twice', `${value} confirmed by ${confirmedBy.map((r) => r.id).join(' and ')}`);
 
-    // Certainly open from its first answer until its lease's end or its first settle request.
+    // Certainly open from its first answer until its lease's end or its first settle request that may have been applied.
     const intervals = held
-      .map((r) => ({ r, from: min(r.answers.map((op) => op.completed)), to: Math.min(r.expiresAt - tolerance, min(r.attempts.map((op) => op.invoked))) }))
+      .map((r) => ({ r, from: min(r.answers.map((op) => op.completed)), to: Math.min(r.expiresAt - tolerance, min(r.attempts.filter(mayHaveApplied).map((op) => op.invoked))) }))
       .filter((i) => i.from < i.to)
       .sort((a, b) => a.from - b.from);
     let reach: (typeof intervals)[number] | undefined;
