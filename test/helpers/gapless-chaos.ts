@@ -180,7 +180,7 @@ export function startGaplessLoad(options: GaplessLoadOptions): GaplessLoad {
       else if (fate < 0.78) action = 'void';
       else if (fate < 0.93) continue; // abandoned: the lease ends, the value comes back
       else {
-        await sleep(lease + 2 * 100);
+        await sleep(lease + 2 * CLOCK_TOLERANCE_MS); // surely after the lease: refused as expired
         action = 'confirm';
       }
       const reason = action === 'void' && random() < 0.8 ? `cancelled by caller ${index}` : undefined;
