@@ -8,6 +8,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { between, type Target } from './chaos.js';
 import { startServer, type RunningServer } from './cli.js';
 
+const lastLogs = (server: RunningServer): string =>
+  server.logs
+    .slice(-5)
+    .map((line) => JSON.stringify(line))
+    .join('\n');
+
 export interface Instance {
   readonly server: RunningServer;
   readonly target: Target;
@@ -29,6 +35,8 @@ export class ChaosServers {
   /** Every process started, live or killed. */
   readonly every: Instance[] = [];
   #generation = 0;
+  /** Processes this harness ended (killed, or stopped at the end). */
+  readonly #ended = new Set<string>();
 
   constructor(private readonly options: ChaosServersOptions) {}
 
@@ -45,6 +53,10 @@ export class ChaosServers {
     // The lock of a killed SQLite server is released by the OS: this starts right away, or fails.
     const server = await startServer({ store: this.options.store, timeoutMs: this.options.startTimeoutMs });
     const instance = { server, target: { url: server.url, process } };
+    // A process that ends without being killed crashed: say so at once, with its last words (the test fails later, in stopAll).
+    void server.exited.then(() => {
+      if (!this.#ended.has(process)) console.error(`${process} ended without being killed:\n${server.stderr()}\n${lastLogs(server)}`);
+    });
     this.every.push(instance);
     this.slots[slot] = instance;
     return instance;
@@ -69,7 +81,8 @@ export class ChaosServers {
     assert.ok(instance !== undefined, `slot ${slot} has a live server`);
     this.slots[slot] = undefined;
     onKill(instance.target.process);
-    assert.equal(await instance.server.stop('SIGKILL', 5000), null);
+    this.#ended.add(instance.target.process);
+    assert.equal(await instance.server.stop('SIGKILL', 5000), null, `${instance.target.process} ended before the kill: ${instance.server.stderr()}\n${lastLogs(instance.server)}`);
     assert.equal(instance.server.process.signalCode, 'SIGKILL', `${instance.target.process} was killed, not stopped otherwise`);
   }
 
@@ -81,7 +94,10 @@ export class ChaosServers {
       if (live.includes(instance)) assert.ok(exitCode === null && signalCode === null, `${instance.target.process} still runs: ${instance.server.stderr()}`);
       else assert.equal(signalCode, 'SIGKILL', `${instance.target.process} ended by the kill only: ${instance.server.stderr()}`);
     }
-    for (const instance of live) assert.equal(await instance.server.stop('SIGTERM'), 0, instance.server.stderr());
+    for (const instance of live) {
+      this.#ended.add(instance.target.process);
+      assert.equal(await instance.server.stop('SIGTERM'), 0, instance.server.stderr());
+    }
   }
 }
 
