@@ -103,7 +103,7 @@ describe('moving gapless sequences from SQLite to PostgreSQL', () => {
 
 const HOLDER = 'H'.repeat(22);
 const OTHER = 'O'.repeat(22);
-const AT = '2026-11-30T08:00:00.000Z';
+const AT = '2026-01-01T08:00:00.000Z';
 
 /** A version 3 file with one gapless sequence that handed out 1..5, with these extra fields. */
 function gaplessFile(extra: string, options = '"gapless": true, "lease_seconds": 60'): string {
@@ -140,6 +140,7 @@ describe('reading gapless entries of the full format', () => {
       [gaplessFile(series([reserved(3)], [holder(4)])), /does not hold open for it/],
       [gaplessFile(series([], [holder(3, HOLDER, 'confirmed')])), /state must be reserved \(only open reservations are carried\)/],
       [gaplessFile(series([], [holder(3), holder(4)])), /reservation H+ appears twice/],
+      [gaplessFile(series([], [holder(3).replace(AT, '2999-01-01T00:00:00.000Z')])), /reservation H+ is open until 2999-01-01T00:00:00.000Z, but value 3 is not reserved by it/],
       [gaplessFile(series([], [holder(3, 'short')])), /must be an object with a reservation id/],
       [gaplessFile(series([`{"value": 2, "state": "confirmed", "updated_at": "${AT}"}`], [])), /state must be reserved, free or void/],
       [gaplessFile(series([`{"value": 2, "state": "free", "updated_at": "yesterday"}`], [])), /updated_at must be an ISO 8601 time/],

@@ -147,5 +147,14 @@ export function readGaplessFields(
       problems.push(`value ${stored.value} is reserved by ${stored.reservation}, which "reservations" does not hold open for it with the same expires_at`);
     }
   }
+  // An open reservation whose value another holds lost it when its lease ended: it must have ended
+  // by now (else settling it would find it unexpired without its value, which no store can answer).
+  const now = Date.now();
+  for (const reservation of reservations) {
+    const held = values.find((v) => v.value === reservation.value);
+    if (held?.reservation !== reservation.id && reservation.expiresAt > now) {
+      problems.push(`reservation ${reservation.id} is open until ${new Date(reservation.expiresAt).toISOString()}, but value ${reservation.value} is not reserved by it`);
+    }
+  }
   return problems.length > 0 ? problems : { seriesFirst, values, reservations };
 }

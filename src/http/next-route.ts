@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Allocator } from '../core/allocator.js';
+import type { Grant } from '../core/gapless.js';
 import type { Metrics } from '../metrics.js';
 import { AppError } from '../errors.js';
 import { checkSequenceName } from '../core/sequence-name.js';
@@ -69,10 +70,16 @@ export function registerNextRoute(app: FastifyInstance, allocator: Allocator, op
         options.metrics.allocated(name, requestCount === undefined ? 1 : Number(requestCount));
         if (allocation.tookExpired) options.metrics.reservationSettled('expired');
       }
-      // A gapless sequence's value comes with its reservation (count is 1 there: the allocator refuses more).
-      const grant = allocation.grant === undefined ? {} : { reservation: allocation.grant.id, expires_at: new Date(allocation.grant.expiresAt).toISOString() };
-      if (requestCount === undefined) return { sequence_id: name, next_value: allocation.first, ...grant };
-      return { sequence_id: name, next_value: allocation.first, last_value: allocation.last, count: requestCount, ...grant };
+      if (allocation.grant !== undefined) return gaplessAnswer(name, allocation.first, allocation.grant, requestCount);
+      if (requestCount === undefined) return { sequence_id: name, next_value: allocation.first };
+      return { sequence_id: name, next_value: allocation.first, last_value: allocation.last, count: requestCount };
     },
   });
+}
+
+/** A gapless sequence's value comes with its reservation (count is 1 there: the allocator refuses more). */
+function gaplessAnswer(name: string, value: bigint, grant: Grant, requestCount: bigint | undefined): NextResponse {
+  const reservation = { reservation: grant.id, expires_at: new Date(grant.expiresAt).toISOString() };
+  if (requestCount === undefined) return { sequence_id: name, next_value: value, ...reservation };
+  return { sequence_id: name, next_value: value, last_value: value, count: requestCount, ...reservation };
 }
