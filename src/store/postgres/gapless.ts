@@ -151,6 +151,27 @@ export async function writeReservations(client: pg.PoolClient, name: string, res
   }
 }
 
+/** A row of the values table, as the driver reads it. */
+interface StoredValueRow {
+  value: string;
+  state: StoredValueState;
+  reservation: string | null;
+  expires_at: string | null;
+  reason: string | null;
+  updated_at: string;
+}
+
+function toStoredValue(row: StoredValueRow): StoredValue {
+  return {
+    value: BigInt(row.value),
+    state: row.state,
+    reservation: row.reservation ?? undefined,
+    expiresAt: row.expires_at === null ? undefined : Number(row.expires_at),
+    reason: row.reason ?? undefined,
+    updatedAt: Number(row.updated_at),
+  };
+}
+
 interface HeldRow {
   now: string;
   value: string | null;
@@ -190,14 +211,14 @@ export async function readHeld(client: pg.PoolClient, name: string, id: string):
   const held: StoredValue | undefined =
     row.value === null || row.held_state === null || row.held_updated_at === null
       ? undefined
-      : {
-          value: BigInt(row.value),
+      : toStoredValue({
+          value: row.value,
           state: row.held_state,
-          reservation: row.held_reservation ?? undefined,
-          expiresAt: row.held_expires_at === null ? undefined : Number(row.held_expires_at),
-          reason: row.held_reason ?? undefined,
-          updatedAt: Number(row.held_updated_at),
-        };
+          reservation: row.held_reservation,
+          expires_at: row.held_expires_at,
+          reason: row.held_reason,
+          updated_at: row.held_updated_at,
+        });
   return { now: Number(row.now), reservation, held };
 }
 
@@ -226,27 +247,8 @@ export async function writeSettlement(
   }
 }
 
-interface ValueRow {
-  now: string;
-  gapless: boolean;
-  value: string | null;
-  state: StoredValueState | null;
-  reservation: string | null;
-  expires_at: string | null;
-  reason: string | null;
-  updated_at: string | null;
-}
-
-function toStoredValue(row: Omit<ValueRow, 'now' | 'gapless'> & { value: string; state: StoredValueState; updated_at: string }): StoredValue {
-  return {
-    value: BigInt(row.value),
-    state: row.state,
-    reservation: row.reservation ?? undefined,
-    expiresAt: row.expires_at === null ? undefined : Number(row.expires_at),
-    reason: row.reason ?? undefined,
-    updatedAt: Number(row.updated_at),
-  };
-}
+/** A page's row: the sequence's, and a value's (all null for a page without values). */
+type ValueRow = { [K in keyof StoredValueRow]: StoredValueRow[K] | null } & { now: string; gapless: boolean };
 
 /**
  * What a reader asks for, as SQL over the values row `g` at `n.now` (`viewOf`'s
@@ -275,10 +277,10 @@ export async function listValues(db: Db, name: string, query: ValuesQuery): Prom
     [name, query.after?.toString() ?? null, query.limit],
   );
   if (rows.length === 0) return undefined;
-  return rows.flatMap((row) =>
-    row.value === null || row.state === null || row.updated_at === null
+  return rows.flatMap(({ now, value, state, reservation, expires_at, reason, updated_at }) =>
+    value === null || state === null || updated_at === null
       ? []
-      : [viewOf(toStoredValue({ ...row, value: row.value, state: row.state, updated_at: row.updated_at }), Number(row.now))],
+      : [viewOf(toStoredValue({ value, state, reservation, expires_at, reason, updated_at }), Number(now))],
   );
 }
 
@@ -291,7 +293,7 @@ export async function readGapless(client: pg.PoolClient, name: string): Promise<
   );
   const sequence = sequences[0];
   if (sequence === undefined) return undefined;
-  const { rows: values } = await client.query<{ value: string; state: StoredValueState; reservation: string | null; expires_at: string | null; reason: string | null; updated_at: string }>(
+  const { rows: values } = await client.query<StoredValueRow>(
     `SELECT value, state, reservation, expires_at, reason, updated_at FROM ${GAPLESS_VALUES} WHERE name = $1 ORDER BY value`,
     [name],
   );
