@@ -7,8 +7,9 @@
  *   SECONDS=3 SEQUENCES=100000 npm run bench
  *   npm run bench -- --save             # also writes bench/results/DATE-bench.md
  *
- * Rows: one hot sequence (POST), 100,000 random names, count=1000 (numbers/s),
- * and a cold start with SEQUENCES (default 1,000,000) sequences in the store.
+ * Rows: one hot sequence (POST), reserve + confirm pairs on one gapless
+ * sequence (pairs/s), 100,000 random names, count=1000 (numbers/s), and a
+ * cold start with SEQUENCES (default 1,000,000) sequences in the store.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -63,6 +64,8 @@ function rssMb(pid: number | undefined): number {
 }
 
 interface Load {
+  /** wrk's text, for what a script prints in its done(). */
+  out: string;
   rps: number;
   p50: string;
   p99: string;
@@ -93,6 +96,7 @@ async function load(started: Started, path: string, script?: string): Promise<Lo
     Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) +
     (/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0);
   return {
+    out,
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
     p50: / 50%\s+(\S+)/.exec(out)?.[1] ?? '?',
     p99: / 99%\s+(\S+)/.exec(out)?.[1] ?? '?',
@@ -103,6 +107,37 @@ async function load(started: Started, path: string, script?: string): Promise<Lo
 
 const post = 'wrk.method = "POST"\n';
 const random = 'math.randomseed(42)\nrequest = function() return wrk.format("POST", "/next/r-" .. math.random(1, 100000)) end\n';
+/**
+ * Reserve + confirm pairs on the gapless sequence `gapless`: each answer to
+ * /next queues its reservation, and the next request a connection sends
+ * confirms the oldest queued one (else reserves). Every request is one
+ * durable commit (group-committed). done() prints the pairs confirmed and the
+ * run's length, read by `pairsPerSecond`.
+ */
+const gaplessPairs = `
+local pending = {}
+confirmed = 0
+request = function()
+  local id = table.remove(pending, 1)
+  if id then return wrk.format("POST", "/sequences/gapless/reservations/" .. id .. "/confirm") end
+  return wrk.format("POST", "/next/gapless")
+end
+response = function(status, headers, body)
+  local id = string.match(body, '"reservation":"([A-Za-z0-9_-]+)"')
+  if id then table.insert(pending, id) elseif status == 200 then confirmed = confirmed + 1 end
+end
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+done = function(summary, latency, requests)
+  local pairs = 0
+  for _, thread in ipairs(threads) do pairs = pairs + thread:get("confirmed") end
+  io.write(string.format("confirmed pairs: %d in %d us\\n", pairs, summary.duration))
+end
+`;
+const pairsPerSecond = (result: Load): number => {
+  const match = /confirmed pairs: (\d+) in (\d+) us/.exec(result.out);
+  return match === null ? 0 : Number(match[1]) / (Number(match[2]) / 1e6);
+};
 const serveArgs = (store: string): string[] => [join(root, 'dist/cli.js'), 'serve', '--port', '0', '--host', '127.0.0.1', '--store', store, '--log-level', 'info'];
 const rows: string[] = [];
 const row = (what: string, result: Load, floor: number, unit = 'requests/s', factor = 1): void => {
@@ -119,6 +154,12 @@ try {
 
   const hotServer = await start(serveArgs(`sqlite:${join(dir, 'hot.db')}`));
   row('POST /next/hot (one hot sequence)', await load(hotServer, '/next/hot', post), floor.rps);
+  const created = await fetch(`${hotServer.url}/sequences/gapless`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"gapless":true}' });
+  if (created.status !== 201) throw new Error(`PUT /sequences/gapless answered ${created.status}: ${await created.text()}`);
+  const gapless = await load(hotServer, '/', gaplessPairs);
+  rows.push(
+    `| POST /next/gapless + …/confirm (reserve + confirm pairs, one gapless sequence) | ${pairsPerSecond(gapless).toFixed(0)} pairs/s (${gapless.rps.toFixed(0)} requests/s) | ${gapless.p50} | ${gapless.p99} | ${(gapless.rps / floor.rps).toFixed(2)}× | ${gapless.rssMb.toFixed(0)} MB | ${gapless.errors} |`,
+  );
   row('POST /next/r-N (100,000 random names)', await load(hotServer, '/', random), floor.rps);
   const batch = await load(hotServer, '/next/batch?count=1000', post);
   rows.push(
@@ -153,6 +194,8 @@ try {
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   const footer = [
+    '',
+    'The gapless row: each connection reserves (POST /next/gapless) and confirms a reservation in turn; its latencies are per request, a pair is two.',
     '',
     `Cold start with ${coldSequences.toLocaleString('en-US')} sequences in the store: ready (listening) after ${cold.readyMs.toFixed(0)} ms, first answer after ${firstMs.toFixed(0)} ms, RSS ${coldRss.toFixed(0)} MB.`,
   ];

@@ -16,6 +16,7 @@ import { RequestLogsAtDebug } from './http/request-logs.js';
 import { registerApiDocs } from './http/api-docs.js';
 import { ErrorResponse, SequenceView } from './http/schemas.js';
 import { registerSequenceRoutes } from './http/sequence-routes.js';
+import { registerGaplessRoutes } from './http/gapless-routes.js';
 import { Metrics } from './metrics.js';
 import { SERVE_DEFAULTS } from './settings.js';
 import { MAX_NAME_BYTES } from './core/sequence-name.js';
@@ -139,6 +140,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   registerMetrics(app, metrics, allocator);
   registerSequenceRoutes(app, options.store);
+  registerGaplessRoutes(app, allocator, options.store, metrics);
   schedulePurge(app, options.store, options.idempotencyTtlMs ?? SERVE_DEFAULTS.idempotencyTtlMs);
   return app;
 }

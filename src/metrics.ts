@@ -15,6 +15,10 @@ const REFUSAL_REASONS = {
   shutting_down: 'shutting_down',
 } as const satisfies Partial<Record<ErrorCode, string>>;
 
+/** How gapless reservations ended, the `outcome` label of takeanumber_reservations_total. */
+export type ReservationOutcome = 'confirmed' | 'released' | 'voided' | 'expired';
+const RESERVATION_OUTCOMES: readonly ReservationOutcome[] = ['confirmed', 'released', 'voided', 'expired'];
+
 /** The `route` label of requests no route matched (a 404 of the router). */
 export const UNMATCHED_ROUTE = 'unmatched';
 
@@ -128,6 +132,7 @@ export class Metrics {
   readonly #valuesAllocated: Counter<'sequence'>;
   readonly #replays: Counter;
   readonly #refusals = new Map<ErrorCode, Counter.Internal>();
+  readonly #reservations = new Map<ReservationOutcome, Counter.Internal>();
   readonly #commitDuration: Histogram;
   readonly #commitSize: Histogram;
   readonly #commitFailures: Counter;
@@ -176,6 +181,19 @@ export class Metrics {
       child.inc(0);
       this.#refusals.set(code as ErrorCode, child);
     }
+    const reservations = new Counter({
+      name: `${METRICS_PREFIX}reservations_total`,
+      help:
+        'Gapless reservations by how they ended: confirmed, released, voided (a repeated action counts once), ' +
+        'or expired (counted when /next hands its value out again).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    for (const outcome of RESERVATION_OUTCOMES) {
+      const child = reservations.labels(outcome);
+      child.inc(0);
+      this.#reservations.set(outcome, child);
+    }
     this.#commitDuration = new Histogram({
       name: `${METRICS_PREFIX}commit_duration_seconds`,
       help: 'Time the store took to confirm (or fail) one group commit.',
@@ -196,7 +214,7 @@ export class Metrics {
     const pending = (): number => this.#pending();
     new Gauge({
       name: `${METRICS_PREFIX}pending_requests`,
-      help: '/next requests accepted and not yet answered: queued or in a commit.',
+      help: '/next requests (and confirms, releases, voids of gapless reservations) accepted and not yet answered: queued or in a commit.',
       registers,
       collect() {
         this.set(pending());
@@ -218,6 +236,11 @@ export class Metrics {
   allocated(name: string, count: number): void {
     if (this.perSequence) this.#valuesAllocated.inc({ sequence: name }, count);
     else this.#valuesAllocated.inc(count);
+  }
+
+  /** Records how a gapless reservation ended (not for a repeated action, which changed nothing). */
+  reservationSettled(outcome: ReservationOutcome): void {
+    this.#reservations.get(outcome)?.inc();
   }
 
   /** Records an idempotent replay. */

@@ -17,8 +17,10 @@ test('the benchmark script runs end to end (tiny smoke run)', { skip }, () => {
     timeout: 120_000,
   });
   assert.equal(result.status, 0, result.stderr);
-  for (const row of ['floor: bare node:http', 'POST /next/hot', '100,000 random names', 'count=1000', 'Cold start with 2,000 sequences']) {
+  for (const row of ['floor: bare node:http', 'POST /next/hot', 'reserve + confirm pairs', '100,000 random names', 'count=1000', 'Cold start with 2,000 sequences']) {
     assert.ok(result.stdout.includes(row), `the report has a row for ${row}`);
   }
   assert.match(result.stdout, /\| POST \/next\/hot \(one hot sequence\) \| [1-9]\d* requests\/s .*\| 0 \|/, 'the hot row served requests without errors');
+  // Reservations were confirmed (the script read their ids from the answers), none refused.
+  assert.match(result.stdout, /\| POST \/next\/gapless \+ …\/confirm .*\| [1-9]\d* pairs\/s \([1-9]\d* requests\/s\) .*\| 0 \|/, 'the gapless row confirmed pairs without errors');
 });

@@ -5,29 +5,9 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp, type AppOptions } from '../src/app.js';
 import { seedEntries } from '../src/core/import-rules.js';
 import { INT64_MAX, INT64_MIN } from '../src/core/int64.js';
-import { parseJsonLossless } from '../src/json.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import { testApp, type TestApp } from './helpers/app.js';
+import { assertError, body, testApp, type Json, type TestApp } from './helpers/app.js';
 import { tempDir } from './helpers/temp.js';
-
-type Json = Record<string, unknown>;
-
-/** The body parsed losslessly: every JSON integer is a bigint, exact beyond 2^53. */
-function body(response: LightMyRequestResponse): Json {
-  const parsed = parseJsonLossless(response.body);
-  assert.ok(typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed), `not a JSON object: ${response.body}`);
-  return parsed as Json;
-}
-
-/** Asserts an error answer with this status and code (and `field`, when given). */
-function assertError(response: LightMyRequestResponse, status: number, code: string, field?: string): void {
-  assert.equal(response.statusCode, status, response.body);
-  const error = body(response).error as Json | undefined;
-  assert.ok(error !== undefined, `no error object: ${response.body}`);
-  assert.equal(error.code, code, response.body);
-  assert.equal(typeof error.message, 'string');
-  if (field !== undefined) assert.equal(error.field, field, response.body);
-}
 
 const path = (name: string): string => encodeURIComponent(name);
 
@@ -115,8 +95,10 @@ const SEQUENCE_KEYS = [
   'cache',
   'created_at',
   'cycle',
+  'gapless',
   'increment',
   'last_value',
+  'lease_seconds',
   'max_value',
   'min_value',
   'name',
@@ -163,6 +145,8 @@ describe('PUT /sequences/{name}', () => {
       max_value: INT64_MAX,
       cycle: false,
       cache: 1n,
+      gapless: false,
+      lease_seconds: 300n,
     });
     assertIsoTimestamp(createdAt);
     assertIsoTimestamp(updatedAt);

@@ -7,7 +7,7 @@ import { helpOption } from '../help.js';
 import { SERVE_SETTINGS } from '../settings.js';
 import { openStore, type StoreLocation } from '../store/open-store.js';
 import { allSequences, lastIssuedValues } from '../core/paging.js';
-import type { SequenceStore } from '../core/store.js';
+import type { SequenceRecord, SequenceStore } from '../core/store.js';
 import { replaceFile } from './atomic-file.js';
 import { command, DEFAULT_POOL, HELP_LINE, STORE_OPTION, UsageError } from './command.js';
 import { checkDestination } from './destination.js';
@@ -36,11 +36,13 @@ async function* sequencesJson(store: SequenceStore): AsyncGenerator<string> {
  */
 async function* fullJson(store: SequenceStore): AsyncGenerator<string> {
   let chunk = `{"format": "${FULL_FORMAT}", "version": ${FULL_FORMAT_VERSION}, "sequences": [`;
-  for (const [deleted, entry] of [[false, fullFormatEntry], [true, fullFormatTombstone]] as const) {
+  for (const [deleted, entry] of [[false, liveEntry], [true, tombstoneEntry]] as const) {
     if (deleted) chunk += '\n], "deleted": [';
     let count = 0;
     for await (const record of allSequences(store, { deleted })) {
-      chunk += `${count === 0 ? '\n' : ',\n'}  ${entry(record)}`;
+      const line = await entry(store, record);
+      if (line === undefined) continue;
+      chunk += `${count === 0 ? '\n' : ',\n'}  ${line}`;
       count += 1;
       if (chunk.length >= CHUNK_CHARS) {
         yield chunk;
@@ -50,6 +52,27 @@ async function* fullJson(store: SequenceStore): AsyncGenerator<string> {
   }
   yield `${chunk}\n]}\n`;
 }
+
+/**
+ * A live sequence's entry; a gapless one with its values and open
+ * reservations. Beside a running server those are read after its row was
+ * listed, so the row is read again after them: every value they hold then
+ * lies within the position written (undefined: deleted meanwhile, its
+ * tombstone follows).
+ */
+async function liveEntry(store: SequenceStore, record: SequenceRecord): Promise<string | undefined> {
+  if (!record.options.gapless) return fullFormatEntry(record);
+  const gapless = await store.readGapless(record.name);
+  const current = await store.getSequence(record.name);
+  if (current === undefined) return undefined;
+  // Turned off meanwhile (possible only with nothing reserved or free): a plain entry.
+  if (!current.options.gapless) return fullFormatEntry(current);
+  // Turned on meanwhile: read it again, as the gapless sequence it is now.
+  if (gapless === undefined) return liveEntry(store, current);
+  return fullFormatEntry(current, gapless);
+}
+
+const tombstoneEntry = (_store: SequenceStore, record: SequenceRecord): Promise<string> => Promise.resolve(fullFormatTombstone(record));
 
 export type ExportFormat = 'plain' | 'full';
 

@@ -1,7 +1,9 @@
 import { isInt64 } from '../core/int64.js';
-import { impliedIssued, InvalidOptionsError, peekNext, reissues, resolveOptions, type IssuedRange } from '../core/sequence.js';
+import type { GaplessImport } from '../core/gapless.js';
+import { impliedIssued, InvalidOptionsError, MAX_LEASE_SECONDS, peekNext, reissues, resolveOptions, type IssuedRange } from '../core/sequence.js';
 import { sequenceNameProblem } from '../core/sequence-name.js';
 import type { ImportedSequence, ImportedTombstone, SequenceRecord } from '../core/store.js';
+import { gaplessFields, readGaplessFields } from './full-format-gapless.js';
 
 /**
  * The full export format: every sequence with all its options, its exact
@@ -9,30 +11,35 @@ import type { ImportedSequence, ImportedTombstone, SequenceRecord } from '../cor
  * handed out, null for none), and every deleted name with its marks, so a
  * store moves to another (SQLite to PostgreSQL) losing nothing.
  *
- *   {"format": "takeanumber-full", "version": 2, "sequences": [
+ *   {"format": "takeanumber-full", "version": 3, "sequences": [
  *     {"name": "orders", "last_value": 41, "is_called": true, "start": 1, "increment": 1,
  *      "min_value": 1, "max_value": 9223372036854775807, "cycle": false, "cache": 1,
- *      "issued_low": 1, "issued_high": 41}
+ *      "gapless": false, "lease_seconds": 300, "issued_low": 1, "issued_high": 41}
  *   ], "deleted": [
  *     {"name": "old", "issued_low": 1, "issued_high": 7}
  *   ]}
  *
- * Version 1 (before high-water marks and tombstones) is still read: its
- * entries get the marks their position proves (impliedIssued).
+ * A gapless sequence's entry adds its series, values and open reservations
+ * (full-format-gapless.ts). Versions 1 (before high-water marks and
+ * tombstones: its entries get the marks their position proves,
+ * impliedIssued) and 2 (before gapless sequences) are still read, their
+ * sequences not gapless with the default lease.
  */
 export const FULL_FORMAT = 'takeanumber-full';
-export const FULL_FORMAT_VERSION = 2n;
+export const FULL_FORMAT_VERSION = 3n;
 
 const marks = (issued: IssuedRange | undefined): string =>
   `"issued_low": ${issued?.low ?? 'null'}, "issued_high": ${issued?.high ?? 'null'}`;
 
 /** One sequence as a line of the full format (exact integers, never through a float). */
-export function fullFormatEntry(record: SequenceRecord): string {
+export function fullFormatEntry(record: SequenceRecord, gapless?: GaplessImport): string {
   const { options, position } = record;
   return (
     `{"name": ${JSON.stringify(record.name)}, "last_value": ${position.lastValue}, "is_called": ${position.isCalled}, ` +
     `"start": ${options.start}, "increment": ${options.increment}, "min_value": ${options.minValue}, ` +
-    `"max_value": ${options.maxValue}, "cycle": ${options.cycle}, "cache": ${options.cache}, ${marks(record.issued)}}`
+    `"max_value": ${options.maxValue}, "cycle": ${options.cycle}, "cache": ${options.cache}, ` +
+    `"gapless": ${options.gapless}, "lease_seconds": ${options.leaseSeconds}, ${marks(record.issued)}` +
+    `${gapless === undefined ? '' : gaplessFields(gapless)}}`
   );
 }
 
@@ -47,8 +54,13 @@ export function isFullFormat(data: unknown): data is Record<string, unknown> {
 
 const int64 = (value: unknown): value is bigint => typeof value === 'bigint' && isInt64(value);
 
+/** A sequence of the full format; a gapless one with what it carries beyond its row. */
+export interface FullSequence extends ImportedSequence {
+  readonly gapless?: GaplessImport | undefined;
+}
+
 export interface FullFormatContent {
-  readonly sequences: ImportedSequence[];
+  readonly sequences: FullSequence[];
   readonly deleted: ImportedTombstone[];
   readonly problems: string[];
 }
@@ -63,17 +75,29 @@ function readMarks(e: Fields): IssuedRange | undefined | string {
   return { low: e.issued_low, high: e.issued_high };
 }
 
+/** Why the gapless options of a version 3 entry cannot be read (gapless a boolean, lease_seconds a whole number; resolveOptions checks the range); the gapless fields only on gapless entries. */
+function gaplessOptionsProblem(e: Fields): string | undefined {
+  if (typeof e.gapless !== 'boolean') return 'gapless must be true or false';
+  if (!int64(e.lease_seconds) || e.lease_seconds < 1n || e.lease_seconds > BigInt(MAX_LEASE_SECONDS)) {
+    return `lease_seconds must be a whole number from 1 to ${MAX_LEASE_SECONDS}`;
+  }
+  if (!e.gapless && (e.series_first !== undefined || e.values !== undefined || e.reservations !== undefined)) {
+    return 'series_first, values and reservations belong to gapless sequences only';
+  }
+  return undefined;
+}
+
 /** Checks a parsed full-format file; returns its sequences and deleted names, or the problems found (each naming the entry). */
 export function readFullFormat(data: Record<string, unknown>): FullFormatContent {
   const version = data.version;
-  if (version !== 1n && version !== FULL_FORMAT_VERSION) {
-    return { sequences: [], deleted: [], problems: [`version must be 1 or ${FULL_FORMAT_VERSION}, got ${JSON.stringify(String(version))}`] };
+  if (version !== 1n && version !== 2n && version !== FULL_FORMAT_VERSION) {
+    return { sequences: [], deleted: [], problems: [`version must be 1, 2 or ${FULL_FORMAT_VERSION}, got ${JSON.stringify(String(version))}`] };
   }
   if (!Array.isArray(data.sequences)) return { sequences: [], deleted: [], problems: ['"sequences" must be an array'] };
   if (version === 1n ? data.deleted !== undefined : !Array.isArray(data.deleted)) {
     return { sequences: [], deleted: [], problems: [version === 1n ? 'version 1 has no "deleted"' : '"deleted" must be an array'] };
   }
-  const sequences: ImportedSequence[] = [];
+  const sequences: FullSequence[] = [];
   const deleted: ImportedTombstone[] = [];
   const problems: string[] = [];
   const seen = new Set<string>();
@@ -104,8 +128,9 @@ export function readFullFormat(data: Record<string, unknown>): FullFormatContent
     const { name, e, label } = found;
     const integers = ['last_value', 'start', 'increment', 'min_value', 'max_value', 'cache'] as const;
     const bad = integers.filter((field) => !int64(e[field]));
-    if (bad.length > 0 || typeof e.is_called !== 'boolean' || typeof e.cycle !== 'boolean') {
-      problems.push(`${label}: ${[...bad.map((f) => `${f} must be a 64-bit integer`), ...(typeof e.is_called !== 'boolean' ? ['is_called must be true or false'] : []), ...(typeof e.cycle !== 'boolean' ? ['cycle must be true or false'] : [])].join('; ')}`);
+    const gaplessProblem = version === FULL_FORMAT_VERSION ? gaplessOptionsProblem(e) : undefined;
+    if (bad.length > 0 || typeof e.is_called !== 'boolean' || typeof e.cycle !== 'boolean' || gaplessProblem !== undefined) {
+      problems.push(`${label}: ${[...bad.map((f) => `${f} must be a 64-bit integer`), ...(typeof e.is_called !== 'boolean' ? ['is_called must be true or false'] : []), ...(typeof e.cycle !== 'boolean' ? ['cycle must be true or false'] : []), ...(gaplessProblem === undefined ? [] : [gaplessProblem])].join('; ')}`);
       continue;
     }
     try {
@@ -116,6 +141,8 @@ export function readFullFormat(data: Record<string, unknown>): FullFormatContent
         maxValue: e.max_value as bigint,
         cycle: e.cycle,
         cache: e.cache as bigint,
+        // Versions 1 and 2 have no gapless sequences: not gapless, the default lease.
+        ...(version === FULL_FORMAT_VERSION ? { gapless: e.gapless as boolean, leaseSeconds: Number(e.lease_seconds) } : {}),
       });
       const lastValue = e.last_value as bigint;
       if (lastValue < options.minValue || lastValue > options.maxValue) {
@@ -132,7 +159,13 @@ export function readFullFormat(data: Record<string, unknown>): FullFormatContent
         problems.push(`${label}: its next value ${peekNext(position, options)} lies within the values it handed out (issued_low..issued_high)`);
         continue;
       }
-      sequences.push({ name, options, position, issued });
+      if (!options.gapless) {
+        sequences.push({ name, options, position, issued });
+        continue;
+      }
+      const gapless = readGaplessFields(e, options, position, issued);
+      if (Array.isArray(gapless)) problems.push(...gapless.map((problem) => `${label}: ${problem}`));
+      else sequences.push({ name, options, position, issued, gapless });
     } catch (error) {
       if (!(error instanceof InvalidOptionsError)) throw error;
       problems.push(`${label}: ${error.message}`);

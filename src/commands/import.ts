@@ -6,9 +6,9 @@ import { sequenceNameProblem } from '../core/sequence-name.js';
 import { settingHelp } from '../settings.js';
 import { describeLocation, openStore, type StoreLocation } from '../store/open-store.js';
 import { fullEntries, ImportConflictError, seedEntries } from '../core/import-rules.js';
-import type { ImportedSequence, ImportedTombstone, ImportSummary } from '../core/store.js';
+import type { ImportedTombstone, ImportSummary } from '../core/store.js';
 import { CliError, command, DEFAULT_POOL, HELP_LINE, STORE_OPTION } from './command.js';
-import { isFullFormat, readFullFormat } from './full-format.js';
+import { isFullFormat, readFullFormat, type FullSequence } from './full-format.js';
 
 /** The file cannot be imported; nothing was changed. Exit status 1. */
 export class ImportFileError extends CliError {
@@ -31,7 +31,7 @@ export function parseSequencesFile(text: string, file: string): Map<string, bigi
 /** An import file: the seed format, or the full format (`export --format full`). */
 export type ImportContent =
   | { readonly format: 'seed'; readonly entries: Map<string, bigint> }
-  | { readonly format: 'full'; readonly sequences: ImportedSequence[]; readonly deleted: ImportedTombstone[] };
+  | { readonly format: 'full'; readonly sequences: FullSequence[]; readonly deleted: ImportedTombstone[] };
 
 export function parseImportFile(text: string, file: string): ImportContent {
   const data = parseJsonFile(text, file);

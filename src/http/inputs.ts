@@ -1,6 +1,7 @@
 import { AppError } from '../errors.js';
 import { INT64_MAX, INT64_MIN } from '../core/int64.js';
-import type { OptionChanges, OptionName } from '../core/sequence.js';
+import { MAX_LEASE_SECONDS, type OptionChanges, type OptionName } from '../core/sequence.js';
+import { MAX_REASON_LENGTH, type ValueState } from '../core/gapless.js';
 
 /**
  * Input checks with the catalogue's codes. Ajv cannot check 64-bit values
@@ -32,6 +33,15 @@ function boolean(value: unknown, field: string): boolean {
   return value;
 }
 
+/** A number of seconds: an int64 input small enough to be a JS number (resolveOptions checks the range). */
+function wholeSeconds(value: unknown, field: string): number {
+  const seconds = int64(value, field);
+  if (seconds < BigInt(Number.MIN_SAFE_INTEGER) || seconds > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new AppError('invalid_options', `${field} must be a whole number of seconds from 1 to ${MAX_LEASE_SECONDS}, got ${seconds}.`, { field });
+  }
+  return Number(seconds);
+}
+
 function object(body: unknown): Record<string, unknown> {
   // No body (or an empty one) is no fields at all.
   if (body === undefined || body === null) return {};
@@ -48,11 +58,13 @@ const OPTION_FIELDS: Readonly<Record<OptionName, keyof OptionChanges>> = {
   max_value: 'maxValue',
   cycle: 'cycle',
   cache: 'cache',
+  gapless: 'gapless',
+  lease_seconds: 'leaseSeconds',
 };
 
 /** The body of `PUT /sequences/{name}`: the options to set (all optional). */
 export function parseOptionChanges(body: unknown): OptionChanges {
-  const changes: Record<string, bigint | boolean> = {};
+  const changes: Record<string, bigint | boolean | number> = {};
   for (const [field, value] of Object.entries(object(body))) {
     // hasOwn: a name like "toString" or "__proto__" is unknown, not an inherited member.
     const key = Object.hasOwn(OPTION_FIELDS, field) ? OPTION_FIELDS[field as OptionName] : undefined;
@@ -61,7 +73,10 @@ export function parseOptionChanges(body: unknown): OptionChanges {
         field,
       });
     }
-    changes[key] = field === 'cycle' ? boolean(value, field) : int64(value, field);
+    if (field === 'cycle' || field === 'gapless') changes[key] = boolean(value, field);
+    // Whole seconds; resolveOptions checks the range (1 to 86400), naming lease_seconds.
+    else if (field === 'lease_seconds') changes[key] = wholeSeconds(value, field);
+    else changes[key] = int64(value, field);
   }
   return changes;
 }
@@ -149,4 +164,61 @@ export function parsePrefix(raw: unknown): string {
   if (raw === undefined) return '';
   if (typeof raw === 'string' && Buffer.byteLength(raw) <= 255) return raw;
   throw new AppError('bad_request', 'prefix must be a single string of at most 255 bytes.');
+}
+
+/**
+ * The body of a void: none, or `{"reason": "…"}` with a string of at most
+ * MAX_REASON_LENGTH characters (code points), or null; undefined: no reason.
+ * NUL and unpaired surrogates are refused: no store keeps them as sent, and
+ * a replay must echo the reason exactly.
+ */
+export function parseVoidReason(body: unknown): string | undefined {
+  const fields = object(body);
+  for (const field of Object.keys(fields)) {
+    if (field !== 'reason') throw new AppError('invalid_options', `Unknown field '${field}'; a void takes only reason.`, { field });
+  }
+  const reason = fields.reason;
+  if (reason === undefined || reason === null) return undefined;
+  if (typeof reason !== 'string') throw new AppError('invalid_options', 'reason must be a string (or null).', { field: 'reason' });
+  const problem = reasonProblem(reason);
+  if (problem !== undefined) throw new AppError('invalid_options', problem, { field: 'reason' });
+  return reason;
+}
+
+/** Why a void's reason cannot be kept (too long, NUL, an unpaired surrogate), else undefined; the import file checks reasons by it too. */
+export function reasonProblem(reason: string): string | undefined {
+  if (reason.includes('\u0000') || !reason.isWellFormed()) return 'reason must be text without NUL characters or unpaired surrogates.';
+  // Characters are code points: the UTF-16 units less the second half of each surrogate pair.
+  let length = 0;
+  for (let i = 0; i < reason.length; i += 1) {
+    const unit = reason.charCodeAt(i);
+    if (unit < 0xdc00 || unit > 0xdfff) length += 1;
+  }
+  return length > MAX_REASON_LENGTH ? `reason must be at most ${MAX_REASON_LENGTH} characters, got ${length}.` : undefined;
+}
+
+const VALUE_STATES: readonly ValueState[] = ['reserved', 'free', 'void'];
+
+/** `?state=` of the values listing: reserved, free or void; undefined (all three) when absent. */
+export function parseValueState(raw: unknown): ValueState | undefined {
+  if (raw === undefined) return undefined;
+  const state = VALUE_STATES.find((known) => known === raw);
+  if (state === undefined) throw new AppError('bad_request', 'state must be one of reserved, free or void.');
+  return state;
+}
+
+/** A values listing's cursor: the last value of the previous page, as its decimal digits, base64url-encoded. */
+export function encodeValueCursor(value: bigint): string {
+  return encodeCursor(String(value));
+}
+
+export function decodeValueCursor(raw: unknown): bigint | undefined {
+  const text = decodeCursor(raw);
+  if (text === undefined) return undefined;
+  // Exactly the digits encodeValueCursor writes (no "+", leading zeros or "-0"), within 64 bits.
+  if (/^(?:0|-?[1-9]\d{0,18})$/.test(text)) {
+    const value = BigInt(text);
+    if (value >= INT64_MIN && value <= INT64_MAX) return value;
+  }
+  throw new AppError('invalid_cursor');
 }

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Allocator } from '../core/allocator.js';
+import type { Grant } from '../core/gapless.js';
 import type { Metrics } from '../metrics.js';
 import { AppError } from '../errors.js';
 import { checkSequenceName } from '../core/sequence-name.js';
@@ -36,7 +37,8 @@ export function registerNextRoute(app: FastifyInstance, allocator: Allocator, op
         'Creates an unknown sequence with default options (unless the server runs with --no-auto-create). ' +
         'Without count the answer is {sequence_id, next_value}; with count it adds last_value and count. ' +
         'Send an Idempotency-Key header to make retries safe: a repeat gets the first answer and ' +
-        'Idempotent-Replayed: true. POST is recommended; GET is kept for compatibility.',
+        'Idempotent-Replayed: true. POST is recommended; GET is kept for compatibility. ' +
+        'On a gapless sequence the value is a reservation: the answer adds reservation and expires_at, and count may only be 1.',
       headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) }),
       params: SequenceParams,
       querystring: NextQuery,
@@ -66,9 +68,18 @@ export function registerNextRoute(app: FastifyInstance, allocator: Allocator, op
         void reply.header('Idempotent-Replayed', 'true');
       } else {
         options.metrics.allocated(name, requestCount === undefined ? 1 : Number(requestCount));
+        if (allocation.tookExpired) options.metrics.reservationSettled('expired');
       }
+      if (allocation.grant !== undefined) return gaplessAnswer(name, allocation.first, allocation.grant, requestCount);
       if (requestCount === undefined) return { sequence_id: name, next_value: allocation.first };
       return { sequence_id: name, next_value: allocation.first, last_value: allocation.last, count: requestCount };
     },
   });
+}
+
+/** A gapless sequence's value comes with its reservation (count is 1 there: the allocator refuses more). */
+function gaplessAnswer(name: string, value: bigint, grant: Grant, requestCount: bigint | undefined): NextResponse {
+  const reservation = { reservation: grant.id, expires_at: new Date(grant.expiresAt).toISOString() };
+  if (requestCount === undefined) return { sequence_id: name, next_value: value, ...reservation };
+  return { sequence_id: name, next_value: value, last_value: value, count: requestCount, ...reservation };
 }

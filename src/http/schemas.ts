@@ -27,6 +27,10 @@ export const NextResponse = Type.Object({
   next_value: Int64,
   last_value: Type.Optional(Int64),
   count: Type.Optional(Int64),
+  reservation: Type.Optional(
+    Type.String({ description: 'Gapless sequences: the reservation id, the capability to confirm, release or void the value.' }),
+  ),
+  expires_at: Type.Optional(Type.String({ format: 'date-time', description: 'Gapless sequences: when the lease ends (UTC, milliseconds).' })),
 });
 export type NextResponse = Static<typeof NextResponse>;
 
@@ -61,8 +65,21 @@ export const SequenceView = Type.Object(
     max_value: Int64,
     cycle: Type.Boolean(),
     cache: Int64,
+    gapless: Type.Boolean(),
+    lease_seconds: Type.Integer(),
     created_at: Type.String({ format: 'date-time' }),
     updated_at: Type.String({ format: 'date-time' }),
+    // Optional fields are written after the others (fast-json-stringify): here, in this order.
+    confirmed_through: Type.Optional(
+      Type.Unsafe<bigint | null>({
+        type: 'integer',
+        format: 'int64',
+        nullable: true,
+        description: 'Gapless only: the highest value up to which every value of the series is confirmed or void; null before any.',
+      }),
+    ),
+    reserved: Type.Optional(Type.Integer({ description: 'Gapless only: values held by unexpired reservations.' })),
+    free: Type.Optional(Type.Integer({ description: 'Gapless only: values released or whose reservation expired, handed out again first.' })),
   },
   { $id: 'Sequence' },
 );
@@ -77,6 +94,8 @@ export const SequenceOptionsInput = Type.Object(
     max_value: Type.Optional(Int64Input),
     cycle: Type.Optional(Type.Boolean()),
     cache: Type.Optional(Int64Input),
+    gapless: Type.Optional(Type.Boolean()),
+    lease_seconds: Type.Optional(Type.Unsafe<bigint | string>({ anyOf: [{ type: 'integer', minimum: 1, maximum: 86_400 }, { type: 'string', pattern: '^[0-9]+$' }] })),
   },
   { additionalProperties: false },
 );
@@ -113,3 +132,44 @@ export const NextQuery = Type.Object({
   count: Type.Optional(Type.Integer({ minimum: 1, description: 'Take this many consecutive values (a batch).' })),
 });
 export type NextQuery = Static<typeof NextQuery>;
+
+export const ReservationParams = Type.Object({
+  name: SequenceParams.properties.name,
+  id: Type.String({ description: 'The reservation id that /next answered.' }),
+});
+export type ReservationParams = Static<typeof ReservationParams>;
+
+export const VoidInput = Type.Object(
+  { reason: Type.Optional(Type.Unsafe<string | null>({ type: 'string', maxLength: 500, nullable: true, description: 'Why it was voided (at most 500 characters).' })) },
+  { additionalProperties: false },
+);
+
+export const SettledResponse = Type.Object({
+  sequence_id: Type.String(),
+  value: Int64,
+  state: Type.String({ enum: ['confirmed', 'free', 'void'] }),
+  reason: Type.Optional(Type.Unsafe<string | null>({ type: 'string', nullable: true, description: 'Void only: the reason given, or null.' })),
+});
+export type SettledResponse = Static<typeof SettledResponse>;
+
+export const ValuesQuery = Type.Object({
+  state: Type.Optional(Type.String({ enum: ['reserved', 'free', 'void'], description: 'Only values in this state (default: all three).' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  cursor: Type.Optional(Type.String({ description: 'next_cursor of the previous page.' })),
+});
+export type ValuesQuery = Static<typeof ValuesQuery>;
+
+export const ValueEntry = Type.Object({
+  value: Int64,
+  state: Type.String({ enum: ['reserved', 'free', 'void'] }),
+  updated_at: Type.String({ format: 'date-time' }),
+  expires_at: Type.Optional(Type.String({ format: 'date-time', description: 'Reserved only: when the lease ends.' })),
+  reason: Type.Optional(Type.Unsafe<string | null>({ type: 'string', nullable: true, description: 'Void only: the reason given, or null.' })),
+});
+export type ValueEntry = Static<typeof ValueEntry>;
+
+export const ValuesResponse = Type.Object({
+  values: Type.Array(ValueEntry),
+  next_cursor: Type.Unsafe<string | null>({ type: 'string', nullable: true }),
+});
+export type ValuesResponse = Static<typeof ValuesResponse>;

@@ -33,12 +33,23 @@ export function sequenceView(record: SequenceRecord): SequenceView {
     max_value: options.maxValue,
     cycle: options.cycle,
     cache: options.cache,
+    gapless: options.gapless,
+    lease_seconds: options.leaseSeconds,
+    ...gaplessSummary(record),
     created_at: new Date(record.createdAt).toISOString(),
     updated_at: new Date(record.updatedAt).toISOString(),
   };
 }
 
-function nameOf(params: SequenceParams): string {
+/** A gapless sequence's unbroken prefix and counts (as the store read them at its now); nothing for the others. */
+function gaplessSummary(record: SequenceRecord): Pick<SequenceView, 'confirmed_through' | 'reserved' | 'free'> {
+  const summary = record.gapless;
+  if (!record.options.gapless || summary === undefined) return {};
+  return { confirmed_through: summary.confirmedThrough ?? null, reserved: summary.reserved, free: summary.free };
+}
+
+/** The `{name}` of a /sequences route, checked (an empty one is 404 not_found). */
+export function nameOf(params: SequenceParams): string {
   if (params.name === '') throw new AppError('not_found', 'No sequence name given: use /sequences/{name}.');
   return checkSequenceName(params.name);
 }

@@ -19,7 +19,6 @@ export interface ChaosSequence {
   readonly cache: number;
 }
 
-/** The number of cycles: CHAOS_CYCLES, else `fallback` (the short form of the normal test run). */
 /** The sequences both chaos suites load: two with cache 1, one with cache 50. */
 export const CHAOS_SEQUENCES: readonly ChaosSequence[] = [
   { name: 'plain', cache: 1 },
@@ -27,6 +26,7 @@ export const CHAOS_SEQUENCES: readonly ChaosSequence[] = [
   { name: 'other', cache: 1 },
 ];
 
+/** The number of cycles: CHAOS_CYCLES, else `fallback` (the short form of the normal test run). */
 export function chaosCycles(fallback: number): number {
   const text = process.env.CHAOS_CYCLES;
   if (text === undefined || text === '') return fallback;
@@ -73,7 +73,8 @@ function readAnswer(request: OperationRequest, text: string): { first: bigint; l
   return { first: BigInt(first), last: BigInt(last) };
 }
 
-function reasonOf(error: unknown): string {
+/** Why a request got no answer, in a few words (fetch wraps the socket's error as its cause). */
+export function reasonOf(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const cause: unknown = error.cause;
   if (cause instanceof Error) return `${error.message}: ${(cause as NodeJS.ErrnoException).code ?? cause.message}`;
@@ -109,16 +110,19 @@ export async function recordedNext(recorder: HistoryRecorder, target: Target, re
   return complete(outcome);
 }
 
-export interface LoadOptions {
-  readonly recorder: HistoryRecorder;
+/** What a load of either kind runs with: its recorder and its sequences. */
+export interface LoadOptionsOf<Recorder, Sequence> {
+  readonly recorder: Recorder;
   /** The processes live now (a killed one is removed before it is killed). */
   readonly targets: () => readonly Target[];
-  readonly sequences: readonly ChaosSequence[];
+  readonly sequences: readonly Sequence[];
   readonly callers: number;
   readonly random: () => number;
   /** Prefix of the idempotency keys (unique to the run). */
   readonly keyPrefix: string;
 }
+
+export type LoadOptions = LoadOptionsOf<HistoryRecorder, ChaosSequence>;
 
 export interface Load {
   /** Acknowledged answers so far. */

@@ -146,30 +146,28 @@ const isFresh = (operation: Operation): operation is Acknowledged => operation.o
 
 const ms = (time: number): string => time.toFixed(1);
 
+/** An outcome without values, for violation messages (both checkers). */
+export type Failure =
+  | { readonly type: 'error'; readonly status: number; readonly code: string | undefined }
+  | { readonly type: 'unknown'; readonly reason: string }
+  | { readonly type: 'invalid'; readonly status: number; readonly text: string };
+
+export function describeFailure(outcome: Failure): string {
+  if (outcome.type === 'error') return `error ${outcome.status} ${outcome.code ?? '(no code)'}`;
+  if (outcome.type === 'unknown') return `unknown (${outcome.reason})`;
+  return `invalid ${outcome.status} ${outcome.text.slice(0, 200)}`;
+}
+
 /** One operation on one line, for violation messages. */
 export function describeOperation(operation: Operation): string {
   const kind = `${operation.count === undefined ? 'single' : `count=${operation.count}`}${operation.key === undefined ? '' : ` key=${operation.key}`}`;
   const { outcome } = operation;
-  let result: string;
-  switch (outcome.type) {
-    case 'ok':
-      result = `ok ${outcome.first}..${outcome.last}${outcome.replayed ? ' (replayed)' : ''}`;
-      break;
-    case 'error':
-      result = `error ${outcome.status} ${outcome.code ?? '(no code)'}`;
-      break;
-    case 'unknown':
-      result = `unknown (${outcome.reason})`;
-      break;
-    case 'invalid':
-      result = `invalid ${outcome.status} ${outcome.text.slice(0, 200)}`;
-      break;
-  }
+  const result = outcome.type === 'ok' ? `ok ${outcome.first}..${outcome.last}${outcome.replayed ? ' (replayed)' : ''}` : describeFailure(outcome);
   return `[${operation.process} ${operation.sequence} cache=${operation.cache} ${kind} ${ms(operation.invoked)}..${ms(operation.completed)} ms: ${result}]`;
 }
 
 /** Collects messages per check, keeping at most `limit` of each and counting the rest. */
-class Violations {
+export class Violations {
   private readonly kept = new Map<string, string[]>();
   private readonly dropped = new Map<string, number>();
 

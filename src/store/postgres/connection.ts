@@ -53,9 +53,22 @@ export function createPool(settings: PostgresSettings, onIdleError: (error: Erro
   return pool;
 }
 
-/** Runs `work` in one transaction on one connection: committed if it resolves, rolled back if it throws. */
+/**
+ * Runs `work` in one transaction on one connection: committed if it resolves,
+ * rolled back if it throws. While the connection is checked out the pool does
+ * not listen for its errors: one arriving between two statements (the server
+ * shutting down sends FATAL 57P01 to every connection) would be an unhandled
+ * 'error' event and crash the process. It is caught here instead (the next
+ * statement then fails, so `work` throws: 503), and the broken connection is
+ * discarded rather than returned to the pool.
+ */
 export async function inTransaction<R>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<R>): Promise<R> {
   const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (error: Error): void => {
+    broken = error;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await work(client);
@@ -65,6 +78,7 @@ export async function inTransaction<R>(pool: pg.Pool, work: (client: pg.PoolClie
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   } finally {
-    client.release();
+    client.removeListener('error', onError);
+    client.release(broken);
   }
 }
