@@ -119,9 +119,11 @@ export async function resetSequence(
         );
       }
       const issued = intoIssued ? undefined : current.issued;
-      const gapless = current.options.gapless;
+      // A gapless series starts over; so does a sequence reset into values it handed out, whose void values (left
+      // from when it was gapless) would otherwise stand in the way of the values it hands out again.
+      const clear = current.options.gapless || intoIssued;
       return {
-        write: { kind: 'put', options: current.options, position, issued, seriesFirst: gapless ? undefined : current.seriesFirst, clearGapless: gapless },
+        write: { kind: 'put', options: current.options, position, issued, seriesFirst: clear ? undefined : current.seriesFirst, clearGapless: clear },
         result: undefined,
       };
     } catch (error) {

@@ -82,6 +82,21 @@ function noRoom(issued: IssuedRange | undefined): ImportDecision {
 }
 
 export function importDecision(held: Held, imported: Imported): ImportDecision {
+  const decision = plainDecision(held, imported);
+  // A gapless series that has begun moves forward only by reserving: a raise would skip values that then
+  // count as confirmed (or, by another entry's options, end the series with values still reserved or free).
+  if (decision.kind === 'raised' && decision.gapless === undefined && held.kind === 'live' && held.state.options.gapless && held.state.issued !== undefined) {
+    return {
+      kind: 'conflict',
+      reason:
+        `the store's sequence is gapless and has handed out ${describeIssued(held.state.issued)}: the entry would move it on and leave ` +
+        'a gap in its series; reset it with force first to start a new series',
+    };
+  }
+  return decision;
+}
+
+function plainDecision(held: Held, imported: Imported): ImportDecision {
   if (imported.kind === 'deleted') {
     if (held.kind === 'absent') return { kind: 'deleted', issued: imported.issued };
     if (held.kind === 'deleted') {

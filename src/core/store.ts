@@ -162,7 +162,8 @@ export interface SequenceStore {
    * `decideSettlement` (core/gapless.ts) on what the store holds at its now
    * and written atomically with that read; durable before it resolves, as
    * allocateBatch (SQLite: the batch is one transaction and one fsync;
-   * PostgreSQL: one transaction a request, the reservation's row locked).
+   * PostgreSQL: one transaction per sequence of the batch, its row locked,
+   * each request read and decided after the lock).
    * A request on a missing, deleted or non-gapless sequence is `not_found`.
    */
   settleBatch(requests: readonly SettleRequest[]): Promise<SettleOutcome[]>;

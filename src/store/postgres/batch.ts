@@ -1,3 +1,4 @@
+import type { Grant } from '../../core/gapless.js';
 import type { AllocationOutcome, AllocationRequest } from '../../core/store.js';
 
 /** One request of a batch, with where its answer goes. */
@@ -14,6 +15,8 @@ export interface Taken {
   readonly slot: Slot;
   readonly first: bigint;
   readonly last: bigint;
+  /** A gapless sequence's reservation of `first` (recorded with its key: a replay answers it). */
+  readonly grant?: Grant | undefined;
 }
 
 /** The slots by sequence name, in arrival order within each. */

@@ -16,7 +16,8 @@ interface Segment {
   refilling: Promise<void> | undefined;
 }
 
-type Reserved = { readonly block: Block; readonly version: bigint } | 'not_found' | 'exhausted';
+/** `gapless`: the sequence became gapless (changed elsewhere): its values go out as reservations, by the locked path. */
+type Reserved = { readonly block: Block; readonly version: bigint } | 'not_found' | 'exhausted' | 'gapless';
 
 /**
  * `cache > 1` on PostgreSQL: blocks reserved in one statement and served
@@ -44,7 +45,7 @@ export class CachedBlocks {
   }
 
   /** Takes the request's values from the blocks, reserving a new one when needed. */
-  async take(name: string, request: AllocationRequest): Promise<{ first: bigint; last: bigint } | 'not_found' | 'exhausted'> {
+  async take(name: string, request: AllocationRequest): Promise<{ first: bigint; last: bigint } | 'not_found' | 'exhausted' | 'gapless'> {
     for (let attempt = 0; attempt < 3; attempt += 1) {
       const segment = this.#segments.get(name);
       if (segment !== undefined) {
@@ -128,6 +129,7 @@ export class CachedBlocks {
     return inTransaction(this.#pool, async (client): Promise<Reserved> => {
       const record = await lockRow(client, name);
       if (record === undefined || record.deletedAt !== undefined) return 'not_found';
+      if (record.options.gapless) return 'gapless';
       const reserved = reserve(record.position, record.options, count);
       if (!reserved.ok) return 'exhausted';
       await advanceSequence(client, name, { position: reserved.position, issued: widen(record.issued, reserved.first, reserved.last) });

@@ -5,7 +5,8 @@ import { settleKeyConflict } from './keys.js';
 import { KEYS, SEQUENCES } from './rows.js';
 
 /**
- * The fast path for `cache = 1`: the requests of a batch, for every sequence
+ * The fast path for `cache = 1` (gapless sequences excepted: they take the
+ * locked path, reservations.ts): the requests of a batch, for every sequence
  * at once, in one statement: one atomic `UPDATE … RETURNING` per sequence
  * (its total taken in one step), and the idempotency keys recorded in the
  * same statement (so the same commit). Committed before any answer.
@@ -22,7 +23,7 @@ const FIRST = '(CASE WHEN s.is_called THEN s.last_value::numeric + s.increment E
 export const WIDENED = (last: string): string =>
   `issued_low = least(s.issued_low, ${FIRST}, ${last})::bigint, issued_high = greatest(s.issued_high, ${FIRST}, ${last})::bigint`;
 
-/** A sequence the statement did not serve: missing or deleted, cached, at its bound, or cycling. */
+/** A sequence the statement did not serve: missing or deleted, cached, gapless, at its bound, or cycling. */
 export interface Leftover {
   readonly name: string;
   /** A live sequence (else missing or deleted). */
@@ -64,13 +65,13 @@ export async function allocateCoalesced(pool: pg.Pool, groups: ReadonlyMap<strin
   }
   const { rows } = await pool.query<Row>({
     // Named: each connection parses and plans it once, not once per batch.
-    name: 'takeanumber_allocate_2',
+    name: 'takeanumber_allocate_3',
     text: `WITH r AS (SELECT * FROM unnest($1::text[], $2::numeric[]) AS r(name, total)),
      u AS (
        UPDATE ${SEQUENCES} s SET last_value = ${ADVANCED('r.total')}::bigint, is_called = true, ${WIDENED(ADVANCED('r.total'))},
          updated_at = now()
        FROM r
-       WHERE s.name = r.name AND s.cache = 1 AND s.deleted_at IS NULL AND ${ADVANCED('r.total')} BETWEEN s.min_value AND s.max_value
+       WHERE s.name = r.name AND s.cache = 1 AND NOT s.gapless AND s.deleted_at IS NULL AND ${ADVANCED('r.total')} BETWEEN s.min_value AND s.max_value
        RETURNING s.name, s.last_value, s.increment
      ),
      k AS (
@@ -104,7 +105,7 @@ export async function allocateCoalesced(pool: pg.Pool, groups: ReadonlyMap<strin
       next = last + increment;
       outcomes[slot.index] =
         slot.request.idempotency === undefined || inserted.has(keyId(slot.request))
-          ? { ok: true, first, last, replayed: false }
+          ? { ok: true, first, last, replayed: false, grant: undefined, tookExpired: false }
           : await settleKeyConflict(pool, slot.request);
     }
   }

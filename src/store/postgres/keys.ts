@@ -16,12 +16,14 @@ interface KeyRow {
   request_count: string | null;
   first_value: string;
   last_value: string;
+  reservation: string | null;
+  expires_at: string | null;
 }
 
 /** The answers recorded for these requests' keys, by keyId. */
-export async function recordedAnswers(db: pg.Pool, requests: readonly AllocationRequest[]): Promise<Map<string, RecordedAnswer>> {
+export async function recordedAnswers(db: pg.Pool | pg.PoolClient, requests: readonly AllocationRequest[]): Promise<Map<string, RecordedAnswer>> {
   const { rows } = await db.query<KeyRow>(
-    `SELECT name || chr(10) || key AS id, request_count, first_value, last_value FROM ${KEYS}
+    `SELECT name || chr(10) || key AS id, request_count, first_value, last_value, reservation, expires_at FROM ${KEYS}
      WHERE (name, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
     [requests.map((request) => request.name), requests.map((request) => request.idempotency?.key ?? '')],
   );
@@ -32,6 +34,7 @@ export async function recordedAnswers(db: pg.Pool, requests: readonly Allocation
         requestCount: row.request_count === null ? undefined : BigInt(row.request_count),
         first: BigInt(row.first_value),
         last: BigInt(row.last_value),
+        grant: row.reservation === null || row.expires_at === null ? undefined : { id: row.reservation, expiresAt: Number(row.expires_at) },
       },
     ]),
   );
@@ -51,10 +54,10 @@ export async function settleKeyConflict(pool: pg.Pool, request: AllocationReques
 export async function recordKeys(db: pg.Pool | pg.PoolClient, pool: pg.Pool, taken: readonly Taken[], outcomes: Outcomes): Promise<void> {
   const keyed = taken.filter(({ slot }) => slot.request.idempotency !== undefined);
   if (keyed.length === 0) return;
-  const answers = keyed.map(({ slot, first, last }) => answerOf(slot.request, first, last));
+  const answers = keyed.map(({ slot, first, last, grant }) => answerOf(slot.request, first, last, grant));
   const { rows } = await db.query<{ id: string }>(
-    `INSERT INTO ${KEYS} (key, name, request_count, first_value, last_value)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[])
+    `INSERT INTO ${KEYS} (key, name, request_count, first_value, last_value, reservation, expires_at)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::text[], $7::int8[])
      ON CONFLICT (name, key) DO NOTHING RETURNING name || chr(10) || key AS id`,
     [
       keyed.map(({ slot }) => slot.request.idempotency?.key),
@@ -62,6 +65,8 @@ export async function recordKeys(db: pg.Pool | pg.PoolClient, pool: pg.Pool, tak
       answers.map((answer) => answer.requestCount?.toString() ?? null),
       answers.map((answer) => answer.first.toString()),
       answers.map((answer) => answer.last.toString()),
+      answers.map((answer) => answer.grant?.id ?? null),
+      answers.map((answer) => answer.grant?.expiresAt ?? null),
     ],
   );
   const inserted = new Set(rows.map((row) => row.id));

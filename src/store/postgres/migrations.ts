@@ -91,6 +91,47 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       DROP INDEX takeanumber_idempotency_keys_by_name;
     `,
   },
+  {
+    version: 4,
+    description: 'gapless sequences: options, the values not confirmed, every reservation id issued',
+    // As SQLite's version 6 (core/gapless.ts says what the tables hold). Times
+    // of the gapless tables are ms since the epoch by the database's clock
+    // (clock_timestamp()), the clock every instance judges leases by. The
+    // partial indexes find the lowest free value, the reservations past their
+    // lease, and the counts, without reading the voids; the primary key pages.
+    sql: `
+      ALTER TABLE takeanumber_sequences
+        ADD COLUMN gapless boolean NOT NULL DEFAULT false,
+        ADD COLUMN lease_seconds integer NOT NULL DEFAULT 300 CHECK (lease_seconds BETWEEN 1 AND 86400),
+        ADD COLUMN series_first bigint;
+      ALTER TABLE takeanumber_idempotency_keys
+        ADD COLUMN reservation text,
+        ADD COLUMN expires_at bigint;
+      CREATE TABLE takeanumber_gapless_values (
+        name text COLLATE "C" NOT NULL,
+        value bigint NOT NULL,
+        state text NOT NULL CHECK (state IN ('reserved', 'free', 'void')),
+        reservation text,
+        expires_at bigint,
+        reason text,
+        updated_at bigint NOT NULL,
+        PRIMARY KEY (name, value),
+        CHECK ((state = 'reserved') = (reservation IS NOT NULL AND expires_at IS NOT NULL))
+      );
+      CREATE INDEX takeanumber_gapless_values_free ON takeanumber_gapless_values (name, value) WHERE state = 'free';
+      CREATE INDEX takeanumber_gapless_values_leases ON takeanumber_gapless_values (name, expires_at) INCLUDE (value) WHERE state = 'reserved';
+      CREATE TABLE takeanumber_gapless_reservations (
+        name text COLLATE "C" NOT NULL,
+        id text COLLATE "C" NOT NULL,
+        value bigint NOT NULL,
+        expires_at bigint NOT NULL,
+        state text NOT NULL CHECK (state IN ('reserved', 'confirmed', 'free', 'void')),
+        reason text,
+        settled_at bigint,
+        PRIMARY KEY (name, id)
+      );
+    `,
+  },
 ];
 
 export const LATEST_POSTGRES_VERSION = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1]?.version ?? 0;

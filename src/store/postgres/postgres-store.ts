@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { keyId, replayOrRefuse, answerOf } from '../../core/idempotency.js';
-import { heldOf, planImport, type ImportEntry } from '../../core/import-rules.js';
-import { takeValues, DEFAULT_OPTIONS, firstUseState, initialPosition, widen } from '../../core/sequence.js';
+import type { ImportEntry } from '../../core/import-rules.js';
+import { takeValues, firstUseState, widen } from '../../core/sequence.js';
+import type { GaplessImport, ValueView } from '../../core/gapless.js';
 import {
   StoreOpenError,
   type AllocationOutcome,
@@ -11,6 +12,9 @@ import {
   type SequenceRecord,
   type SequenceStore,
   type SequenceWrite,
+  type SettleOutcome,
+  type SettleRequest,
+  type ValuesQuery,
 } from '../../core/store.js';
 import type { TokenStore } from '../../tokens/token-store.js';
 import { groupByName, type Outcomes, type Slot, type Taken } from './batch.js';
@@ -18,22 +22,12 @@ import { CachedBlocks } from './cached.js';
 import { allocateCoalesced } from './coalesced.js';
 import { createPool, inTransaction, redactUrl, type PostgresSettings } from './connection.js';
 import { reportingFaults } from './faults.js';
+import { listValues, readGapless, summarizedRecord, summarizedSelect, toSummarized, type SummarizedRow } from './gapless.js';
+import { applyImport } from './imports.js';
 import { recordedAnswers, recordKeys } from './keys.js';
 import { PostgresTokens } from './postgres-tokens.js';
-import {
-  advanceSequence,
-  burySequence,
-  forgetSequence,
-  insertSequence,
-  KEYS,
-  lockRow,
-  RECORD_COLUMNS,
-  replaceSequence,
-  SEQUENCES,
-  toRecord,
-  withoutVersion,
-  type RecordRow,
-} from './rows.js';
+import { reserveLocked, settleAll } from './reservations.js';
+import { advanceSequence, burySequence, clearGapless, forgetSequence, insertSequence, KEYS, lockRow, replaceSequence, withoutVersion } from './rows.js';
 import { prepareSchema } from './schema.js';
 
 /**
@@ -41,8 +35,8 @@ import { prepareSchema } from './schema.js';
  * requests of a batch become one statement for all their sequences
  * (coalesced.ts), committed before any answer. cache > 1: blocks reserved in
  * one statement and served from memory (cached.ts). The rare rest (a
- * sequence to create, one at its bound or cycling) sequence by sequence with
- * its row locked. So each sequence's values are taken atomically, but a
+ * sequence to create, one at its bound or cycling, a gapless one:
+ * reservations.ts) sequence by sequence with its row locked. So each sequence's values are taken atomically, but a
  * batch is not one transaction: its sequences commit separately.
  */
 export class PostgresStore implements SequenceStore {
@@ -111,7 +105,9 @@ export class PostgresStore implements SequenceStore {
       const leader = firstWithKey.get(keyId(follower.request)) as Slot;
       const answer = outcomes[leader.index];
       outcomes[follower.index] =
-        answer?.ok === true ? replayOrRefuse(answerOf(leader.request, answer.first, answer.last), follower.request) : await this.#allocateOne(follower);
+        answer?.ok === true
+          ? replayOrRefuse(answerOf(leader.request, answer.first, answer.last, answer.grant), follower.request)
+          : await this.#allocateOne(follower);
     }
     return outcomes.map((outcome) => {
       if (outcome === undefined) throw new Error('a request of the batch got no outcome');
@@ -142,7 +138,8 @@ export class PostgresStore implements SequenceStore {
 
   /**
    * The rare cases, sequence by sequence, with the row locked: a missing or
-   * deleted sequence (created with defaults), a batch at the bound, a cycle.
+   * deleted sequence (created with defaults), a batch at the bound, a cycle,
+   * a gapless sequence.
    */
   async #allocateLocked(name: string, group: readonly Slot[], outcomes: Outcomes): Promise<void> {
     const cachedNow = await inTransaction(this.#pool, async (client) => {
@@ -154,12 +151,17 @@ export class PostgresStore implements SequenceStore {
         }
         // First use, or first use again after a delete (continuing after its values, the row
         // locked). Another instance may create it at the same moment: theirs or ours, the row is then locked below.
-        if (record === undefined) await insertSequence(client, name, firstUseState(undefined), { onConflict: 'ON CONFLICT (name) DO NOTHING' });
-        else await replaceSequence(client, name, firstUseState(record.issued));
+        const state = { ...firstUseState(record?.issued), seriesFirst: undefined };
+        if (record === undefined) await insertSequence(client, name, state, { onConflict: 'ON CONFLICT (name) DO NOTHING' });
+        else await replaceSequence(client, name, state);
         record = await lockRow(client, name);
         if (record === undefined) throw new Error(`sequence '${name}' vanished while being created`);
       }
       if (record.options.cache > 1n) return true;
+      if (record.options.gapless) {
+        await reserveLocked(client, this.#pool, record, group, outcomes);
+        return false;
+      }
       let { position, issued } = record;
       const taken: Taken[] = [];
       for (const slot of group) {
@@ -170,7 +172,7 @@ export class PostgresStore implements SequenceStore {
         }
         position = allocated.position;
         issued = widen(issued, allocated.first, allocated.last);
-        outcomes[slot.index] = { ok: true, first: allocated.first, last: allocated.last, replayed: false };
+        outcomes[slot.index] = { ok: true, first: allocated.first, last: allocated.last, replayed: false, grant: undefined, tookExpired: false };
         taken.push({ slot, first: allocated.first, last: allocated.last });
       }
       if (position !== record.position) await advanceSequence(client, name, { position, issued });
@@ -185,24 +187,37 @@ export class PostgresStore implements SequenceStore {
     const taken: Taken[] = [];
     for (const slot of group) {
       const values = await this.#blocks.take(name, slot.request);
-      if (values === 'not_found' && slot.request.create) {
-        // Deleted meanwhile: created again, with its defaults, after its values.
+      if ((values === 'not_found' && slot.request.create) || values === 'gapless') {
+        // Deleted meanwhile: created again, with its defaults, after its values. Or made gapless: reserved.
         await this.#allocateLocked(name, [slot], outcomes);
       } else if (values === 'not_found' || values === 'exhausted') {
         outcomes[slot.index] = { ok: false, reason: values };
       } else {
-        outcomes[slot.index] = { ok: true, first: values.first, last: values.last, replayed: false };
+        outcomes[slot.index] = { ok: true, first: values.first, last: values.last, replayed: false, grant: undefined, tookExpired: false };
         taken.push({ slot, ...values });
       }
     }
     await recordKeys(this.#pool, this.#pool, taken, outcomes);
   }
 
+  settleBatch(requests: readonly SettleRequest[]): Promise<SettleOutcome[]> {
+    return reportingFaults(settleAll(this.#pool, requests));
+  }
+
+  listValues(name: string, query: ValuesQuery): Promise<ValueView[] | undefined> {
+    return reportingFaults(listValues(this.#pool, name, query));
+  }
+
+  readGapless(name: string): Promise<GaplessImport | undefined> {
+    return reportingFaults(inTransaction(this.#pool, (client) => readGapless(client, name)));
+  }
+
+  /** The record, with a gapless sequence's summary at the database's now (gapless.ts). */
   getSequence(name: string): Promise<SequenceRecord | undefined> {
     return reportingFaults(
       this.#pool
-        .query<RecordRow>(`SELECT ${RECORD_COLUMNS} FROM ${SEQUENCES} WHERE name = $1 AND deleted_at IS NULL`, [name])
-        .then(({ rows }) => (rows[0] === undefined ? undefined : withoutVersion(toRecord(rows[0])))),
+        .query<SummarizedRow>(summarizedSelect('s.name = $1 AND s.deleted_at IS NULL'), [name])
+        .then(({ rows }) => (rows[0] === undefined ? undefined : withoutVersion(toSummarized(rows[0])))),
     );
   }
 
@@ -210,14 +225,14 @@ export class PostgresStore implements SequenceStore {
     const useAfter = query.after !== undefined && query.after >= query.prefix;
     return reportingFaults(
       this.#pool
-        .query<RecordRow>(
-          `SELECT ${RECORD_COLUMNS} FROM ${SEQUENCES}
-           WHERE ${useAfter ? 'name > $1' : 'name >= $1'} AND starts_with(name, $2)
-             AND deleted_at IS ${query.deleted === true ? 'NOT NULL' : 'NULL'}
-           ORDER BY name LIMIT $3`,
+        .query<SummarizedRow>(
+          summarizedSelect(
+            `${useAfter ? 's.name > $1' : 's.name >= $1'} AND starts_with(s.name, $2) AND s.deleted_at IS ${query.deleted === true ? 'NOT NULL' : 'NULL'}`,
+            'ORDER BY s.name LIMIT $3',
+          ),
           [useAfter ? query.after : query.prefix, query.prefix, query.limit],
         )
-        .then(({ rows }) => rows.map((row) => withoutVersion(toRecord(row)))),
+        .then(({ rows }) => rows.map((row) => withoutVersion(toSummarized(row)))),
     );
   }
 
@@ -228,11 +243,15 @@ export class PostgresStore implements SequenceStore {
     this.#blocks.drop(name);
     return reportingFaults(
       inTransaction(this.#pool, async (client) => {
-        const current = await lockRow(client, name);
+        let current = await lockRow(client, name);
+        // A live gapless sequence: its summary, read once the row is locked (no settlement in between).
+        if (current?.options.gapless === true && current.deletedAt === undefined) current = await summarizedRecord(client, name);
         const { write, result } = decide(current === undefined ? undefined : withoutVersion(current));
-        if (write.kind === 'put' && current === undefined) await insertSequence(client, name, write);
-        else if (write.kind === 'put') await replaceSequence(client, name, write);
-        else if (write.kind === 'delete' && current !== undefined) await burySequence(client, name, write.tombstone);
+        if (write.kind === 'put') {
+          if (current === undefined) await insertSequence(client, name, write);
+          else await replaceSequence(client, name, write);
+          if (write.clearGapless) await clearGapless(client, name);
+        } else if (write.kind === 'delete' && current !== undefined) await burySequence(client, name, write.tombstone);
         else if (write.kind === 'forget') await forgetSequence(client, name);
         return result;
       }),
@@ -253,31 +272,7 @@ export class PostgresStore implements SequenceStore {
 
   /** One transaction, the rows locked, decided by the import rules (core/import-rules.ts): all or nothing. */
   importSequences(entries: readonly ImportEntry[]): Promise<ImportSummary> {
-    return reportingFaults(
-      inTransaction(this.#pool, async (client) => {
-        // Locked in name order, as every transaction that locks several rows here: no deadlock between imports.
-        const { rows } = await client.query<RecordRow>(
-          `SELECT ${RECORD_COLUMNS} FROM ${SEQUENCES} WHERE name = ANY($1::text[]) ORDER BY name FOR UPDATE`,
-          [entries.map((entry) => entry.name)],
-        );
-        const held = new Map(rows.map((row) => [row.name, toRecord(row)]));
-        const { writes, summary } = planImport(entries, (name) => heldOf(held.get(name)));
-        for (const { name, decision } of writes) {
-          this.#blocks.drop(name);
-          const row = held.get(name);
-          if (decision.kind === 'deleted') {
-            const tombstone = { options: DEFAULT_OPTIONS, position: initialPosition(DEFAULT_OPTIONS), issued: decision.issued };
-            if (row === undefined) await insertSequence(client, name, tombstone, { deleted: true });
-            else await burySequence(client, name, decision.issued);
-          } else if (row === undefined) {
-            await insertSequence(client, name, decision.state);
-          } else {
-            await replaceSequence(client, name, decision.state);
-          }
-        }
-        return summary;
-      }),
-    );
+    return reportingFaults(inTransaction(this.#pool, (client) => applyImport(client, entries, (name) => this.#blocks.drop(name))));
   }
 
   ping(): Promise<void> {

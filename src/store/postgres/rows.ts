@@ -9,13 +9,24 @@ import type { SequenceRecord } from '../../core/store.js';
 
 export const SEQUENCES = 'takeanumber_sequences';
 export const KEYS = 'takeanumber_idempotency_keys';
+/** Gapless sequences' values that are not confirmed, and every reservation id issued (core/gapless.ts). */
+export const GAPLESS_VALUES = 'takeanumber_gapless_values';
+export const RESERVATIONS = 'takeanumber_gapless_reservations';
+
+/**
+ * The database's now, in ms since the epoch: the clock gapless leases are
+ * judged by, the same on every instance. `clock_timestamp()` is the time of
+ * the call, not of the transaction's start (`now()`), so a statement run
+ * after a lock wait reads a time after the wait.
+ */
+export const NOW_MS = 'floor(extract(epoch FROM clock_timestamp()) * 1000)::int8';
 
 /** A record as the table holds it, with its version (it changes with every admin change: instances holding blocks compare it). */
 export type StoredRecord = SequenceRecord & { readonly version: bigint };
 
 /** Every column of a record (times in ms since the epoch). */
 export const RECORD_COLUMNS = `name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache, version,
-  issued_low, issued_high, (extract(epoch from created_at) * 1000)::int8 AS created_ms,
+  issued_low, issued_high, gapless, lease_seconds, series_first, (extract(epoch from created_at) * 1000)::int8 AS created_ms,
   (extract(epoch from updated_at) * 1000)::int8 AS updated_ms, (extract(epoch from deleted_at) * 1000)::int8 AS deleted_ms`;
 
 /** RECORD_COLUMNS of the row `s` (in an UPDATE … RETURNING over `s`). */
@@ -34,6 +45,9 @@ export interface RecordRow {
   version: string;
   issued_low: string | null;
   issued_high: string | null;
+  gapless: boolean;
+  lease_seconds: number;
+  series_first: string | null;
   created_ms: string;
   updated_ms: string;
   deleted_ms: string | null;
@@ -49,26 +63,35 @@ export function toRecord(row: RecordRow): StoredRecord {
       maxValue: BigInt(row.max_value),
       cycle: row.cycle,
       cache: BigInt(row.cache),
+      gapless: row.gapless,
+      leaseSeconds: row.lease_seconds,
     },
     position: { lastValue: BigInt(row.last_value), isCalled: row.is_called },
     issued: row.issued_low === null || row.issued_high === null ? undefined : { low: BigInt(row.issued_low), high: BigInt(row.issued_high) },
     createdAt: Number(row.created_ms),
     updatedAt: Number(row.updated_ms),
     deletedAt: row.deleted_ms === null ? undefined : Number(row.deleted_ms),
+    seriesFirst: row.series_first === null ? undefined : BigInt(row.series_first),
+    // Counted apart, only where needed (gapless.ts: withSummary).
+    gapless: undefined,
     version: BigInt(row.version),
   };
 }
 
 /** The record as the contract shows it (without the version). */
 export function withoutVersion(record: StoredRecord): SequenceRecord {
-  const { name, options, position, issued, createdAt, updatedAt, deletedAt } = record;
-  return { name, options, position, issued, createdAt, updatedAt, deletedAt };
+  const { name, options, position, issued, createdAt, updatedAt, deletedAt, seriesFirst, gapless } = record;
+  return { name, options, position, issued, createdAt, updatedAt, deletedAt, seriesFirst, gapless };
 }
 
-const COLUMNS = 'name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache, issued_low, issued_high';
+/** What a write of a whole sequence gives: its state, and a gapless series' first value. */
+export type RowState = SequenceState & { readonly seriesFirst: bigint | undefined };
 
-/** Parameters $1 … $11, in the order of COLUMNS. */
-function rowParams(name: string, { options, position, issued }: SequenceState): (string | boolean | null)[] {
+const COLUMNS =
+  'name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache, issued_low, issued_high, gapless, lease_seconds, series_first';
+
+/** Parameters $1 … $14, in the order of COLUMNS. */
+function rowParams(name: string, { options, position, issued, seriesFirst }: RowState): (string | boolean | number | null)[] {
   return [
     name,
     position.lastValue.toString(),
@@ -81,6 +104,9 @@ function rowParams(name: string, { options, position, issued }: SequenceState): 
     options.cache.toString(),
     issued?.low.toString() ?? null,
     issued?.high.toString() ?? null,
+    options.gapless,
+    options.leaseSeconds,
+    seriesFirst?.toString() ?? null,
   ];
 }
 
@@ -94,11 +120,11 @@ export async function lockRow(client: pg.PoolClient, name: string): Promise<Stor
 export async function insertSequence(
   client: pg.PoolClient,
   name: string,
-  state: SequenceState,
+  state: RowState,
   { onConflict = '', deleted = false }: { onConflict?: string; deleted?: boolean } = {},
 ): Promise<void> {
   await client.query(
-    `INSERT INTO ${SEQUENCES} (${COLUMNS}, deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, ${deleted ? 'now()' : 'NULL'}) ${onConflict}`,
+    `INSERT INTO ${SEQUENCES} (${COLUMNS}, deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, ${deleted ? 'now()' : 'NULL'}) ${onConflict}`,
     rowParams(name, state),
   );
 }
@@ -108,28 +134,38 @@ export async function insertSequence(
  * holding cached blocks notice it at refill. Over a tombstone the sequence is
  * created anew (live again, a new creation time).
  */
-export async function replaceSequence(client: pg.PoolClient, name: string, state: SequenceState): Promise<void> {
+export async function replaceSequence(client: pg.PoolClient, name: string, state: RowState): Promise<void> {
   await client.query(
     `UPDATE ${SEQUENCES} SET last_value = $2, is_called = $3, start_value = $4, increment = $5, min_value = $6,
-       max_value = $7, cycle = $8, cache = $9, issued_low = $10, issued_high = $11, version = nextval('takeanumber_versions'),
+       max_value = $7, cycle = $8, cache = $9, issued_low = $10, issued_high = $11,
+       gapless = $12, lease_seconds = $13, series_first = $14, version = nextval('takeanumber_versions'),
        updated_at = now(), created_at = CASE WHEN deleted_at IS NULL THEN created_at ELSE now() END, deleted_at = NULL
      WHERE name = $1`,
     rowParams(name, state),
   );
 }
 
-/** Moves a live sequence forward (its position and marks), keeping its options and version. */
-export async function advanceSequence(client: pg.PoolClient, name: string, { position, issued }: Omit<SequenceState, 'options'>): Promise<void> {
+/**
+ * Moves a live sequence forward (its position and marks, and a gapless
+ * series' first value once it has one), keeping its options and version.
+ */
+export async function advanceSequence(
+  client: pg.PoolClient,
+  name: string,
+  { position, issued }: Omit<SequenceState, 'options'>,
+  seriesFirst?: bigint,
+): Promise<void> {
   await client.query(
-    `UPDATE ${SEQUENCES} SET last_value = $2, is_called = $3, issued_low = $4, issued_high = $5, updated_at = now() WHERE name = $1`,
-    [name, position.lastValue.toString(), position.isCalled, issued?.low.toString() ?? null, issued?.high.toString() ?? null],
+    `UPDATE ${SEQUENCES} SET last_value = $2, is_called = $3, issued_low = $4, issued_high = $5, series_first = coalesce($6, series_first),
+       updated_at = now() WHERE name = $1`,
+    [name, position.lastValue.toString(), position.isCalled, issued?.low.toString() ?? null, issued?.high.toString() ?? null, seriesFirst?.toString() ?? null],
   );
 }
 
 /**
  * Makes the row a tombstone with these marks (or updates a tombstone's),
- * deleting the sequence's idempotency keys; a new version tells instances
- * holding its blocks.
+ * deleting the sequence's idempotency keys, gapless values and reservation
+ * ids; a new version tells instances holding its blocks.
  */
 export async function burySequence(client: pg.PoolClient, name: string, issued: IssuedRange | undefined): Promise<void> {
   await client.query(
@@ -138,10 +174,18 @@ export async function burySequence(client: pg.PoolClient, name: string, issued: 
     [name, issued?.low.toString() ?? null, issued?.high.toString() ?? null],
   );
   await client.query(`DELETE FROM ${KEYS} WHERE name = $1`, [name]);
+  await clearGapless(client, name);
 }
 
-/** Removes every trace of the name: its row (live or tombstone) and its keys. */
+/** Removes every trace of the name: its row (live or tombstone), its keys, gapless values and reservation ids. */
 export async function forgetSequence(client: pg.PoolClient, name: string): Promise<void> {
   await client.query(`DELETE FROM ${SEQUENCES} WHERE name = $1`, [name]);
   await client.query(`DELETE FROM ${KEYS} WHERE name = $1`, [name]);
+  await clearGapless(client, name);
+}
+
+/** Forgets the name's gapless values and reservation ids (a forced reset, a delete, an import replacing them). */
+export async function clearGapless(client: pg.PoolClient, name: string): Promise<void> {
+  await client.query(`DELETE FROM ${GAPLESS_VALUES} WHERE name = $1`, [name]);
+  await client.query(`DELETE FROM ${RESERVATIONS} WHERE name = $1`, [name]);
 }

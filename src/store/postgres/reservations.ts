@@ -1,0 +1,108 @@
+import type pg from 'pg';
+import { decideSettlement, reservedValue, reserveValue, seriesOrder, type GaplessPosition, type StoredValue } from '../../core/gapless.js';
+import { keyId, replayOrRefuse } from '../../core/idempotency.js';
+import type { SettleOutcome, SettleRequest } from '../../core/store.js';
+import type { Outcomes, Slot, Taken } from './batch.js';
+import { inTransaction } from './connection.js';
+import { freeValues, readHeld, writeReservations, writeSettlement } from './gapless.js';
+import { recordedAnswers, recordKeys } from './keys.js';
+import { advanceSequence, SEQUENCES, type StoredRecord } from './rows.js';
+
+/**
+ * The two paths of a gapless sequence on PostgreSQL, both in a transaction
+ * holding the sequence's row (`FOR UPDATE`): reserving values (the locked
+ * path of an allocation; the coalesced and cached paths never take a gapless
+ * sequence) and settling reservations. The rules are core's (core/gapless.ts).
+ */
+
+/**
+ * Serves a gapless sequence's requests, in order, in the transaction of
+ * `client` that holds its row (`record`, read after the lock): one value a
+ * request, the lowest free one first, else the next new one.
+ */
+export async function reserveLocked(client: pg.PoolClient, pool: pg.Pool, record: StoredRecord, group: readonly Slot[], outcomes: Outcomes): Promise<void> {
+  const { name, options } = record;
+  let pending = group;
+  if (group.some((slot) => slot.request.idempotency !== undefined)) {
+    // A key recorded by another instance while this one waited for the lock: replayed, reserving nothing.
+    const recorded = await recordedAnswers(client, group.filter((slot) => slot.request.idempotency !== undefined).map((slot) => slot.request));
+    pending = group.filter((slot) => {
+      const known = slot.request.idempotency === undefined ? undefined : recorded.get(keyId(slot.request));
+      if (known !== undefined) outcomes[slot.index] = replayOrRefuse(known, slot.request);
+      return known === undefined;
+    });
+  }
+  const wanting = pending.filter((slot) => {
+    if (slot.request.count !== 1n) outcomes[slot.index] = { ok: false, reason: 'gapless_count' };
+    return slot.request.count === 1n;
+  });
+  if (wanting.length === 0) return;
+
+  const { now, free } = await freeValues(client, name, seriesOrder(options), wanting.length);
+  let state: GaplessPosition = { position: record.position, issued: record.issued, seriesFirst: record.seriesFirst };
+  let freeUsed = 0;
+  const written: StoredValue[] = [];
+  const taken: Taken[] = [];
+  for (const slot of wanting) {
+    const found = free[freeUsed];
+    const reservation = reserveValue(options, state, found?.value, now);
+    if (!reservation.ok) {
+      outcomes[slot.index] = { ok: false, reason: 'exhausted' };
+      continue;
+    }
+    const tookExpired = !reservation.fresh && found?.expired === true;
+    if (!reservation.fresh) freeUsed += 1;
+    state = reservation.state;
+    written.push(reservedValue(reservation.value, reservation.grant, now));
+    const { value, grant } = reservation;
+    outcomes[slot.index] = { ok: true, first: value, last: value, replayed: false, grant, tookExpired };
+    taken.push({ slot, first: value, last: value, grant });
+  }
+  await writeReservations(client, name, written, now);
+  if (state.position !== record.position) await advanceSequence(client, name, state, state.seriesFirst);
+  await recordKeys(client, pool, taken, outcomes);
+}
+
+/**
+ * Settles reservations in array order: the requests of one sequence in one
+ * transaction holding its row (one lock and one commit for them all), each
+ * decided by core's `decideSettlement` on what a statement run after the
+ * lock reads, at the database's now. A missing, deleted or non-gapless
+ * sequence answers `not_found`.
+ */
+export async function settleAll(pool: pg.Pool, requests: readonly SettleRequest[]): Promise<SettleOutcome[]> {
+  const outcomes = new Array<SettleOutcome | undefined>(requests.length);
+  const byName = new Map<string, number[]>();
+  requests.forEach((request, index) => {
+    const indexes = byName.get(request.name);
+    if (indexes === undefined) byName.set(request.name, [index]);
+    else indexes.push(index);
+  });
+  for (const [name, indexes] of byName) {
+    await inTransaction(pool, async (client) => {
+      const { rows } = await client.query<{ open: boolean }>(`SELECT gapless AND deleted_at IS NULL AS open FROM ${SEQUENCES} WHERE name = $1 FOR UPDATE`, [name]);
+      const open = rows[0]?.open === true;
+      for (const index of indexes) {
+        const request = requests[index] as SettleRequest;
+        if (!open) {
+          outcomes[index] = { ok: false, reason: 'not_found' };
+          continue;
+        }
+        const { now, reservation, held } = await readHeld(client, name, request.id);
+        const settlement = decideSettlement(reservation, held, request.action, request.reason, now);
+        if (settlement.kind === 'refuse') {
+          outcomes[index] = { ok: false, reason: settlement.reason };
+        } else if (settlement.kind === 'replay') {
+          outcomes[index] = { ok: true, answer: settlement.answer, replayed: true };
+        } else if (reservation !== undefined) {
+          await writeSettlement(client, name, reservation, settlement.answer, settlement.value, now);
+          outcomes[index] = { ok: true, answer: settlement.answer, replayed: false };
+        }
+      }
+    });
+  }
+  return outcomes.map((outcome) => {
+    if (outcome === undefined) throw new Error('a settlement of the batch got no outcome');
+    return outcome;
+  });
+}
