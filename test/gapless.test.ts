@@ -121,9 +121,9 @@ describe('decideSettlement', () => {
     assert.deepEqual(decideSettlement(undefined, undefined, 'confirm', undefined, NOW), { kind: 'refuse', reason: 'not_found' });
   });
 
-  it('treats an open, unexpired reservation that does not hold its value as a bug, never an answer', () => {
-    assert.throws(() => decideSettlement(open('r', 5n), held('other', 5n), 'confirm', undefined, NOW), /does not hold its value/);
-    assert.throws(() => decideSettlement(open('r', 5n), undefined, 'confirm', undefined, NOW), /does not hold its value/);
+  it('never settles an open reservation that no longer holds its value (a clock judged its lease ended): expired', () => {
+    assert.deepEqual(decideSettlement(open('r', 5n), held('other', 5n), 'confirm', undefined, NOW), { kind: 'refuse', reason: 'expired' });
+    assert.deepEqual(decideSettlement(open('r', 5n), undefined, 'release', undefined, NOW), { kind: 'refuse', reason: 'expired' });
   });
 });
 

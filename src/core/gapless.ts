@@ -205,8 +205,10 @@ export function decideSettlement(
   }
   if (isExpired(reservation.expiresAt, now)) return { kind: 'refuse', reason: 'expired' };
   if (held?.state !== 'reserved' || held.reservation !== reservation.id) {
-    // An open, unexpired reservation always holds its value: anything else is a store bug, never an answer.
-    throw new Error(`reservation ${reservation.id} of value ${reservation.value} does not hold its value`);
+    // An open reservation within its lease holds its value, unless a clock judged the lease ended earlier: a
+    // store moved by import from a store whose clock runs ahead, or a clock stepped back. Its value may be
+    // held by another reservation already, so it is answered as expired, never settled.
+    return { kind: 'refuse', reason: 'expired' };
   }
   const answer: SettledAnswer = { value: reservation.value, state: wanted, reason: action === 'void' ? reason : undefined };
   const value: StoredValue | undefined =
