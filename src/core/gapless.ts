@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { AnswerLabels } from './periodic.js';
 import { takeValues, widen, type IssuedRange, type SequenceOptions, type SequencePosition } from './sequence.js';
 
 /**
@@ -49,6 +50,13 @@ export interface StoredValue {
   readonly reason: string | undefined;
   /** ms since the epoch. */
   readonly updatedAt: number;
+  /**
+   * The period the value was first handed out in, and its formatted number
+   * then (core/periodic.ts): a value handed out again keeps both, so a free
+   * value of an earlier period goes out again in its own period. Undefined
+   * for a sequence without periods or format.
+   */
+  readonly labels: AnswerLabels | undefined;
 }
 
 /** A value as a reader sees it at a moment (`GET /sequences/{name}/values`): never the reservation id. */
@@ -68,6 +76,8 @@ export interface StoredReservation {
   /** `reserved` while open; the state its action left once settled. */
   readonly state: 'reserved' | SettledState;
   readonly reason: string | undefined;
+  /** The period and formatted number it was made with (settle answers carry them). */
+  readonly labels: AnswerLabels | undefined;
 }
 
 /** What `/next` on a gapless sequence gives beside its value. */
@@ -158,9 +168,13 @@ export function reserveValue(options: SequenceOptions, state: GaplessPosition, l
   };
 }
 
-/** The stored value a reservation writes: the holder and its lease. */
-export function reservedValue(value: bigint, grant: Grant, now: number): StoredValue {
-  return { value, state: 'reserved', reservation: grant.id, expiresAt: grant.expiresAt, reason: undefined, updatedAt: now };
+/**
+ * The stored value a reservation writes: the holder and its lease, and the
+ * labels of the value (a free value keeps those it was first handed out with;
+ * a new one gets the labels of its allocation).
+ */
+export function reservedValue(value: bigint, grant: Grant, now: number, labels: AnswerLabels | undefined): StoredValue {
+  return { value, state: 'reserved', reservation: grant.id, expiresAt: grant.expiresAt, reason: undefined, updatedAt: now, labels };
 }
 
 /** The answer to a confirm, release or void. */
@@ -169,6 +183,8 @@ export interface SettledAnswer {
   readonly state: SettledState;
   /** Void only: the reason given, or undefined. */
   readonly reason: string | undefined;
+  /** The reservation's period and formatted number. */
+  readonly labels: AnswerLabels | undefined;
 }
 
 /** What a store does for a settle request. */
@@ -201,7 +217,10 @@ export function decideSettlement(
   const wanted = SETTLED_STATE[action];
   if (reservation.state !== 'reserved') {
     if (reservation.state !== wanted) return { kind: 'refuse', reason: 'settled' };
-    return { kind: 'replay', answer: { value: reservation.value, state: wanted, reason: wanted === 'void' ? reservation.reason : undefined } };
+    return {
+      kind: 'replay',
+      answer: { value: reservation.value, state: wanted, reason: wanted === 'void' ? reservation.reason : undefined, labels: reservation.labels },
+    };
   }
   if (isExpired(reservation.expiresAt, now)) return { kind: 'refuse', reason: 'expired' };
   if (held?.state !== 'reserved' || held.reservation !== reservation.id) {
@@ -210,9 +229,19 @@ export function decideSettlement(
     // held by another reservation already, so it is answered as expired, never settled.
     return { kind: 'refuse', reason: 'expired' };
   }
-  const answer: SettledAnswer = { value: reservation.value, state: wanted, reason: action === 'void' ? reason : undefined };
+  const answer: SettledAnswer = { value: reservation.value, state: wanted, reason: action === 'void' ? reason : undefined, labels: reservation.labels };
   const value: StoredValue | undefined =
-    action === 'confirm' ? undefined : { value: reservation.value, state: action === 'void' ? 'void' : 'free', reservation: undefined, expiresAt: undefined, reason: answer.reason, updatedAt: now };
+    action === 'confirm'
+      ? undefined
+      : {
+          value: reservation.value,
+          state: action === 'void' ? 'void' : 'free',
+          reservation: undefined,
+          expiresAt: undefined,
+          reason: answer.reason,
+          updatedAt: now,
+          labels: held.labels,
+        };
   return { kind: 'settle', answer, value };
 }
 
