@@ -102,10 +102,10 @@ test('a schema 3 database is migrated once by instances starting together: every
     }
     assert.equal((await store.getSequence('blocks'))?.options.cache, 20n);
     assert.deepEqual(await store.allocateBatch([{ name: 'orders', count: 1n, create: true, idempotency: { key: 'k1', requestCount: undefined } }]), [
-      { ok: true, first: 41n, last: 41n, replayed: true, grant: undefined, tookExpired: false },
+      { ok: true, first: 41n, last: 41n, replayed: true, grant: undefined, tookExpired: false, labels: undefined },
     ]);
     assert.deepEqual(await store.allocateBatch([{ name: 'orders', count: 1n, create: true }]), [
-      { ok: true, first: 42n, last: 42n, replayed: false, grant: undefined, tookExpired: false },
+      { ok: true, first: 42n, last: 42n, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
     ]);
   } finally {
     await Promise.all(stores.map((store) => store.close()));
