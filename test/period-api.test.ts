@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { exportSequences } from '../src/commands/export.js';
+import { ImportFileError, parseImportFile } from '../src/commands/import.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { assertError, body, testApp, type Json } from './helpers/app.js';
 import { tempDir } from './helpers/temp.js';
@@ -9,8 +12,9 @@ import { tempDir } from './helpers/temp.js';
 /** The app on a SQLite store whose clock the test sets (ms since the epoch). */
 async function clockedApp(iso: string) {
   const clock = { now: Date.parse(iso) };
-  const store = SqliteStore.open(join(tempDir(), 'periods.db'), { mode: 'write', clock: () => clock.now });
-  const t = await testApp(undefined, store);
+  const path = join(tempDir(), 'periods.db');
+  const store = SqliteStore.open(path, { mode: 'write', clock: () => clock.now });
+  const t = await testApp(path, store);
   return { ...t, set: (to: string) => (clock.now = Date.parse(to)) };
 }
 
@@ -148,5 +152,59 @@ describe('periods over HTTP: gapless sequences', () => {
     // confirmed_through speaks of 2027: its value 1 is void.
     assert.equal(shown.confirmed_through, 1n);
     await t.close();
+  });
+});
+
+describe('periods in the full format (version 4)', () => {
+  it('exports the options, the recorded period and the labels of gapless values, and reads them back', async () => {
+    const t = await clockedApp('2026-12-31T22:50:00Z');
+    await put(t.app, 'bills', { gapless: true, restart: 'yearly', time_zone: 'Europe/Berlin', format: 'B-{yyyy}-{value}', lease_seconds: 3600 });
+    await put(t.app, 'plain', {});
+    const a = (await take(t.app, '/next/bills')).json;
+    await t.app.inject({ method: 'POST', url: `/sequences/bills/reservations/${String(a.reservation)}/release` });
+    const chunks: string[] = [];
+    const out = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        chunks.push(chunk.toString('utf8'));
+        done();
+      },
+    });
+    await exportSequences({ kind: 'sqlite', path: t.path }, undefined, out, 'full');
+    await t.close();
+    const text = chunks.join('');
+    assert.match(text, /"version": 4/);
+    assert.match(text, /"restart": "yearly", "time_zone": "Europe\/Berlin", "format": "B-\{yyyy\}-\{value\}", "period": \{"label": "2026", "starts_at": "2025-12-31T23:00:00.000Z", "ends_at": "2026-12-31T23:00:00.000Z"\}/);
+    assert.match(text, /"restart": "never", "time_zone": "UTC", "format": null, "period": null/);
+    assert.match(text, /\{"value": 1, "state": "free", "period": "2026", "formatted": "B-2026-1", "updated_at": /);
+    const content = parseImportFile(text, 'full.json');
+    assert.ok(content.format === 'full');
+    const bills = content.sequences.find((s) => s.name === 'bills');
+    assert.deepEqual([bills?.options.restart, bills?.options.timeZone, bills?.options.format, bills?.period?.label], ['yearly', 'Europe/Berlin', 'B-{yyyy}-{value}', '2026']);
+    assert.deepEqual(
+      bills?.gapless?.values.map((v) => [v.value, v.state, v.labels]),
+      [[1n, 'free', { period: '2026', formatted: 'B-2026-1', lastFormatted: 'B-2026-1' }]],
+    );
+    assert.equal(content.sequences.find((s) => s.name === 'plain')?.period, undefined);
+  });
+
+  it('reads version 3 files as sequences without periods, and refuses bad period fields naming the entry', () => {
+    const entry = (extra: string) =>
+      `{"name": "o", "last_value": 5, "is_called": true, "start": 1, "increment": 1, "min_value": 1, "max_value": 100, ` +
+      `"cycle": false, "cache": 1, "gapless": false, "lease_seconds": 300, ${extra}"issued_low": 1, "issued_high": 5}`;
+    const file = (version: number, extra: string) => `{"format": "takeanumber-full", "version": ${version}, "sequences": [${entry(extra)}], "deleted": []}`;
+    const old = parseImportFile(file(3, ''), 'v3.json');
+    assert.ok(old.format === 'full');
+    assert.deepEqual([old.sequences[0]?.options.restart, old.sequences[0]?.options.timeZone, old.sequences[0]?.options.format, old.sequences[0]?.period], ['never', 'UTC', null, undefined]);
+    const refusals: [string, RegExp][] = [
+      ['', /restart must be a string/],
+      ['"restart": "weekly", "time_zone": "UTC", "format": null, "period": null, ', /restart must be one of/],
+      ['"restart": "never", "time_zone": "Mars/Base", "format": null, "period": null, ', /time_zone must be an IANA time zone name/],
+      ['"restart": "yearly", "time_zone": "UTC", "format": "{value}", "period": null, ', /formatted numbers would repeat/],
+      ['"restart": "yearly", "time_zone": "UTC", "format": null, "period": {"label": "2026"}, ', /period must be null or/],
+      ['"restart": "yearly", "time_zone": "UTC", "format": null, "period": {"label": "2026", "starts_at": "2027-01-01T00:00:00.000Z", "ends_at": "2026-01-01T00:00:00.000Z"}, ', /period must be null or/],
+    ];
+    for (const [extra, message] of refusals) {
+      assert.throws(() => parseImportFile(file(4, extra), 'v4.json'), (error: unknown) => error instanceof ImportFileError && message.test(error.message) && /sequences\[0\] "o"/.test(error.message), extra);
+    }
   });
 });
