@@ -33,9 +33,9 @@ describe('schema migrations', () => {
       ['used', 'never', 'huge', 'huge'].map((name) => ({ name, count: 1n, create: false })),
     );
     assert.deepEqual(outcomes, [
-      { ok: true, first: 42n, last: 42n, replayed: false, grant: undefined, tookExpired: false },
-      { ok: true, first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false },
-      { ok: true, first: 9223372036854775807n, last: 9223372036854775807n, replayed: false, grant: undefined, tookExpired: false },
+      { ok: true, first: 42n, last: 42n, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
+      { ok: true, first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
+      { ok: true, first: 9223372036854775807n, last: 9223372036854775807n, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
       { ok: false, reason: 'exhausted' },
     ]);
     const used = await store.getSequence('used');
@@ -48,6 +48,9 @@ describe('schema migrations', () => {
       cache: 1n,
       gapless: false,
       leaseSeconds: 300,
+      restart: 'never',
+      timeZone: 'UTC',
+      format: null,
     });
     await store.close();
     const db = new Database(path, { readonly: true });

@@ -38,11 +38,11 @@ const next = (name: string, key?: string, count = 1n): AllocationRequest => ({
 });
 
 /** One reservation: its value and grant, or fails the test. */
-async function reserve(store: SequenceStore, name: string, key?: string): Promise<{ value: bigint; grant: Grant; tookExpired: boolean }> {
+async function reserve(store: SequenceStore, name: string, key?: string): Promise<{ value: bigint; grant: Grant; tookExpired: boolean, labels: undefined }> {
   const [outcome] = await store.allocateBatch([next(name, key)]);
   assert.ok(outcome?.ok === true && outcome.grant !== undefined, `no reservation: ${JSON.stringify(outcome, (_, v: unknown) => (typeof v === 'bigint' ? `${v}` : v))}`);
   assert.equal(outcome.first, outcome.last);
-  return { value: outcome.first, grant: outcome.grant, tookExpired: outcome.tookExpired };
+  return { value: outcome.first, grant: outcome.grant, tookExpired: outcome.tookExpired, labels: undefined };
 }
 
 async function settle(store: SequenceStore, name: string, id: string, action: SettleAction, reason?: string): Promise<SettleOutcome> {
