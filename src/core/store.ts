@@ -120,6 +120,8 @@ export interface ListQuery {
 
 export interface ImportedSequence extends SequenceState {
   readonly name: string;
+  /** The recorded calendar period (full format version 4); undefined for none and for older files. */
+  readonly period?: Period | undefined;
 }
 
 /** A deleted name of the full format: the values it had handed out. */

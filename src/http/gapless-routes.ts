@@ -4,6 +4,7 @@ import { AppError } from '../errors.js';
 import { isReservationId, type SettleAction, type ValueView } from '../core/gapless.js';
 import type { SequenceStore } from '../core/store.js';
 import type { Metrics, ReservationOutcome } from '../metrics.js';
+import { labelFields } from './next-route.js';
 import { nameOf } from './sequence-routes.js';
 import { decodeValueCursor, encodeValueCursor, parseLimit, parseValueState, parseVoidReason } from './inputs.js';
 import {
@@ -78,6 +79,7 @@ export function registerGaplessRoutes(app: FastifyInstance, allocator: Allocator
           value: settled.value,
           state: settled.state,
           ...(settled.state === 'void' ? { reason: settled.reason ?? null } : {}),
+          ...labelFields(settled.labels, false),
         };
       },
     );

@@ -60,11 +60,21 @@ const OPTION_FIELDS: Readonly<Record<OptionName, keyof OptionChanges>> = {
   cache: 'cache',
   gapless: 'gapless',
   lease_seconds: 'leaseSeconds',
+  restart: 'restart',
+  time_zone: 'timeZone',
+  format: 'format',
 };
+
+/** A text option (restart, time_zone, format): a JSON string; format may be null (none). resolveOptions checks the content. */
+function text(value: unknown, field: string, nullable: boolean): string | null {
+  if (typeof value === 'string') return value;
+  if (nullable && value === null) return null;
+  throw new AppError('invalid_options', `${field} must be a string${nullable ? ' or null' : ''}.`, { field });
+}
 
 /** The body of `PUT /sequences/{name}`: the options to set (all optional). */
 export function parseOptionChanges(body: unknown): OptionChanges {
-  const changes: Record<string, bigint | boolean | number> = {};
+  const changes: Record<string, bigint | boolean | number | string | null> = {};
   for (const [field, value] of Object.entries(object(body))) {
     // hasOwn: a name like "toString" or "__proto__" is unknown, not an inherited member.
     const key = Object.hasOwn(OPTION_FIELDS, field) ? OPTION_FIELDS[field as OptionName] : undefined;
@@ -76,6 +86,7 @@ export function parseOptionChanges(body: unknown): OptionChanges {
     if (field === 'cycle' || field === 'gapless') changes[key] = boolean(value, field);
     // Whole seconds; resolveOptions checks the range (1 to 86400), naming lease_seconds.
     else if (field === 'lease_seconds') changes[key] = wholeSeconds(value, field);
+    else if (field === 'restart' || field === 'time_zone' || field === 'format') changes[key] = text(value, field, field === 'format');
     else changes[key] = int64(value, field);
   }
   return changes;
