@@ -16,7 +16,7 @@ import type { StoreHarness } from './store-contract.js';
  */
 export interface ClockedHarness extends StoreHarness {
   /** Sets the store's clock (ms since the epoch); undefined: the store runs on the real clock. */
-  readonly setNow: ((now: number) => void) | undefined;
+  readonly setNow: ((now: number) => void | Promise<void>) | undefined;
 }
 
 const next = (name: string, count = 1n, key?: string): AllocationRequest => ({
@@ -68,7 +68,7 @@ export function periodContract(label: string, newHarness: () => Promise<ClockedH
   describe(`${label}: calendar periods and formatted numbers`, () => {
     it('labels single and batch answers with the period and formatted numbers; a plain sequence carries none', async () => {
       const harness = await newHarness();
-      harness.setNow?.(at('2026-07-15T12:00:00Z'));
+      await harness.setNow?.(at('2026-07-15T12:00:00Z'));
       const store = await harness.open();
       const before = Date.now();
       await define(store, 'inv', { restart: 'yearly', format: 'INV-{yyyy}-{value:5}' });
@@ -89,14 +89,14 @@ export function periodContract(label: string, newHarness: () => Promise<ClockedH
 
     it('replays a key with the labels it was answered with', async () => {
       const harness = await newHarness();
-      harness.setNow?.(at('2026-12-31T23:00:00Z'));
+      await harness.setNow?.(at('2026-12-31T23:00:00Z'));
       const store = await harness.open();
       await define(store, 'r', { restart: 'yearly', format: '{yy}/{value}' });
       const [first] = await take(store, next('r', 1n, 'k'));
       if (harness.setNow !== undefined) {
         assert.deepEqual(first?.labels, labels('2026', '26/1'));
         // The next year: the same key answers what it answered, a new request the new period's first value.
-        harness.setNow(at('2027-01-01T01:00:00Z'));
+        await harness.setNow(at('2027-01-01T01:00:00Z'));
       }
       const [replay, fresh] = await take(store, next('r', 1n, 'k'), next('r'));
       assert.deepEqual([replay?.replayed, replay?.first, replay?.labels], [true, 1n, first?.labels]);
@@ -106,7 +106,7 @@ export function periodContract(label: string, newHarness: () => Promise<ClockedH
 
     it('gapless: settle answers carry the reservation labels', async () => {
       const harness = await newHarness();
-      harness.setNow?.(at('2026-03-01T08:00:00Z'));
+      await harness.setNow?.(at('2026-03-01T08:00:00Z'));
       const store = await harness.open();
       await define(store, 'g', { gapless: true, format: 'G-{value:3}' });
       const [a, b] = await take(store, next('g'), next('g'));
@@ -129,12 +129,12 @@ export function periodContract(label: string, newHarness: () => Promise<ClockedH
       const harness = await newHarness();
       const setNow = clockOf(harness);
       // Berlin, 2026-03-29: clocks go forward at 02:00, so that day lasts 23 hours.
-      setNow(at('2026-03-28T22:59:59.900Z'));
+      await setNow(at('2026-03-28T22:59:59.900Z'));
       let store = await harness.open();
       await define(store, 'd', { restart: 'daily', timeZone: 'Europe/Berlin', format: '{yyyy}{mm}{dd}-{value}' });
       const before = await take(store, next('d', 2n));
       assert.deepEqual(before[0]?.labels, labels('2026-03-28', '20260328-1', '20260328-2'));
-      setNow(at('2026-03-28T23:00:00Z'));
+      await setNow(at('2026-03-28T23:00:00Z'));
       const after = await take(store, next('d'), next('d'));
       assert.deepEqual(
         after.map((outcome) => [outcome.first, outcome.labels]),
@@ -157,15 +157,15 @@ export function periodContract(label: string, newHarness: () => Promise<ClockedH
     it('never goes back to an earlier period when the clock steps back; the date shown is the period first day', async () => {
       const harness = await newHarness();
       const setNow = clockOf(harness);
-      setNow(at('2026-05-01T00:00:01Z'));
+      await setNow(at('2026-05-01T00:00:01Z'));
       const store = await harness.open();
       await define(store, 'm', { restart: 'monthly', format: '{yyyy}{mm}{dd}-{value:4}', cache: 10n });
       assert.deepEqual((await take(store, next('m')))[0]?.labels, labels('2026-05', '20260501-0001'));
-      setNow(at('2026-04-30T23:59:00Z'));
+      await setNow(at('2026-04-30T23:59:00Z'));
       const [stepped] = await take(store, next('m'));
       assert.deepEqual([stepped?.first, stepped?.labels], [2n, labels('2026-05', '20260501-0002')]);
       // The month after: the counter (and its cached block) starts again.
-      setNow(at('2026-06-02T10:00:00Z'));
+      await setNow(at('2026-06-02T10:00:00Z'));
       const [june] = await take(store, next('m'));
       assert.deepEqual([june?.first, june?.labels], [1n, labels('2026-06', '20260602-0001')]);
       await store.close();
@@ -174,15 +174,15 @@ export function periodContract(label: string, newHarness: () => Promise<ClockedH
     it('applies a change of time zone from the next period on', async () => {
       const harness = await newHarness();
       const setNow = clockOf(harness);
-      setNow(at('2026-06-10T12:00:00Z'));
+      await setNow(at('2026-06-10T12:00:00Z'));
       const store = await harness.open();
       await define(store, 'z', { restart: 'daily' });
       assert.equal((await take(store, next('z')))[0]?.labels?.period, '2026-06-10');
       // Kiritimati (UTC+14) is in June 11 from 10:00 UTC; the recorded UTC day holds until its end.
       await change(store, 'z', { timeZone: 'Pacific/Kiritimati' });
-      setNow(at('2026-06-10T20:00:00Z'));
+      await setNow(at('2026-06-10T20:00:00Z'));
       assert.deepEqual((await take(store, next('z'))).map((o) => [o.first, o.labels?.period]), [[2n, '2026-06-10']]);
-      setNow(at('2026-06-11T00:00:00Z'));
+      await setNow(at('2026-06-11T00:00:00Z'));
       assert.deepEqual((await take(store, next('z'))).map((o) => [o.first, o.labels?.period]), [[1n, '2026-06-11']]);
       const period = (await store.getSequence('z'))?.period;
       assert.deepEqual(period, { label: '2026-06-11', startsAt: at('2026-06-10T10:00:00Z'), endsAt: at('2026-06-11T10:00:00Z') });
@@ -192,12 +192,12 @@ export function periodContract(label: string, newHarness: () => Promise<ClockedH
     it('gapless: a free value of an earlier period goes out again first, with its own labels; confirm answers carry them', async () => {
       const harness = await newHarness();
       const setNow = clockOf(harness);
-      setNow(at('2026-12-31T12:00:00Z'));
+      await setNow(at('2026-12-31T12:00:00Z'));
       const store = await harness.open();
       await define(store, 'g', { gapless: true, restart: 'yearly', format: 'G-{yyyy}-{value}', leaseSeconds: 86_400 });
       const [one, two] = await take(store, next('g'), next('g'));
       assert.ok((await settle(store, 'g', one?.grant?.id ?? '', 'release')).ok);
-      setNow(at('2027-01-01T00:00:01Z'));
+      await setNow(at('2027-01-01T00:00:01Z'));
       const [again, fresh, third] = await take(store, next('g'), next('g'), next('g'));
       assert.deepEqual([again?.first, again?.labels], [1n, labels('2026', 'G-2026-1')]);
       assert.deepEqual([fresh?.first, fresh?.labels], [1n, labels('2027', 'G-2027-1')]);
@@ -214,7 +214,7 @@ export function periodContract(label: string, newHarness: () => Promise<ClockedH
       const summary = (await store.getSequence('g'))?.gapless;
       assert.deepEqual(summary, { confirmedThrough: 1n, reserved: 1, free: 0 });
       // A lease that ends frees the value in its own period: it goes out again before 2027's next new one.
-      setNow(at('2027-01-02T00:00:01Z'));
+      await setNow(at('2027-01-02T00:00:01Z'));
       const [retaken] = await take(store, next('g'));
       assert.deepEqual([retaken?.first, retaken?.labels, retaken?.tookExpired], [2n, labels('2027', 'G-2027-2'), true]);
       await store.close();
@@ -222,7 +222,7 @@ export function periodContract(label: string, newHarness: () => Promise<ClockedH
   });
 }
 
-function clockOf(harness: ClockedHarness): (now: number) => void {
+function clockOf(harness: ClockedHarness): (now: number) => void | Promise<void> {
   assert.ok(harness.setNow !== undefined, 'this case needs a store clock');
   return harness.setNow;
 }
