@@ -131,8 +131,8 @@ describe('decideSettlement', () => {
 describe('what readers see', () => {
   it('a reservation past its lease reads as free from expires_at on', () => {
     assert.equal(viewOf(held('r', 5n, NOW), NOW).state, 'free');
-    assert.deepEqual(viewOf(held('r', 5n, NOW), NOW), { value: 5n, state: 'free', expiresAt: undefined, reason: undefined, updatedAt: NOW });
-    assert.deepEqual(viewOf(held('r', 5n, NOW + 1), NOW), { value: 5n, state: 'reserved', expiresAt: NOW + 1, reason: undefined, updatedAt: NOW });
+    assert.deepEqual(viewOf(held('r', 5n, NOW), NOW), { value: 5n, state: 'free', expiresAt: undefined, reason: undefined, updatedAt: NOW, labels: undefined });
+    assert.deepEqual(viewOf(held('r', 5n, NOW + 1), NOW), { value: 5n, state: 'reserved', expiresAt: NOW + 1, reason: undefined, updatedAt: NOW, labels: undefined });
   });
 
   it('confirmed_through: the value before the earliest open one, the last handed out when none is open, none before the first', () => {

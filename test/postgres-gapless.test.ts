@@ -266,7 +266,7 @@ describe('PostgreSQL gapless sequences', () => {
     assert.deepEqual(await settle(store, 'lease', again.grant.id, 'void', 'torn'), { ok: true, answer: { value: 1n, state: 'void', reason: 'torn', labels: undefined }, replayed: false });
     const views = await store.listValues('lease', { state: undefined, after: undefined, limit: 1 });
     assert.deepEqual(views?.map((view) => [view.value, view.state, view.reason]), [[1n, 'void', 'torn']]);
-    assert.deepEqual((await store.listValues('lease', { state: undefined, after: 1n, limit: 10 }))?.map((view) => view.value), [2n]);
+    assert.deepEqual((await store.listValues('lease', { state: undefined, after: { period: '', value: 1n }, limit: 10 }))?.map((view) => view.value), [2n]);
     assert.deepEqual((await store.getSequence('lease'))?.gapless, { confirmedThrough: 1n, reserved: 0, free: 1 });
     assert.equal(await store.listValues('none', { state: undefined, after: undefined, limit: 10 }), undefined);
   });

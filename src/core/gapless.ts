@@ -66,6 +66,8 @@ export interface ValueView {
   readonly expiresAt: number | undefined;
   readonly reason: string | undefined;
   readonly updatedAt: number;
+  /** The period and formatted number the value was first handed out with (sequences with periods or a format). */
+  readonly labels: AnswerLabels | undefined;
 }
 
 /** A reservation id as stored, for the life of the sequence. */
@@ -110,7 +112,14 @@ export function isExpired(expiresAt: number, now: number): boolean {
 /** How a stored value reads at `now`. */
 export function viewOf(stored: StoredValue, now: number): ValueView {
   if (stored.state === 'reserved' && stored.expiresAt !== undefined && isExpired(stored.expiresAt, now)) {
-    return { value: stored.value, state: 'free', expiresAt: undefined, reason: undefined, updatedAt: Math.max(stored.updatedAt, stored.expiresAt) };
+    return {
+      value: stored.value,
+      state: 'free',
+      expiresAt: undefined,
+      reason: undefined,
+      updatedAt: Math.max(stored.updatedAt, stored.expiresAt),
+      labels: stored.labels,
+    };
   }
   return {
     value: stored.value,
@@ -118,6 +127,7 @@ export function viewOf(stored: StoredValue, now: number): ValueView {
     expiresAt: stored.state === 'reserved' ? stored.expiresAt : undefined,
     reason: stored.state === 'void' ? stored.reason : undefined,
     updatedAt: stored.updatedAt,
+    labels: stored.labels,
   };
 }
 

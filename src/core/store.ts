@@ -60,8 +60,11 @@ export type SettleOutcome =
 export interface ValuesQuery {
   /** Only values in this state (at the store's now); all three when undefined. */
   readonly state: ValueState | undefined;
-  /** Only values greater than this one (keyset pagination, ascending). */
-  readonly after: bigint | undefined;
+  /**
+   * Only values after this one (keyset pagination): values are listed by
+   * period (its label; '' for none), then ascending.
+   */
+  readonly after: { readonly period: string; readonly value: bigint } | undefined;
   readonly limit: number;
 }
 

@@ -36,6 +36,8 @@ function valueEntry(view: ValueView): ValueEntry {
     ...(view.state === 'reserved' && view.expiresAt !== undefined ? { expires_at: new Date(view.expiresAt).toISOString() } : {}),
     ...(view.state === 'void' ? { reason: view.reason ?? null } : {}),
     updated_at: new Date(view.updatedAt).toISOString(),
+    ...(view.labels?.period === undefined ? {} : { period: view.labels.period }),
+    ...(view.labels?.formatted === undefined ? {} : { formatted: view.labels.formatted }),
   };
 }
 
@@ -111,7 +113,7 @@ export function registerGaplessRoutes(app: FastifyInstance, allocator: Allocator
       const more = page.length > limit;
       const shown = more ? page.slice(0, limit) : page;
       const last = shown[shown.length - 1];
-      return { values: shown.map(valueEntry), next_cursor: more && last !== undefined ? encodeValueCursor(last.value) : null };
+      return { values: shown.map(valueEntry), next_cursor: more && last !== undefined ? encodeValueCursor(last.labels?.period ?? '', last.value) : null };
     },
   );
 }

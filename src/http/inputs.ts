@@ -219,17 +219,20 @@ export function parseValueState(raw: unknown): ValueState | undefined {
 }
 
 /** A values listing's cursor: the last value of the previous page, as its decimal digits, base64url-encoded. */
-export function encodeValueCursor(value: bigint): string {
-  return encodeCursor(String(value));
+/** The position after a listed value: its period (values are listed by period, then value) and its value. */
+export function encodeValueCursor(period: string, value: bigint): string {
+  return encodeCursor(period === '' ? String(value) : `${period} ${value}`);
 }
 
-export function decodeValueCursor(raw: unknown): bigint | undefined {
+export function decodeValueCursor(raw: unknown): { period: string; value: bigint } | undefined {
   const text = decodeCursor(raw);
   if (text === undefined) return undefined;
-  // Exactly the digits encodeValueCursor writes (no "+", leading zeros or "-0"), within 64 bits.
-  if (/^(?:0|-?[1-9]\d{0,18})$/.test(text)) {
-    const value = BigInt(text);
-    if (value >= INT64_MIN && value <= INT64_MAX) return value;
+  // Exactly what encodeValueCursor writes: a period label (2026, 2026-11, 2026-11-30) and a space, then the
+  // digits of a 64-bit integer (no "+", leading zeros or "-0").
+  const match = /^(?:(\d{4}(?:-\d{2}(?:-\d{2})?)?) )?(0|-?[1-9]\d{0,18})$/.exec(text);
+  if (match !== null) {
+    const value = BigInt(match[2] as string);
+    if (value >= INT64_MIN && value <= INT64_MAX) return { period: match[1] ?? '', value };
   }
   throw new AppError('invalid_cursor');
 }

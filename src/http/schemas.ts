@@ -194,6 +194,8 @@ export const ValueEntry = Type.Object({
   updated_at: Type.String({ format: 'date-time' }),
   expires_at: Type.Optional(Type.String({ format: 'date-time', description: 'Reserved only: when the lease ends.' })),
   reason: Type.Optional(Type.Unsafe<string | null>({ type: 'string', nullable: true, description: 'Void only: the reason given, or null.' })),
+  period: Type.Optional(Type.String({ description: 'Sequences with periods: the period the value was first handed out in.' })),
+  formatted: Type.Optional(Type.String({ description: 'Sequences with a format: the value formatted when it was first handed out.' })),
 });
 export type ValueEntry = Static<typeof ValueEntry>;
 

@@ -172,14 +172,14 @@ export function gaplessContract(kind: string, newHarness: () => Promise<StoreHar
         [3n, 'free', undefined],
         [4n, 'void', undefined],
       ]);
-      const rest = await store.listValues('v', { state: undefined, after: 4n, limit: 3 });
+      const rest = await store.listValues('v', { state: undefined, after: { period: '', value: 4n }, limit: 3 });
       assert.deepEqual(rest?.map((v) => [v.value, v.state]), [
         [5n, 'reserved'],
         [6n, 'reserved'],
       ]);
       assert.ok(rest.every((v) => v.expiresAt !== undefined && !('reservation' in v)));
       assert.deepEqual((await store.listValues('v', { state: 'void', after: undefined, limit: 10 }))?.map((v) => v.value), [2n, 4n]);
-      assert.deepEqual((await store.listValues('v', { state: 'reserved', after: 5n, limit: 10 }))?.map((v) => v.value), [6n]);
+      assert.deepEqual((await store.listValues('v', { state: 'reserved', after: { period: '', value: 5n }, limit: 10 }))?.map((v) => v.value), [6n]);
       await store.close();
     });
 

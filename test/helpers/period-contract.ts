@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { fullEntries } from '../../src/core/import-rules.js';
 import { periodAt } from '../../src/core/period.js';
 import type { AnswerLabels } from '../../src/core/periodic.js';
 import { initialPosition, resolveOptions, type OptionChanges } from '../../src/core/sequence.js';
@@ -154,6 +155,33 @@ export function periodContract(label: string, newHarness: () => Promise<ClockedH
       await store.close();
     });
 
+    it('imports the recorded period with a sequence: moved after its end, the next allocation starts the new period', async () => {
+      const source = await newHarness();
+      const setSource = clockOf(source);
+      await setSource(at('2026-12-31T12:00:00Z'));
+      const from = await source.open();
+      await define(from, 'y', { restart: 'yearly', format: 'Y{yyyy}-{value}' });
+      await take(from, next('y', 5n));
+      const record = await from.getSequence('y');
+      assert.ok(record?.period !== undefined);
+      await from.close();
+
+      const target = await newHarness();
+      const setTarget = clockOf(target);
+      await setTarget(at('2027-01-01T00:00:01Z'));
+      const to = await target.open();
+      const entry = { name: 'y', options: record.options, position: record.position, issued: record.issued, period: record.period };
+      assert.equal((await to.importSequences(fullEntries([entry]))).created, 1);
+      assert.deepEqual((await to.getSequence('y'))?.period, record.period);
+      const [first] = await take(to, next('y'));
+      assert.equal(first?.first, 1n);
+      assert.deepEqual(first.labels, labels('2027', 'Y2027-1'));
+      // The same file again: the store's later period stays (periods never go back).
+      await to.importSequences(fullEntries([entry]));
+      assert.equal((await to.getSequence('y'))?.period?.label, '2027');
+      await to.close();
+    });
+
     it('never goes back to an earlier period when the clock steps back; the date shown is the period first day', async () => {
       const harness = await newHarness();
       const setNow = clockOf(harness);
@@ -217,6 +245,34 @@ export function periodContract(label: string, newHarness: () => Promise<ClockedH
       await setNow(at('2027-01-02T00:00:01Z'));
       const [retaken] = await take(store, next('g'));
       assert.deepEqual([retaken?.first, retaken?.labels, retaken?.tookExpired], [2n, labels('2027', 'G-2027-2'), true]);
+      await store.close();
+    });
+
+    it('gapless: lists values by period, then value, each with its period and formatted number, a page at a time', async () => {
+      const harness = await newHarness();
+      const setNow = clockOf(harness);
+      await setNow(at('2026-12-31T12:00:00Z'));
+      const store = await harness.open();
+      await define(store, 'p', { gapless: true, restart: 'yearly', format: 'P{yy}-{value}', leaseSeconds: 86_400 });
+      const [old] = await take(store, next('p'));
+      assert.ok((await settle(store, 'p', old?.grant?.id ?? '', 'void')).ok);
+      await setNow(at('2027-01-01T00:00:01Z'));
+      await take(store, next('p'), next('p'));
+      // Value 1 is in both periods: each is listed once, in its own period, across page boundaries.
+      const seen: [string | undefined, bigint, string | undefined][] = [];
+      let after: { period: string; value: bigint } | undefined;
+      for (;;) {
+        const page = (await store.listValues('p', { state: undefined, after, limit: 1 })) ?? [];
+        const [view] = page;
+        if (view === undefined) break;
+        seen.push([view.labels?.period, view.value, view.labels?.formatted]);
+        after = { period: view.labels?.period ?? '', value: view.value };
+      }
+      assert.deepEqual(seen, [
+        ['2026', 1n, 'P26-1'],
+        ['2027', 1n, 'P27-1'],
+        ['2027', 2n, 'P27-2'],
+      ]);
       await store.close();
     });
   });

@@ -35,11 +35,11 @@ export async function listValues(db: Db, name: string, query: ValuesQuery, clock
      LEFT JOIN LATERAL (
        SELECT * FROM (
          SELECT g.value, g.state, g.reservation, g.expires_at, g.reason, g.updated_at, g.period, g.formatted FROM ${GAPLESS_VALUES} g
-         WHERE s.gapless AND g.name = $1 AND ($2::int8 IS NULL OR g.value > $2::int8) AND ${STATE_FILTER[query.state ?? 'all']}
+         WHERE s.gapless AND g.name = $1 AND ($2::text IS NULL OR (g.period, g.value) > ($2::text, $3::int8)) AND ${STATE_FILTER[query.state ?? 'all']}
          ${query.state === 'reserved' || query.state === 'free' ? 'OFFSET 0' : ''}
-       ) g ORDER BY g.value, g.period LIMIT $3
+       ) g ORDER BY g.period, g.value LIMIT $4
      ) v ON true`,
-    [name, query.after?.toString() ?? null, query.limit],
+    [name, query.after?.period ?? null, query.after?.value.toString() ?? null, query.limit],
   );
   if (rows.length === 0) return undefined;
   return rows.flatMap(({ now, value, state, reservation, expires_at, reason, updated_at, period, formatted }) =>

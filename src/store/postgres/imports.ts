@@ -30,9 +30,8 @@ export async function applyImport(client: pg.PoolClient, entries: readonly Impor
     // A gapless entry brings its series (values and ids replace the name's); otherwise a live row keeps its own.
     const gapless = decision.kind === 'widened' ? undefined : decision.gapless;
     const seriesFirst = gapless !== undefined ? gapless.seriesFirst : row?.deletedAt === undefined ? row?.seriesFirst : undefined;
-    // A live row keeps its recorded period (as admin changes do); a new name, or one deleted, has none yet:
-    // its first allocation adopts the period of that moment without restarting.
-    const period = row?.deletedAt === undefined ? row?.period : undefined;
+    // The period the import rules chose (the file's, or the held one if later); widening keeps the held one.
+    const period = decision.kind === 'widened' ? (row?.deletedAt === undefined ? row?.period : undefined) : decision.period;
     if (row === undefined) await insertSequence(client, name, { ...decision.state, seriesFirst, period });
     else await replaceSequence(client, name, { ...decision.state, seriesFirst, period });
     if (gapless !== undefined) await writeImported(client, name, gapless);

@@ -180,10 +180,10 @@ export class GaplessRows {
       all: ['1', []],
     };
     const [filter, params] = filters[query.state ?? 'all'] as [string, unknown[]];
-    const after = query.after === undefined ? '' : 'AND value > ?';
-    const rows = this.#sql(`SELECT ${VALUE_COLUMNS} FROM gapless_values WHERE name = ? ${after} AND ${filter} ORDER BY value, period LIMIT ?`)
+    const after = query.after === undefined ? '' : 'AND (period, value) > (?, ?)';
+    const rows = this.#sql(`SELECT ${VALUE_COLUMNS} FROM gapless_values WHERE name = ? ${after} AND ${filter} ORDER BY period, value LIMIT ?`)
       .raw(true)
-      .all(name, ...(query.after === undefined ? [] : [query.after]), ...params, query.limit) as ValueRow[];
+      .all(name, ...(query.after === undefined ? [] : [query.after.period, query.after.value]), ...params, query.limit) as ValueRow[];
     return rows.map((row) => viewOf(toValue(row), now));
   }
 

@@ -225,10 +225,9 @@ export class SqliteStore implements SequenceStore {
         } else {
           // A gapless entry brings its series; any other write keeps the held one's first value while it stays gapless.
           const seriesFirst = decision.kind === 'widened' || decision.gapless === undefined ? row?.seriesFirst : decision.gapless.seriesFirst;
-          // A live sequence keeps its recorded period (its position stays or moves on within it, as an admin change
-          // does); a new or revived one has none yet and adopts the current one at its first allocation.
-          const period = row?.deletedAt === undefined ? row?.period : undefined;
-          if (row === undefined) this.#rows.insert(name, decision.state, now, null, { seriesFirst, period: undefined });
+          // The period the import rules chose (the file's, or the held one if later); widening keeps the held one.
+          const period = decision.kind === 'widened' ? row?.period : decision.period;
+          if (row === undefined) this.#rows.insert(name, decision.state, now, null, { seriesFirst, period });
           else this.#rows.replace(name, decision.state, now, row.deletedAt !== undefined, { seriesFirst: decision.state.options.gapless ? seriesFirst : undefined, period });
           if (decision.kind !== 'widened' && decision.gapless !== undefined) this.#gapless.write(name, decision.gapless);
         }
