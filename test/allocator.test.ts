@@ -23,7 +23,7 @@ class RecordingStore implements SequenceStore {
       const last = this.values.get(request.name) ?? 0n;
       if (last > INT64_MAX - request.count) return { ok: false, reason: 'exhausted' };
       this.values.set(request.name, last + request.count);
-      return { ok: true, first: last + 1n, last: last + request.count, replayed: false, grant: undefined, tookExpired: false };
+      return { ok: true, first: last + 1n, last: last + request.count, replayed: false, grant: undefined, tookExpired: false, labels: undefined };
     });
   }
   importSequences(): Promise<never> {
@@ -75,10 +75,10 @@ describe('Allocator (group commit)', () => {
     ]);
     assert.deepEqual(store.batches, [['a', 'b', 'a', 'a']]);
     assert.deepEqual(answers, [
-      { first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false },
-      { first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false },
-      { first: 2n, last: 2n, replayed: false, grant: undefined, tookExpired: false },
-      { first: 3n, last: 7n, replayed: false, grant: undefined, tookExpired: false },
+      { first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
+      { first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
+      { first: 2n, last: 2n, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
+      { first: 3n, last: 7n, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
     ]);
   });
 
@@ -96,9 +96,9 @@ describe('Allocator (group commit)', () => {
     store.hold = undefined;
     release();
     assert.deepEqual(await Promise.all([first, ...later]), [
-      { first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false },
-      { first: 2n, last: 2n, replayed: false, grant: undefined, tookExpired: false },
-      { first: 3n, last: 3n, replayed: false, grant: undefined, tookExpired: false },
+      { first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
+      { first: 2n, last: 2n, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
+      { first: 3n, last: 3n, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
     ]);
     assert.deepEqual(store.batches, [['s'], ['s', 's']]);
   });
@@ -135,7 +135,7 @@ describe('Allocator (group commit)', () => {
     assert.deepEqual(failed.map((r) => (r.status === 'rejected' ? code(r.reason) : 'fulfilled')), ['store_unavailable', 'store_unavailable']);
     assert.equal(errors.length, 1);
     store.fail = false;
-    assert.deepEqual(await allocator.allocate(req('f')), { first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false });
+    assert.deepEqual(await allocator.allocate(req('f')), { first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false, labels: undefined });
   });
 
   it('answers sequence_exhausted for the request that does not fit, and serves the rest of the batch', async () => {
@@ -144,7 +144,7 @@ describe('Allocator (group commit)', () => {
     const allocator = new Allocator(store);
     const [edge, other] = await Promise.allSettled([allocator.allocate(req('edge')), allocator.allocate(req('other'))]);
     assert.equal(edge.status === 'rejected' ? code(edge.reason) : 'fulfilled', 'sequence_exhausted');
-    assert.deepEqual(other.status === 'fulfilled' ? other.value : undefined, { first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false });
+    assert.deepEqual(other.status === 'fulfilled' ? other.value : undefined, { first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false, labels: undefined });
   });
 
   it('refuses requests beyond maxPending with overloaded (Retry-After 1), taking nothing, and accepts again once answered', async () => {
@@ -169,7 +169,7 @@ describe('Allocator (group commit)', () => {
     assert.deepEqual((await Promise.all(accepted)).map((a) => a.first), [1n, 2n, 3n]);
     assert.equal(allocator.pending, 0);
     assert.deepEqual(store.batches.flat().length, 3, 'refused requests never reached the store');
-    assert.deepEqual(await allocator.allocate(req('o')), { first: 4n, last: 4n, replayed: false, grant: undefined, tookExpired: false });
+    assert.deepEqual(await allocator.allocate(req('o')), { first: 4n, last: 4n, replayed: false, grant: undefined, tookExpired: false, labels: undefined });
   });
 
   it('fails a commit that outlives commitTimeoutMs with store_unavailable, refuses new requests until it ends, never hands out its values', async () => {
@@ -190,7 +190,7 @@ describe('Allocator (group commit)', () => {
     store.hold = undefined;
     release();
     await new Promise((resolve) => setTimeout(resolve, 5));
-    assert.deepEqual(await allocator.allocate(req('t')), { first: 2n, last: 2n, replayed: false, grant: undefined, tookExpired: false });
+    assert.deepEqual(await allocator.allocate(req('t')), { first: 2n, last: 2n, replayed: false, grant: undefined, tookExpired: false, labels: undefined });
     assert.deepEqual(store.batches, [['t'], ['t']]);
   });
 
@@ -200,8 +200,8 @@ describe('Allocator (group commit)', () => {
     const queued = [allocator.allocate(req('q')), allocator.allocate(req('q'))];
     await allocator.close();
     assert.deepEqual(await Promise.all(queued), [
-      { first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false },
-      { first: 2n, last: 2n, replayed: false, grant: undefined, tookExpired: false },
+      { first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
+      { first: 2n, last: 2n, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
     ]);
     await assert.rejects(allocator.allocate(req('q')), (error: unknown) => code(error) === 'shutting_down');
   });

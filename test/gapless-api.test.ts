@@ -26,7 +26,7 @@ describe('gapless options', () => {
       assert.equal(created.free, 0n);
       const keys = Object.keys(created);
       // The fields every sequence has, then the gapless summary.
-      assert.deepEqual(keys.slice(keys.indexOf('cache')), ['cache', 'gapless', 'lease_seconds', 'created_at', 'updated_at', 'confirmed_through', 'reserved', 'free']);
+      assert.deepEqual(keys.slice(keys.indexOf('cache')), ['cache', 'gapless', 'lease_seconds', 'restart', 'time_zone', 'format', 'period', 'created_at', 'updated_at', 'confirmed_through', 'reserved', 'free']);
 
       const plain = body(await put(app, 'orders', {}));
       assert.equal(plain.gapless, false);

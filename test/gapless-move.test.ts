@@ -58,8 +58,8 @@ describe('moving gapless sequences from SQLite to PostgreSQL', () => {
     const exported = await runCli(['export', file, '--format', 'full', '--store', `sqlite:${sqlitePath}`]);
     assert.equal(exported.code, 0, exported.stderr);
     const text = readFileSync(file, 'utf8');
-    assert.match(text, /"version": 3/);
-    assert.match(text, /"name": "orders", .*"gapless": false, "lease_seconds": 300, "issued_low": 1, "issued_high": 5\}/);
+    assert.match(text, /"version": 4/);
+    assert.match(text, /"name": "orders", .*"gapless": false, "lease_seconds": 300, "restart": "never", "time_zone": "UTC", "format": null, "period": null, "issued_low": 1, "issued_high": 5\}/);
     assert.match(text, /"name": "invoices", .*"gapless": true, "lease_seconds": 3600, .*"series_first": 1, "values": \[/);
     for (const id of [r1, r2, r3, r5]) assert.ok(!text.includes(id), 'settled reservation ids are not carried');
     for (const id of [r4, r6, lapsed.id, retaken.id]) assert.ok(text.includes(id), 'open reservations are');

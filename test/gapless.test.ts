@@ -19,7 +19,7 @@ import { InvalidOptionsError, initialPosition, resolveOptions } from '../src/cor
 const options = resolveOptions({ gapless: true, leaseSeconds: 10 });
 const NOW = 1_000_000;
 
-const open = (id: string, value: bigint, expiresAt = NOW + 10_000): StoredReservation => ({ id, value, expiresAt, state: 'reserved', reason: undefined });
+const open = (id: string, value: bigint, expiresAt = NOW + 10_000): StoredReservation => ({ id, value, expiresAt, state: 'reserved', reason: undefined, labels: undefined });
 const held = (id: string, value: bigint, expiresAt = NOW + 10_000): StoredValue => ({
   value,
   state: 'reserved',
@@ -27,6 +27,7 @@ const held = (id: string, value: bigint, expiresAt = NOW + 10_000): StoredValue 
   expiresAt,
   reason: undefined,
   updatedAt: NOW,
+  labels: undefined,
 });
 
 describe('gapless options', () => {
@@ -88,19 +89,19 @@ describe('decideSettlement', () => {
   it('settles an open reservation within its lease: confirm removes the row, release frees it, void keeps its reason', () => {
     assert.deepEqual(decideSettlement(open('r', 5n), held('r', 5n), 'confirm', undefined, NOW), {
       kind: 'settle',
-      answer: { value: 5n, state: 'confirmed', reason: undefined },
+      answer: { value: 5n, state: 'confirmed', reason: undefined, labels: undefined },
       value: undefined,
     });
     const released = decideSettlement(open('r', 5n), held('r', 5n), 'release', 'ignored', NOW);
     assert.equal(released.kind, 'settle');
     assert.deepEqual([released.answer, released.value?.state, released.value?.reason], [
-      { value: 5n, state: 'free', reason: undefined },
+      { value: 5n, state: 'free', reason: undefined, labels: undefined },
       'free',
       undefined,
     ]);
     const voided = decideSettlement(open('r', 5n), held('r', 5n), 'void', 'torn', NOW);
     assert.deepEqual(voided.kind === 'settle' ? [voided.answer, voided.value?.state, voided.value?.reason] : [], [
-      { value: 5n, state: 'void', reason: 'torn' },
+      { value: 5n, state: 'void', reason: 'torn', labels: undefined },
       'void',
       'torn',
     ]);
@@ -113,11 +114,11 @@ describe('decideSettlement', () => {
   });
 
   it('replays the same action on a settled reservation at any time, refuses another, and knows no unknown id', () => {
-    const confirmed: StoredReservation = { id: 'r', value: 5n, expiresAt: NOW - 99_999, state: 'confirmed', reason: undefined };
-    assert.deepEqual(decideSettlement(confirmed, undefined, 'confirm', undefined, NOW), { kind: 'replay', answer: { value: 5n, state: 'confirmed', reason: undefined } });
+    const confirmed: StoredReservation = { id: 'r', value: 5n, expiresAt: NOW - 99_999, state: 'confirmed', reason: undefined, labels: undefined };
+    assert.deepEqual(decideSettlement(confirmed, undefined, 'confirm', undefined, NOW), { kind: 'replay', answer: { value: 5n, state: 'confirmed', reason: undefined, labels: undefined } });
     assert.deepEqual(decideSettlement(confirmed, undefined, 'void', 'x', NOW), { kind: 'refuse', reason: 'settled' });
-    const voided: StoredReservation = { id: 'r', value: 5n, expiresAt: NOW, state: 'void', reason: 'first' };
-    assert.deepEqual(decideSettlement(voided, undefined, 'void', 'second', NOW), { kind: 'replay', answer: { value: 5n, state: 'void', reason: 'first' } });
+    const voided: StoredReservation = { id: 'r', value: 5n, expiresAt: NOW, state: 'void', reason: 'first', labels: undefined };
+    assert.deepEqual(decideSettlement(voided, undefined, 'void', 'second', NOW), { kind: 'replay', answer: { value: 5n, state: 'void', reason: 'first', labels: undefined } });
     assert.deepEqual(decideSettlement(undefined, undefined, 'confirm', undefined, NOW), { kind: 'refuse', reason: 'not_found' });
   });
 
@@ -130,8 +131,8 @@ describe('decideSettlement', () => {
 describe('what readers see', () => {
   it('a reservation past its lease reads as free from expires_at on', () => {
     assert.equal(viewOf(held('r', 5n, NOW), NOW).state, 'free');
-    assert.deepEqual(viewOf(held('r', 5n, NOW), NOW), { value: 5n, state: 'free', expiresAt: undefined, reason: undefined, updatedAt: NOW });
-    assert.deepEqual(viewOf(held('r', 5n, NOW + 1), NOW), { value: 5n, state: 'reserved', expiresAt: NOW + 1, reason: undefined, updatedAt: NOW });
+    assert.deepEqual(viewOf(held('r', 5n, NOW), NOW), { value: 5n, state: 'free', expiresAt: undefined, reason: undefined, updatedAt: NOW, labels: undefined });
+    assert.deepEqual(viewOf(held('r', 5n, NOW + 1), NOW), { value: 5n, state: 'reserved', expiresAt: NOW + 1, reason: undefined, updatedAt: NOW, labels: undefined });
   });
 
   it('confirmed_through: the value before the earliest open one, the last handed out when none is open, none before the first', () => {

@@ -45,10 +45,10 @@ async function checkUpgraded(store: SequenceStore): Promise<void> {
   }
   // The key recorded before replays; the same key on another sequence is now its own request.
   assert.deepEqual(await store.allocateBatch([{ name: 'used', count: 1n, create: false, idempotency: { key: 'k1', requestCount: undefined } }]), [
-    { ok: true, first: 41n, last: 41n, replayed: true, grant: undefined, tookExpired: false },
+    { ok: true, first: 41n, last: 41n, replayed: true, grant: undefined, tookExpired: false, labels: undefined },
   ]);
   assert.deepEqual(await store.allocateBatch([{ name: 'never', count: 1n, create: false, idempotency: { key: 'k1', requestCount: undefined } }]), [
-    { ok: true, first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false },
+    { ok: true, first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
   ]);
   // The direction of a sequence that was reset forward before the upgrade is protected too.
   assert.deepEqual((await store.getSequence('reset-forward'))?.issued, { low: 1n, high: 999n });

@@ -33,9 +33,9 @@ describe('schema migrations', () => {
       ['used', 'never', 'huge', 'huge'].map((name) => ({ name, count: 1n, create: false })),
     );
     assert.deepEqual(outcomes, [
-      { ok: true, first: 42n, last: 42n, replayed: false, grant: undefined, tookExpired: false },
-      { ok: true, first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false },
-      { ok: true, first: 9223372036854775807n, last: 9223372036854775807n, replayed: false, grant: undefined, tookExpired: false },
+      { ok: true, first: 42n, last: 42n, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
+      { ok: true, first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
+      { ok: true, first: 9223372036854775807n, last: 9223372036854775807n, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
       { ok: false, reason: 'exhausted' },
     ]);
     const used = await store.getSequence('used');
@@ -48,11 +48,43 @@ describe('schema migrations', () => {
       cache: 1n,
       gapless: false,
       leaseSeconds: 300,
+      restart: 'never',
+      timeZone: 'UTC',
+      format: null,
     });
     await store.close();
     const db = new Database(path, { readonly: true });
     assert.equal(db.pragma('user_version', { simple: true }), LATEST_SCHEMA_VERSION);
     db.close();
+  });
+
+  it('upgrades a version 6 store: gapless values and reservations keep their state, under no period, with the partial index rebuilt', async () => {
+    const path = join(tempDir(), 'v6.db');
+    const db = new Database(path);
+    for (const migration of MIGRATIONS.filter(({ version }) => version <= 6)) db.exec(migration.sql);
+    db.pragma('user_version = 6');
+    db.pragma(`application_id = ${APPLICATION_ID}`);
+    db.exec(`
+      INSERT INTO sequences (name, last_value, is_called, gapless, lease_seconds, issued_low, issued_high, series_first, created_at, updated_at)
+        VALUES ('g', 3, 1, 1, 300, 1, 3, 1, 0, 0);
+      INSERT INTO gapless_values (name, value, state, reservation, expires_at, reason, updated_at) VALUES
+        ('g', 2, 'free', NULL, NULL, NULL, 0), ('g', 3, 'reserved', 'r3xxxxxxxxxxxxxxxxxxxx', 9999999999999, NULL, 0);
+      INSERT INTO reservations (name, id, value, expires_at, state) VALUES ('g', 'r3xxxxxxxxxxxxxxxxxxxx', 3, 9999999999999, 'reserved');
+    `);
+    db.close();
+    const store = SqliteStore.open(path, { mode: 'write' });
+    const [again] = await store.allocateBatch([{ name: 'g', count: 1n, create: false }]);
+    assert.deepEqual(again?.ok === true ? [again.first, again.labels] : again, [2n, undefined]);
+    const [confirmed] = await store.settleBatch([{ name: 'g', id: 'r3xxxxxxxxxxxxxxxxxxxx', action: 'confirm', reason: undefined }]);
+    assert.deepEqual(confirmed, { ok: true, answer: { value: 3n, state: 'confirmed', reason: undefined, labels: undefined }, replayed: false });
+    const record = await store.getSequence('g');
+    assert.deepEqual([record?.options.restart, record?.options.timeZone, record?.options.format, record?.period], ['never', 'UTC', null, undefined]);
+    await store.close();
+    const check = new Database(path, { readonly: true });
+    // The partial index of the open values was rebuilt with the table, on the new key.
+    const index = check.prepare("SELECT sql FROM sqlite_schema WHERE name = 'gapless_values_open'").pluck().get() as string | undefined;
+    assert.match(index ?? '', /ON gapless_values \(name, period, value\) WHERE state IN \('reserved', 'free'\)/);
+    check.close();
   });
 
   it('numbers its migrations 1, 2, … without gaps', () => {

@@ -26,7 +26,7 @@ describe('moving a store (export --format full, import)', () => {
     const define = async (name: string, changes: Parameters<typeof resolveOptions>[0]) => {
       const options = resolveOptions(changes);
       await sqlite.modifySequence(name, () => ({
-        write: { kind: 'put', options, position: initialPosition(options), issued: undefined, seriesFirst: undefined, clearGapless: false },
+        write: { kind: 'put', options, position: initialPosition(options), issued: undefined, seriesFirst: undefined, period: undefined, clearGapless: false },
         result: undefined,
       }));
     };
@@ -66,9 +66,9 @@ describe('moving a store (export --format full, import)', () => {
       { name: 'deleted', count: 1n, create: true },
     ]);
     assert.deepEqual([plain, nearMax, deleted], [
-      { ok: true, first: 42n, last: 42n, replayed: false, grant: undefined, tookExpired: false },
-      { ok: true, first: INT64_MAX - 1n, last: INT64_MAX - 1n, replayed: false, grant: undefined, tookExpired: false },
-      { ok: true, first: 18n, last: 18n, replayed: false, grant: undefined, tookExpired: false },
+      { ok: true, first: 42n, last: 42n, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
+      { ok: true, first: INT64_MAX - 1n, last: INT64_MAX - 1n, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
+      { ok: true, first: 18n, last: 18n, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
     ]);
     await pg.close();
 

@@ -38,11 +38,11 @@ const next = (name: string, key?: string, count = 1n): AllocationRequest => ({
 });
 
 /** One reservation: its value and grant, or fails the test. */
-async function reserve(store: SequenceStore, name: string, key?: string): Promise<{ value: bigint; grant: Grant; tookExpired: boolean }> {
+async function reserve(store: SequenceStore, name: string, key?: string): Promise<{ value: bigint; grant: Grant; tookExpired: boolean, labels: undefined }> {
   const [outcome] = await store.allocateBatch([next(name, key)]);
   assert.ok(outcome?.ok === true && outcome.grant !== undefined, `no reservation: ${JSON.stringify(outcome, (_, v: unknown) => (typeof v === 'bigint' ? `${v}` : v))}`);
   assert.equal(outcome.first, outcome.last);
-  return { value: outcome.first, grant: outcome.grant, tookExpired: outcome.tookExpired };
+  return { value: outcome.first, grant: outcome.grant, tookExpired: outcome.tookExpired, labels: undefined };
 }
 
 async function settle(store: SequenceStore, name: string, id: string, action: SettleAction, reason?: string): Promise<SettleOutcome> {
@@ -228,7 +228,7 @@ describe('PostgreSQL gapless sequences', () => {
     await defineSequence(a, 'g', { gapless: true });
     const first = await reserve(a, 'g', 'key-1');
     const replay = (await b.allocateBatch([next('g', 'key-1')]))[0];
-    assert.deepEqual(replay, { ok: true, first: first.value, last: first.value, replayed: true, grant: first.grant, tookExpired: false });
+    assert.deepEqual(replay, { ok: true, first: first.value, last: first.value, replayed: true, grant: first.grant, tookExpired: false, labels: undefined });
     assert.deepEqual((await b.allocateBatch([next('g', 'key-1', 2n)]))[0], { ok: false, reason: 'key_reused' });
     assert.deepEqual((await a.allocateBatch([next('g', undefined, 2n)]))[0], { ok: false, reason: 'gapless_count' });
 
@@ -241,8 +241,8 @@ describe('PostgreSQL gapless sequences', () => {
     const summary = (await a.getSequence('g'))?.gapless;
     assert.deepEqual(summary, { confirmedThrough: undefined, reserved: 11, free: 0 }, 'one value reserved a key');
     // The grant a key replays is the same after it is settled.
-    assert.deepEqual(await settle(b, 'g', first.grant.id, 'confirm'), { ok: true, answer: { value: 1n, state: 'confirmed', reason: undefined }, replayed: false });
-    assert.deepEqual((await a.allocateBatch([next('g', 'key-1')]))[0], { ok: true, first: 1n, last: 1n, replayed: true, grant: first.grant, tookExpired: false });
+    assert.deepEqual(await settle(b, 'g', first.grant.id, 'confirm'), { ok: true, answer: { value: 1n, state: 'confirmed', reason: undefined, labels: undefined }, replayed: false });
+    assert.deepEqual((await a.allocateBatch([next('g', 'key-1')]))[0], { ok: true, first: 1n, last: 1n, replayed: true, grant: first.grant, tookExpired: false, labels: undefined });
   });
 
   it('judges leases by the database clock: an ended lease is refused, reads as free, and its value goes out again', async () => {
@@ -263,10 +263,10 @@ describe('PostgreSQL gapless sequences', () => {
     const again = await reserve(store, 'lease');
     assert.deepEqual([again.value, again.tookExpired], [1n, true], 'the lowest free value, whose lease had ended');
     assert.deepEqual(await settle(store, 'lease', abandoned.grant.id, 'release'), { ok: false, reason: 'expired' }, 'the old id stays expired');
-    assert.deepEqual(await settle(store, 'lease', again.grant.id, 'void', 'torn'), { ok: true, answer: { value: 1n, state: 'void', reason: 'torn' }, replayed: false });
+    assert.deepEqual(await settle(store, 'lease', again.grant.id, 'void', 'torn'), { ok: true, answer: { value: 1n, state: 'void', reason: 'torn', labels: undefined }, replayed: false });
     const views = await store.listValues('lease', { state: undefined, after: undefined, limit: 1 });
     assert.deepEqual(views?.map((view) => [view.value, view.state, view.reason]), [[1n, 'void', 'torn']]);
-    assert.deepEqual((await store.listValues('lease', { state: undefined, after: 1n, limit: 10 }))?.map((view) => view.value), [2n]);
+    assert.deepEqual((await store.listValues('lease', { state: undefined, after: { period: '', value: 1n }, limit: 10 }))?.map((view) => view.value), [2n]);
     assert.deepEqual((await store.getSequence('lease'))?.gapless, { confirmedThrough: 1n, reserved: 0, free: 1 });
     assert.equal(await store.listValues('none', { state: undefined, after: undefined, limit: 10 }), undefined);
   });
@@ -323,7 +323,7 @@ describe('PostgreSQL gapless sequences', () => {
     assert.deepEqual((await to.getSequence('s'))?.gapless, record.gapless);
     assert.equal((await to.getSequence('s'))?.seriesFirst, 10n);
     // The holder settles on the new store; the free value goes out first.
-    assert.deepEqual(await settle(to, 's', open_.grant.id, 'confirm'), { ok: true, answer: { value: 4n, state: 'confirmed', reason: undefined }, replayed: false });
+    assert.deepEqual(await settle(to, 's', open_.grant.id, 'confirm'), { ok: true, answer: { value: 4n, state: 'confirmed', reason: undefined, labels: undefined }, replayed: false });
     assert.equal((await reserve(to, 's')).value, 8n);
     assert.deepEqual(await settle(to, 's', confirmed.grant.id, 'confirm'), { ok: false, reason: 'not_found' }, 'settled ids are not carried');
 
@@ -400,6 +400,6 @@ describe('PostgreSQL gapless sequences', () => {
     await blocker.query('ROLLBACK');
     await blocker.end();
     assert.deepEqual((await store.getSequence('f'))?.gapless, { confirmedThrough: undefined, reserved: 1, free: 0 }, 'nothing was written');
-    assert.deepEqual(await settle(store, 'f', grant.id, 'confirm'), { ok: true, answer: { value: 1n, state: 'confirmed', reason: undefined }, replayed: false });
+    assert.deepEqual(await settle(store, 'f', grant.id, 'confirm'), { ok: true, answer: { value: 1n, state: 'confirmed', reason: undefined, labels: undefined }, replayed: false });
   });
 });

@@ -46,7 +46,7 @@ test('a PostgreSQL store missing its idempotency keys table is refused at start,
 });
 
 test('schema version 4 promises the gapless tables, and a store missing one is refused at start', async () => {
-  assert.equal(LATEST_POSTGRES_VERSION, 4);
+  assert.equal(LATEST_POSTGRES_VERSION, 5);
   assert.deepEqual(promisedTables(POSTGRES_MIGRATIONS, 4).sort(), [
     'takeanumber_api_tokens',
     'takeanumber_gapless_reservations',
@@ -90,7 +90,7 @@ test('a schema 3 database is migrated once by instances starting together: every
     await check.connect();
     const { rows } = await check.query<{ version: number }>('SELECT version FROM takeanumber_schema_migrations ORDER BY version');
     await check.end();
-    assert.deepEqual(rows.map((row) => row.version), [1, 2, 3, 4], 'each migration recorded once');
+    assert.deepEqual(rows.map((row) => row.version), [1, 2, 3, 4, 5], 'each migration recorded once');
 
     const [store] = stores as [PostgresStore];
     for (const name of ['orders', 'blocks']) {
@@ -102,10 +102,10 @@ test('a schema 3 database is migrated once by instances starting together: every
     }
     assert.equal((await store.getSequence('blocks'))?.options.cache, 20n);
     assert.deepEqual(await store.allocateBatch([{ name: 'orders', count: 1n, create: true, idempotency: { key: 'k1', requestCount: undefined } }]), [
-      { ok: true, first: 41n, last: 41n, replayed: true, grant: undefined, tookExpired: false },
+      { ok: true, first: 41n, last: 41n, replayed: true, grant: undefined, tookExpired: false, labels: undefined },
     ]);
     assert.deepEqual(await store.allocateBatch([{ name: 'orders', count: 1n, create: true }]), [
-      { ok: true, first: 42n, last: 42n, replayed: false, grant: undefined, tookExpired: false },
+      { ok: true, first: 42n, last: 42n, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
     ]);
   } finally {
     await Promise.all(stores.map((store) => store.close()));

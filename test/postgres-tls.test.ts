@@ -36,7 +36,7 @@ describe('TLS to PostgreSQL, as sslmode in the URL says (libpq meanings)', () =>
     assert.deepEqual(rows, [{ ssl: true }]);
     await pool.end();
     const store = await PostgresStore.open({ url, poolSize: 2, statementTimeoutMs: 5000 });
-    assert.deepEqual(await store.allocateBatch([{ name: 'tls', count: 1n, create: true }]), [{ ok: true, first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false }]);
+    assert.deepEqual(await store.allocateBatch([{ name: 'tls', count: 1n, create: true }]), [{ ok: true, first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false, labels: undefined }]);
     await store.close();
   });
 

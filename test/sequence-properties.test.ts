@@ -435,6 +435,9 @@ describe('resolveOptions (properties)', () => {
           cache,
           gapless: given.gapless ?? base?.gapless ?? false,
           leaseSeconds: given.leaseSeconds ?? base?.leaseSeconds ?? 300,
+          restart: base?.restart ?? 'never',
+          timeZone: base?.timeZone ?? 'UTC',
+          format: base?.format ?? null,
         });
         for (const value of [options.start, options.increment, options.minValue, options.maxValue]) assert.ok(isInt64(value));
         // A resolved set is a fixed point, on its own and as a base.

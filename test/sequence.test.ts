@@ -73,7 +73,7 @@ function singles(position: SequencePosition, options: SequenceOptions, count: nu
 
 describe('resolveOptions: defaults', () => {
   it('gives an ascending sequence 1..2^63-1 starting at 1, step 1, no cycle, cache 1', () => {
-    const expected: SequenceOptions = { start: 1n, increment: 1n, minValue: 1n, maxValue: INT64_MAX, cycle: false, cache: 1n, gapless: false, leaseSeconds: 300 };
+    const expected: SequenceOptions = { start: 1n, increment: 1n, minValue: 1n, maxValue: INT64_MAX, cycle: false, cache: 1n, gapless: false, leaseSeconds: 300, restart: 'never', timeZone: 'UTC', format: null };
     assert.deepEqual(resolveOptions({}), expected);
     assert.deepEqual(DEFAULT_OPTIONS, expected);
     assert.equal(INT64_MAX, 9223372036854775807n);
@@ -89,6 +89,9 @@ describe('resolveOptions: defaults', () => {
       cache: 1n,
       gapless: false,
       leaseSeconds: 300,
+      restart: 'never',
+      timeZone: 'UTC',
+      format: null,
     });
     assert.equal(INT64_MIN, -9223372036854775808n);
     assert.equal(resolveOptions({ increment: -5n, maxValue: 100n }).start, 100n);

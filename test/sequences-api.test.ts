@@ -95,6 +95,7 @@ const SEQUENCE_KEYS = [
   'cache',
   'created_at',
   'cycle',
+  'format',
   'gapless',
   'increment',
   'last_value',
@@ -103,7 +104,10 @@ const SEQUENCE_KEYS = [
   'min_value',
   'name',
   'next_value',
+  'period',
+  'restart',
   'start',
+  'time_zone',
   'updated_at',
 ];
 
@@ -147,6 +151,10 @@ describe('PUT /sequences/{name}', () => {
       cache: 1n,
       gapless: false,
       lease_seconds: 300n,
+      restart: 'never',
+      time_zone: 'UTC',
+      format: null,
+      period: null,
     });
     assertIsoTimestamp(createdAt);
     assertIsoTimestamp(updatedAt);

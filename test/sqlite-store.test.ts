@@ -29,7 +29,7 @@ describe('SqliteStore', () => {
     const outcomes = await store.allocateBatch([some('edge', 3n), some('edge', 2n), one('edge')]);
     assert.deepEqual(outcomes, [
       { ok: false, reason: 'exhausted' },
-      { ok: true, first: INT64_MAX - 1n, last: INT64_MAX, replayed: false, grant: undefined, tookExpired: false },
+      { ok: true, first: INT64_MAX - 1n, last: INT64_MAX, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
       { ok: false, reason: 'exhausted' },
     ]);
     assert.deepEqual(await all(store), { edge: INT64_MAX });
@@ -48,7 +48,7 @@ describe('SqliteStore', () => {
     assert.equal(db.prepare("SELECT typeof(last_value) FROM sequences WHERE name = 'kept'").pluck().get(), 'integer');
     db.close();
     const again = SqliteStore.open(path, { mode: 'write' });
-    assert.deepEqual(await again.allocateBatch([one('kept')]), [{ ok: true, first: 3n, last: 3n, replayed: false, grant: undefined, tookExpired: false }]);
+    assert.deepEqual(await again.allocateBatch([one('kept')]), [{ ok: true, first: 3n, last: 3n, replayed: false, grant: undefined, tookExpired: false, labels: undefined }]);
     await again.close();
   });
 

@@ -1,9 +1,11 @@
 import { isInt64 } from '../core/int64.js';
 import type { GaplessImport } from '../core/gapless.js';
+import type { Restart } from '../core/period.js';
 import { impliedIssued, InvalidOptionsError, MAX_LEASE_SECONDS, peekNext, reissues, resolveOptions, type IssuedRange } from '../core/sequence.js';
 import { sequenceNameProblem } from '../core/sequence-name.js';
 import type { ImportedSequence, ImportedTombstone, SequenceRecord } from '../core/store.js';
 import { gaplessFields, readGaplessFields } from './full-format-gapless.js';
+import { periodFields, readPeriod, readPeriodOptions } from './full-format-periods.js';
 
 /**
  * The full export format: every sequence with all its options, its exact
@@ -11,22 +13,24 @@ import { gaplessFields, readGaplessFields } from './full-format-gapless.js';
  * handed out, null for none), and every deleted name with its marks, so a
  * store moves to another (SQLite to PostgreSQL) losing nothing.
  *
- *   {"format": "takeanumber-full", "version": 3, "sequences": [
+ *   {"format": "takeanumber-full", "version": 4, "sequences": [
  *     {"name": "orders", "last_value": 41, "is_called": true, "start": 1, "increment": 1,
  *      "min_value": 1, "max_value": 9223372036854775807, "cycle": false, "cache": 1,
- *      "gapless": false, "lease_seconds": 300, "issued_low": 1, "issued_high": 41}
+ *      "gapless": false, "lease_seconds": 300, "restart": "never", "time_zone": "UTC",
+ *      "format": null, "period": null, "issued_low": 1, "issued_high": 41}
  *   ], "deleted": [
  *     {"name": "old", "issued_low": 1, "issued_high": 7}
  *   ]}
  *
  * A gapless sequence's entry adds its series, values and open reservations
- * (full-format-gapless.ts). Versions 1 (before high-water marks and
- * tombstones: its entries get the marks their position proves,
- * impliedIssued) and 2 (before gapless sequences) are still read, their
- * sequences not gapless with the default lease.
+ * (full-format-gapless.ts); the period options and the recorded period are
+ * described in full-format-periods.ts. Versions 1 (before high-water marks
+ * and tombstones: its entries get the marks their position proves,
+ * impliedIssued), 2 (before gapless sequences: not gapless, the default
+ * lease) and 3 (before periods: restart never, UTC, no format) are still read.
  */
 export const FULL_FORMAT = 'takeanumber-full';
-export const FULL_FORMAT_VERSION = 3n;
+export const FULL_FORMAT_VERSION = 4n;
 
 const marks = (issued: IssuedRange | undefined): string =>
   `"issued_low": ${issued?.low ?? 'null'}, "issued_high": ${issued?.high ?? 'null'}`;
@@ -38,7 +42,7 @@ export function fullFormatEntry(record: SequenceRecord, gapless?: GaplessImport)
     `{"name": ${JSON.stringify(record.name)}, "last_value": ${position.lastValue}, "is_called": ${position.isCalled}, ` +
     `"start": ${options.start}, "increment": ${options.increment}, "min_value": ${options.minValue}, ` +
     `"max_value": ${options.maxValue}, "cycle": ${options.cycle}, "cache": ${options.cache}, ` +
-    `"gapless": ${options.gapless}, "lease_seconds": ${options.leaseSeconds}, ${marks(record.issued)}` +
+    `"gapless": ${options.gapless}, "lease_seconds": ${options.leaseSeconds}, ${periodFields(record)}, ${marks(record.issued)}` +
     `${gapless === undefined ? '' : gaplessFields(gapless)}}`
   );
 }
@@ -90,8 +94,8 @@ function gaplessOptionsProblem(e: Fields): string | undefined {
 /** Checks a parsed full-format file; returns its sequences and deleted names, or the problems found (each naming the entry). */
 export function readFullFormat(data: Record<string, unknown>): FullFormatContent {
   const version = data.version;
-  if (version !== 1n && version !== 2n && version !== FULL_FORMAT_VERSION) {
-    return { sequences: [], deleted: [], problems: [`version must be 1, 2 or ${FULL_FORMAT_VERSION}, got ${JSON.stringify(String(version))}`] };
+  if (version !== 1n && version !== 2n && version !== 3n && version !== FULL_FORMAT_VERSION) {
+    return { sequences: [], deleted: [], problems: [`version must be 1, 2, 3 or ${FULL_FORMAT_VERSION}, got ${JSON.stringify(String(version))}`] };
   }
   if (!Array.isArray(data.sequences)) return { sequences: [], deleted: [], problems: ['"sequences" must be an array'] };
   if (version === 1n ? data.deleted !== undefined : !Array.isArray(data.deleted)) {
@@ -128,7 +132,13 @@ export function readFullFormat(data: Record<string, unknown>): FullFormatContent
     const { name, e, label } = found;
     const integers = ['last_value', 'start', 'increment', 'min_value', 'max_value', 'cache'] as const;
     const bad = integers.filter((field) => !int64(e[field]));
-    const gaplessProblem = version === FULL_FORMAT_VERSION ? gaplessOptionsProblem(e) : undefined;
+    const gaplessProblem = version >= 3n ? gaplessOptionsProblem(e) : undefined;
+    const periodOptions = version >= 4n ? readPeriodOptions(e) : undefined;
+    const period = version >= 4n ? readPeriod(e.period) : undefined;
+    if (typeof periodOptions === 'string' || typeof period === 'string') {
+      problems.push(`${label}: ${[periodOptions, period].filter((p) => typeof p === 'string').join('; ')}`);
+      continue;
+    }
     if (bad.length > 0 || typeof e.is_called !== 'boolean' || typeof e.cycle !== 'boolean' || gaplessProblem !== undefined) {
       problems.push(`${label}: ${[...bad.map((f) => `${f} must be a 64-bit integer`), ...(typeof e.is_called !== 'boolean' ? ['is_called must be true or false'] : []), ...(typeof e.cycle !== 'boolean' ? ['cycle must be true or false'] : []), ...(gaplessProblem === undefined ? [] : [gaplessProblem])].join('; ')}`);
       continue;
@@ -142,7 +152,9 @@ export function readFullFormat(data: Record<string, unknown>): FullFormatContent
         cycle: e.cycle,
         cache: e.cache as bigint,
         // Versions 1 and 2 have no gapless sequences: not gapless, the default lease.
-        ...(version === FULL_FORMAT_VERSION ? { gapless: e.gapless as boolean, leaseSeconds: Number(e.lease_seconds) } : {}),
+        ...(version >= 3n ? { gapless: e.gapless as boolean, leaseSeconds: Number(e.lease_seconds) } : {}),
+        // Versions 1 to 3 have no periods: restart never, UTC, no format. resolveOptions checks these.
+        ...(periodOptions === undefined ? {} : { ...periodOptions, restart: periodOptions.restart as Restart }),
       });
       const lastValue = e.last_value as bigint;
       if (lastValue < options.minValue || lastValue > options.maxValue) {
@@ -160,12 +172,12 @@ export function readFullFormat(data: Record<string, unknown>): FullFormatContent
         continue;
       }
       if (!options.gapless) {
-        sequences.push({ name, options, position, issued });
+        sequences.push({ name, options, position, issued, period });
         continue;
       }
-      const gapless = readGaplessFields(e, options, position, issued);
+      const gapless = readGaplessFields(e, options, position, issued, period);
       if (Array.isArray(gapless)) problems.push(...gapless.map((problem) => `${label}: ${problem}`));
-      else sequences.push({ name, options, position, issued, gapless });
+      else sequences.push({ name, options, position, issued, period, gapless });
     } catch (error) {
       if (!(error instanceof InvalidOptionsError)) throw error;
       problems.push(`${label}: ${error.message}`);

@@ -72,14 +72,17 @@ export async function defineSequence(
           );
         }
         // A gapless sequence created over a deleted name starts its series at its first new value.
-        return { write: { kind: 'put', options, position, issued, seriesFirst: undefined, clearGapless: true }, result: true };
+        return { write: { kind: 'put', options, position, issued, seriesFirst: undefined, period: undefined, clearGapless: true }, result: true };
       }
       const options = resolveOptions(changes, current.options);
       const conflict = changeConflict(current.options, options, current.position, current.issued) ?? gaplessConflict(current, options);
       if (conflict !== undefined) throw new AppError('options_conflict', `Cannot change '${name}': ${conflict}`);
       // Turned on: what it handed out before counts as confirmed, so the series starts at its first value.
       const seriesFirst = options.gapless && !current.options.gapless ? seriesFirstWhenTurnedOn(options, current.issued) : current.seriesFirst;
-      return { write: { kind: 'put', options, position: current.position, issued: current.issued, seriesFirst, clearGapless: false }, result: false };
+      return {
+        write: { kind: 'put', options, position: current.position, issued: current.issued, seriesFirst, period: current.period, clearGapless: false },
+        result: false,
+      };
     } catch (error) {
       return invalidOptions(error);
     }
@@ -124,7 +127,7 @@ export async function resetSequence(
       // from when it was gapless) would otherwise stand in the way of the values it hands out again.
       const clear = current.options.gapless || intoIssued;
       return {
-        write: { kind: 'put', options: current.options, position, issued, seriesFirst: clear ? undefined : current.seriesFirst, clearGapless: clear },
+        write: { kind: 'put', options: current.options, position, issued, seriesFirst: clear ? undefined : current.seriesFirst, period: current.period, clearGapless: clear },
         result: undefined,
       };
     } catch (error) {

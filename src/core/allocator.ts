@@ -1,5 +1,6 @@
 import { AppError } from '../errors.js';
 import type { Grant, SettledAnswer } from './gapless.js';
+import type { AnswerLabels } from './periodic.js';
 import { StoreUnavailableError, type AllocationOutcome, type AllocationRequest, type SequenceStore, type SettleOutcome, type SettleRequest } from './store.js';
 
 export interface Allocation {
@@ -11,6 +12,8 @@ export interface Allocation {
   readonly grant: Grant | undefined;
   /** Gapless: the value was free because an earlier reservation of it expired. */
   readonly tookExpired: boolean;
+  /** Period and formatted numbers (core/periodic.ts), undefined for a sequence with neither. */
+  readonly labels: AnswerLabels | undefined;
 }
 
 /** A settled gapless reservation, and whether this was the same action again. */
@@ -213,7 +216,14 @@ export class Allocator {
       const request = batch[i] as Pending;
       const outcome = outcomes[i] as AllocationOutcome;
       if (outcome.ok) {
-        request.resolve({ first: outcome.first, last: outcome.last, replayed: outcome.replayed, grant: outcome.grant, tookExpired: outcome.tookExpired });
+        request.resolve({
+          first: outcome.first,
+          last: outcome.last,
+          replayed: outcome.replayed,
+          grant: outcome.grant,
+          tookExpired: outcome.tookExpired,
+          labels: outcome.labels,
+        });
       } else {
         request.reject(refusal(request, outcome.reason));
       }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { AnswerLabels } from './periodic.js';
 import { takeValues, widen, type IssuedRange, type SequenceOptions, type SequencePosition } from './sequence.js';
 
 /**
@@ -49,6 +50,13 @@ export interface StoredValue {
   readonly reason: string | undefined;
   /** ms since the epoch. */
   readonly updatedAt: number;
+  /**
+   * The period the value was first handed out in, and its formatted number
+   * then (core/periodic.ts): a value handed out again keeps both, so a free
+   * value of an earlier period goes out again in its own period. Undefined
+   * for a sequence without periods or format.
+   */
+  readonly labels: AnswerLabels | undefined;
 }
 
 /** A value as a reader sees it at a moment (`GET /sequences/{name}/values`): never the reservation id. */
@@ -58,6 +66,8 @@ export interface ValueView {
   readonly expiresAt: number | undefined;
   readonly reason: string | undefined;
   readonly updatedAt: number;
+  /** The period and formatted number the value was first handed out with (sequences with periods or a format). */
+  readonly labels: AnswerLabels | undefined;
 }
 
 /** A reservation id as stored, for the life of the sequence. */
@@ -68,6 +78,8 @@ export interface StoredReservation {
   /** `reserved` while open; the state its action left once settled. */
   readonly state: 'reserved' | SettledState;
   readonly reason: string | undefined;
+  /** The period and formatted number it was made with (settle answers carry them). */
+  readonly labels: AnswerLabels | undefined;
 }
 
 /** What `/next` on a gapless sequence gives beside its value. */
@@ -100,7 +112,14 @@ export function isExpired(expiresAt: number, now: number): boolean {
 /** How a stored value reads at `now`. */
 export function viewOf(stored: StoredValue, now: number): ValueView {
   if (stored.state === 'reserved' && stored.expiresAt !== undefined && isExpired(stored.expiresAt, now)) {
-    return { value: stored.value, state: 'free', expiresAt: undefined, reason: undefined, updatedAt: Math.max(stored.updatedAt, stored.expiresAt) };
+    return {
+      value: stored.value,
+      state: 'free',
+      expiresAt: undefined,
+      reason: undefined,
+      updatedAt: Math.max(stored.updatedAt, stored.expiresAt),
+      labels: stored.labels,
+    };
   }
   return {
     value: stored.value,
@@ -108,6 +127,7 @@ export function viewOf(stored: StoredValue, now: number): ValueView {
     expiresAt: stored.state === 'reserved' ? stored.expiresAt : undefined,
     reason: stored.state === 'void' ? stored.reason : undefined,
     updatedAt: stored.updatedAt,
+    labels: stored.labels,
   };
 }
 
@@ -158,9 +178,13 @@ export function reserveValue(options: SequenceOptions, state: GaplessPosition, l
   };
 }
 
-/** The stored value a reservation writes: the holder and its lease. */
-export function reservedValue(value: bigint, grant: Grant, now: number): StoredValue {
-  return { value, state: 'reserved', reservation: grant.id, expiresAt: grant.expiresAt, reason: undefined, updatedAt: now };
+/**
+ * The stored value a reservation writes: the holder and its lease, and the
+ * labels of the value (a free value keeps those it was first handed out with;
+ * a new one gets the labels of its allocation).
+ */
+export function reservedValue(value: bigint, grant: Grant, now: number, labels: AnswerLabels | undefined): StoredValue {
+  return { value, state: 'reserved', reservation: grant.id, expiresAt: grant.expiresAt, reason: undefined, updatedAt: now, labels };
 }
 
 /** The answer to a confirm, release or void. */
@@ -169,6 +193,8 @@ export interface SettledAnswer {
   readonly state: SettledState;
   /** Void only: the reason given, or undefined. */
   readonly reason: string | undefined;
+  /** The reservation's period and formatted number. */
+  readonly labels: AnswerLabels | undefined;
 }
 
 /** What a store does for a settle request. */
@@ -201,7 +227,10 @@ export function decideSettlement(
   const wanted = SETTLED_STATE[action];
   if (reservation.state !== 'reserved') {
     if (reservation.state !== wanted) return { kind: 'refuse', reason: 'settled' };
-    return { kind: 'replay', answer: { value: reservation.value, state: wanted, reason: wanted === 'void' ? reservation.reason : undefined } };
+    return {
+      kind: 'replay',
+      answer: { value: reservation.value, state: wanted, reason: wanted === 'void' ? reservation.reason : undefined, labels: reservation.labels },
+    };
   }
   if (isExpired(reservation.expiresAt, now)) return { kind: 'refuse', reason: 'expired' };
   if (held?.state !== 'reserved' || held.reservation !== reservation.id) {
@@ -210,9 +239,19 @@ export function decideSettlement(
     // held by another reservation already, so it is answered as expired, never settled.
     return { kind: 'refuse', reason: 'expired' };
   }
-  const answer: SettledAnswer = { value: reservation.value, state: wanted, reason: action === 'void' ? reason : undefined };
+  const answer: SettledAnswer = { value: reservation.value, state: wanted, reason: action === 'void' ? reason : undefined, labels: reservation.labels };
   const value: StoredValue | undefined =
-    action === 'confirm' ? undefined : { value: reservation.value, state: action === 'void' ? 'void' : 'free', reservation: undefined, expiresAt: undefined, reason: answer.reason, updatedAt: now };
+    action === 'confirm'
+      ? undefined
+      : {
+          value: reservation.value,
+          state: action === 'void' ? 'void' : 'free',
+          reservation: undefined,
+          expiresAt: undefined,
+          reason: answer.reason,
+          updatedAt: now,
+          labels: held.labels,
+        };
   return { kind: 'settle', answer, value };
 }
 

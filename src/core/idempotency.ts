@@ -1,4 +1,5 @@
 import type { Grant } from './gapless.js';
+import type { AnswerLabels } from './periodic.js';
 import type { AllocationOutcome, AllocationRequest } from './store.js';
 
 /**
@@ -17,18 +18,26 @@ export interface RecordedAnswer {
   readonly last: bigint;
   /** A gapless sequence's reservation: a replay answers the same one (even once settled or expired). */
   readonly grant: Grant | undefined;
+  /** The period and formatted numbers answered: a replay answers the same, whatever the date now. */
+  readonly labels: AnswerLabels | undefined;
 }
 
 /** What a request whose key is already recorded gets. */
 export function replayOrRefuse(recorded: RecordedAnswer, request: AllocationRequest): AllocationOutcome {
   return recorded.requestCount === request.idempotency?.requestCount
-    ? { ok: true, first: recorded.first, last: recorded.last, replayed: true, grant: recorded.grant, tookExpired: false }
+    ? { ok: true, first: recorded.first, last: recorded.last, replayed: true, grant: recorded.grant, tookExpired: false, labels: recorded.labels }
     : { ok: false, reason: 'key_reused' };
 }
 
 /** The answer a request records for its key, once it has taken first..last. */
-export function answerOf(request: AllocationRequest, first: bigint, last: bigint, grant: Grant | undefined): RecordedAnswer {
-  return { requestCount: request.idempotency?.requestCount, first, last, grant };
+export function answerOf(
+  request: AllocationRequest,
+  first: bigint,
+  last: bigint,
+  grant: Grant | undefined,
+  labels: AnswerLabels | undefined,
+): RecordedAnswer {
+  return { requestCount: request.idempotency?.requestCount, first, last, grant, labels };
 }
 
 /**

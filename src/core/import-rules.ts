@@ -1,4 +1,5 @@
 import type { GaplessImport } from './gapless.js';
+import type { Period } from './period.js';
 import {
   describeIssued,
   seedState,
@@ -22,21 +23,28 @@ export type Held =
   | { readonly kind: 'absent' }
   /** Deleted, with the values it had handed out (its tombstone). */
   | { readonly kind: 'deleted'; readonly issued: IssuedRange | undefined }
-  | { readonly kind: 'live'; readonly state: SequenceState };
+  | { readonly kind: 'live'; readonly state: SequenceState; readonly period?: Period | undefined };
 
 /** What a store's row under a name is, for the import rules. */
 export function heldOf(
-  row: (SequenceState & { readonly deletedAt: number | undefined }) | undefined,
+  row: (SequenceState & { readonly deletedAt: number | undefined; readonly period?: Period | undefined }) | undefined,
 ): Held {
   if (row === undefined) return { kind: 'absent' };
   if (row.deletedAt !== undefined) return { kind: 'deleted', issued: row.issued };
-  return { kind: 'live', state: { options: row.options, position: row.position, issued: row.issued } };
+  return { kind: 'live', state: { options: row.options, position: row.position, issued: row.issued }, period: row.period };
 }
 
 /** What an import file says of a name. */
 export type Imported =
   /** A whole sequence (full format), or a seed value (options kept for held sequences). */
-  | { readonly kind: 'sequence'; readonly state: SequenceState; readonly seed: boolean; readonly gapless?: GaplessImport | undefined }
+  | {
+      readonly kind: 'sequence';
+      readonly state: SequenceState;
+      readonly seed: boolean;
+      readonly gapless?: GaplessImport | undefined;
+      /** The recorded calendar period (full format version 4). */
+      readonly period?: Period | undefined;
+    }
   /** A deleted name and the values it had handed out (full format). */
   | { readonly kind: 'deleted'; readonly issued: IssuedRange | undefined };
 
@@ -46,7 +54,13 @@ export type ImportDecision =
    * `raised` (moved forward or replaced); with `gapless`, replace the name's
    * gapless values and reservation ids by these.
    */
-  | { readonly kind: 'created' | 'raised'; readonly state: SequenceState; readonly gapless?: GaplessImport | undefined }
+  | {
+      readonly kind: 'created' | 'raised';
+      readonly state: SequenceState;
+      readonly gapless?: GaplessImport | undefined;
+      /** The period to record (set by planImport): the file's, or the held one's if it is later; never one that goes back. */
+      readonly period?: Period | undefined;
+    }
   /** The counter stays; only its high-water marks widen to what the file says was handed out. */
   | { readonly kind: 'widened'; readonly state: SequenceState }
   /** Keep (or make) the name a tombstone with these marks. */
@@ -257,7 +271,13 @@ export function planImport(entries: readonly ImportEntry[], held: (name: string)
   const summary = { created: 0, raised: 0, unchanged: 0, deleted: 0 };
   const conflicts: { name: string; reason: string }[] = [];
   for (const { name, imported } of entries) {
-    const decision = importDecision(held(name), imported);
+    const heldNow = held(name);
+    const decided = importDecision(heldNow, imported);
+    // The period recorded with a written sequence: the file's, unless the held one is later (periods never go back).
+    const decision =
+      (decided.kind === 'created' || decided.kind === 'raised') && imported.kind === 'sequence'
+        ? { ...decided, period: laterPeriod(imported.period, heldNow.kind === 'live' ? heldNow.period : undefined) }
+        : decided;
     switch (decision.kind) {
       case 'conflict':
         conflicts.push({ name, reason: decision.reason });
@@ -277,6 +297,12 @@ export function planImport(entries: readonly ImportEntry[], held: (name: string)
   return { writes, summary };
 }
 
+function laterPeriod(a: Period | undefined, b: Period | undefined): Period | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return a.endsAt >= b.endsAt ? a : b;
+}
+
 /** The entries of a seed-format file (the Python service's sequences.json). */
 export function seedEntries(values: ReadonlyMap<string, bigint>): ImportEntry[] {
   return Array.from(values, ([name, value]) => ({ name, imported: { kind: 'sequence', state: seedState(value), seed: true } }));
@@ -284,11 +310,20 @@ export function seedEntries(values: ReadonlyMap<string, bigint>): ImportEntry[] 
 
 /** The entries of a full-format file: its sequences, then its deleted names. */
 export function fullEntries(
-  sequences: readonly (SequenceState & { readonly name: string; readonly gapless?: GaplessImport | undefined })[],
+  sequences: readonly (SequenceState & {
+    readonly name: string;
+    readonly gapless?: GaplessImport | undefined;
+    readonly period?: Period | undefined;
+  })[],
   deleted: readonly { readonly name: string; readonly issued: IssuedRange | undefined }[] = [],
 ): ImportEntry[] {
   return [
-    ...sequences.map(({ name, gapless, ...state }): ImportEntry => ({ name, imported: { kind: 'sequence', state, seed: false, gapless } })),
+    ...sequences.map(
+      ({ name, gapless, period, options, position, issued }): ImportEntry => ({
+        name,
+        imported: { kind: 'sequence', state: { options, position, issued }, seed: false, gapless, period },
+      }),
+    ),
     ...deleted.map(({ name, issued }): ImportEntry => ({ name, imported: { kind: 'deleted', issued } })),
   ];
 }

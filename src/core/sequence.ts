@@ -1,4 +1,6 @@
+import { checkFormat, InvalidFormatError } from './format.js';
 import { INT64_MAX, INT64_MIN } from './int64.js';
+import { isTimeZone, RESTARTS, type Restart } from './period.js';
 
 /** The lease of a gapless reservation: default and bounds, in seconds (core/gapless.ts has the rest of the rules). */
 export const DEFAULT_LEASE_SECONDS = 300;
@@ -23,6 +25,12 @@ export interface SequenceOptions {
   readonly gapless: boolean;
   /** A gapless reservation's lease, in whole seconds (1 to 86400). */
   readonly leaseSeconds: number;
+  /** Calendar periods: the counter starts again at `start` each period (core/period.ts). */
+  readonly restart: Restart;
+  /** The IANA time zone whose local midnight begins a period, and whose dates a format shows. */
+  readonly timeZone: string;
+  /** A template for formatted numbers (core/format.ts), or null. */
+  readonly format: string | null;
 }
 
 /**
@@ -37,7 +45,18 @@ export interface SequencePosition {
 
 export const MAX_CACHE = 1_000_000n;
 
-export type OptionName = 'start' | 'increment' | 'min_value' | 'max_value' | 'cycle' | 'cache' | 'gapless' | 'lease_seconds';
+export type OptionName =
+  | 'start'
+  | 'increment'
+  | 'min_value'
+  | 'max_value'
+  | 'cycle'
+  | 'cache'
+  | 'gapless'
+  | 'lease_seconds'
+  | 'restart'
+  | 'time_zone'
+  | 'format';
 
 /** An option set that cannot be used; `field` names the option at fault. */
 export class InvalidOptionsError extends Error {
@@ -89,7 +108,22 @@ export function resolveOptions(given: OptionChanges, base?: SequenceOptions): Se
   if (gapless && cycle) {
     throw new InvalidOptionsError('gapless', 'A gapless sequence cannot cycle: its values would repeat.');
   }
-  return { start, increment, minValue, maxValue, cycle, cache, gapless, leaseSeconds };
+  const restart = given.restart ?? base?.restart ?? 'never';
+  if (!RESTARTS.includes(restart)) {
+    throw new InvalidOptionsError('restart', `restart must be one of ${RESTARTS.map((r) => `"${r}"`).join(', ')}.`);
+  }
+  const timeZone = given.timeZone ?? base?.timeZone ?? 'UTC';
+  if (!isTimeZone(timeZone)) throw new InvalidOptionsError('time_zone', `time_zone must be an IANA time zone name such as "Europe/Berlin"; "${timeZone}" is not one.`);
+  const format = given.format === undefined ? (base?.format ?? null) : given.format;
+  if (format !== null) {
+    try {
+      checkFormat(format, restart);
+    } catch (error) {
+      if (error instanceof InvalidFormatError) throw new InvalidOptionsError('format', error.message);
+      throw error;
+    }
+  }
+  return { start, increment, minValue, maxValue, cycle, cache, gapless, leaseSeconds, restart, timeZone, format };
 }
 
 export const DEFAULT_OPTIONS: SequenceOptions = resolveOptions({});

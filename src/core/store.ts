@@ -1,5 +1,7 @@
 import type { GaplessImport, GaplessSummary, Grant, SettleAction, SettledAnswer, ValueState, ValueView } from './gapless.js';
 import type { ImportEntry } from './import-rules.js';
+import type { Period } from './period.js';
+import type { AnswerLabels } from './periodic.js';
 import type { IssuedRange, SequenceOptions, SequencePosition, SequenceState } from './sequence.js';
 
 /**
@@ -36,6 +38,8 @@ export type AllocationOutcome =
       readonly grant: Grant | undefined;
       /** Gapless: the value was free because a reservation of it had expired (metrics count it, once). */
       readonly tookExpired: boolean;
+      /** Period and formatted numbers (core/periodic.ts); undefined for a sequence with neither. */
+      readonly labels: AnswerLabels | undefined;
     }
   /** `gapless_count`: more than one value asked of a gapless sequence. */
   | { readonly ok: false; readonly reason: 'exhausted' | 'not_found' | 'key_reused' | 'gapless_count' };
@@ -56,8 +60,11 @@ export type SettleOutcome =
 export interface ValuesQuery {
   /** Only values in this state (at the store's now); all three when undefined. */
   readonly state: ValueState | undefined;
-  /** Only values greater than this one (keyset pagination, ascending). */
-  readonly after: bigint | undefined;
+  /**
+   * Only values after this one (keyset pagination): values are listed by
+   * period (its label; '' for none), then ascending.
+   */
+  readonly after: { readonly period: string; readonly value: bigint } | undefined;
   readonly limit: number;
 }
 
@@ -78,6 +85,8 @@ export interface SequenceRecord {
   readonly deletedAt: number | undefined;
   /** Gapless sequences: the first value of the series (core/gapless.ts), undefined before the first. */
   readonly seriesFirst: bigint | undefined;
+  /** The current calendar period (core/period.ts), undefined before the first allocation with periods. */
+  readonly period: Period | undefined;
   /** Gapless sequences (live ones): the counts and unbroken prefix at the store's now; undefined otherwise. */
   readonly gapless: GaplessSummary | undefined;
 }
@@ -92,6 +101,8 @@ export type SequenceWrite =
       readonly position: SequencePosition;
       readonly issued: IssuedRange | undefined;
       readonly seriesFirst: bigint | undefined;
+      /** The recorded period: admin changes keep it (a change of restart or time zone applies from the next period). */
+      readonly period: Period | undefined;
       /** Gapless: remove every stored value and reservation id of the sequence (a forced reset). */
       readonly clearGapless: boolean;
     }
@@ -112,6 +123,8 @@ export interface ListQuery {
 
 export interface ImportedSequence extends SequenceState {
   readonly name: string;
+  /** The recorded calendar period (full format version 4); undefined for none and for older files. */
+  readonly period?: Period | undefined;
 }
 
 /** A deleted name of the full format: the values it had handed out. */

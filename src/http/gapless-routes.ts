@@ -4,6 +4,7 @@ import { AppError } from '../errors.js';
 import { isReservationId, type SettleAction, type ValueView } from '../core/gapless.js';
 import type { SequenceStore } from '../core/store.js';
 import type { Metrics, ReservationOutcome } from '../metrics.js';
+import { labelFields } from './next-route.js';
 import { nameOf } from './sequence-routes.js';
 import { decodeValueCursor, encodeValueCursor, parseLimit, parseValueState, parseVoidReason } from './inputs.js';
 import {
@@ -35,6 +36,8 @@ function valueEntry(view: ValueView): ValueEntry {
     ...(view.state === 'reserved' && view.expiresAt !== undefined ? { expires_at: new Date(view.expiresAt).toISOString() } : {}),
     ...(view.state === 'void' ? { reason: view.reason ?? null } : {}),
     updated_at: new Date(view.updatedAt).toISOString(),
+    ...(view.labels?.period === undefined ? {} : { period: view.labels.period }),
+    ...(view.labels?.formatted === undefined ? {} : { formatted: view.labels.formatted }),
   };
 }
 
@@ -78,6 +81,7 @@ export function registerGaplessRoutes(app: FastifyInstance, allocator: Allocator
           value: settled.value,
           state: settled.state,
           ...(settled.state === 'void' ? { reason: settled.reason ?? null } : {}),
+          ...labelFields(settled.labels, false),
         };
       },
     );
@@ -109,7 +113,7 @@ export function registerGaplessRoutes(app: FastifyInstance, allocator: Allocator
       const more = page.length > limit;
       const shown = more ? page.slice(0, limit) : page;
       const last = shown[shown.length - 1];
-      return { values: shown.map(valueEntry), next_cursor: more && last !== undefined ? encodeValueCursor(last.value) : null };
+      return { values: shown.map(valueEntry), next_cursor: more && last !== undefined ? encodeValueCursor(last.labels?.period ?? '', last.value) : null };
     },
   );
 }

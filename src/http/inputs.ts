@@ -60,11 +60,21 @@ const OPTION_FIELDS: Readonly<Record<OptionName, keyof OptionChanges>> = {
   cache: 'cache',
   gapless: 'gapless',
   lease_seconds: 'leaseSeconds',
+  restart: 'restart',
+  time_zone: 'timeZone',
+  format: 'format',
 };
+
+/** A text option (restart, time_zone, format): a JSON string; format may be null (none). resolveOptions checks the content. */
+function text(value: unknown, field: string, nullable: boolean): string | null {
+  if (typeof value === 'string') return value;
+  if (nullable && value === null) return null;
+  throw new AppError('invalid_options', `${field} must be a string${nullable ? ' or null' : ''}.`, { field });
+}
 
 /** The body of `PUT /sequences/{name}`: the options to set (all optional). */
 export function parseOptionChanges(body: unknown): OptionChanges {
-  const changes: Record<string, bigint | boolean | number> = {};
+  const changes: Record<string, bigint | boolean | number | string | null> = {};
   for (const [field, value] of Object.entries(object(body))) {
     // hasOwn: a name like "toString" or "__proto__" is unknown, not an inherited member.
     const key = Object.hasOwn(OPTION_FIELDS, field) ? OPTION_FIELDS[field as OptionName] : undefined;
@@ -76,6 +86,7 @@ export function parseOptionChanges(body: unknown): OptionChanges {
     if (field === 'cycle' || field === 'gapless') changes[key] = boolean(value, field);
     // Whole seconds; resolveOptions checks the range (1 to 86400), naming lease_seconds.
     else if (field === 'lease_seconds') changes[key] = wholeSeconds(value, field);
+    else if (field === 'restart' || field === 'time_zone' || field === 'format') changes[key] = text(value, field, field === 'format');
     else changes[key] = int64(value, field);
   }
   return changes;
@@ -208,17 +219,20 @@ export function parseValueState(raw: unknown): ValueState | undefined {
 }
 
 /** A values listing's cursor: the last value of the previous page, as its decimal digits, base64url-encoded. */
-export function encodeValueCursor(value: bigint): string {
-  return encodeCursor(String(value));
+/** The position after a listed value: its period (values are listed by period, then value) and its value. */
+export function encodeValueCursor(period: string, value: bigint): string {
+  return encodeCursor(period === '' ? String(value) : `${period} ${value}`);
 }
 
-export function decodeValueCursor(raw: unknown): bigint | undefined {
+export function decodeValueCursor(raw: unknown): { period: string; value: bigint } | undefined {
   const text = decodeCursor(raw);
   if (text === undefined) return undefined;
-  // Exactly the digits encodeValueCursor writes (no "+", leading zeros or "-0"), within 64 bits.
-  if (/^(?:0|-?[1-9]\d{0,18})$/.test(text)) {
-    const value = BigInt(text);
-    if (value >= INT64_MIN && value <= INT64_MAX) return value;
+  // Exactly what encodeValueCursor writes: a period label (2026, 2026-11, 2026-11-30) and a space, then the
+  // digits of a 64-bit integer (no "+", leading zeros or "-0").
+  const match = /^(?:(\d{4}(?:-\d{2}(?:-\d{2})?)?) )?(0|-?[1-9]\d{0,18})$/.exec(text);
+  if (match !== null) {
+    const value = BigInt(match[2] as string);
+    if (value >= INT64_MIN && value <= INT64_MAX) return { period: match[1] ?? '', value };
   }
   throw new AppError('invalid_cursor');
 }

@@ -22,6 +22,14 @@ export const SequenceParams = Type.Object({
 });
 export type SequenceParams = Static<typeof SequenceParams>;
 
+/** What answers of sequences with periods or a format add (core/periodic.ts), after their other fields. */
+const LABELS = {
+  period: Type.Optional(
+    Type.String({ description: 'Sequences with restart other than never: the calendar period of the value (2026, 2026-11 or 2026-11-30).' }),
+  ),
+  formatted: Type.Optional(Type.String({ description: 'Sequences with a format: the value formatted (a batch: its first value).' })),
+};
+
 export const NextResponse = Type.Object({
   sequence_id: Type.String(),
   next_value: Int64,
@@ -31,6 +39,8 @@ export const NextResponse = Type.Object({
     Type.String({ description: 'Gapless sequences: the reservation id, the capability to confirm, release or void the value.' }),
   ),
   expires_at: Type.Optional(Type.String({ format: 'date-time', description: 'Gapless sequences: when the lease ends (UTC, milliseconds).' })),
+  ...LABELS,
+  last_formatted: Type.Optional(Type.String({ description: 'Sequences with a format, batches (count given): the last value formatted.' })),
 });
 export type NextResponse = Static<typeof NextResponse>;
 
@@ -67,6 +77,14 @@ export const SequenceView = Type.Object(
     cache: Int64,
     gapless: Type.Boolean(),
     lease_seconds: Type.Integer(),
+    restart: Type.String({ enum: ['never', 'yearly', 'monthly', 'daily'] }),
+    time_zone: Type.String({ description: 'The IANA time zone whose local midnight begins a period and whose dates a format shows.' }),
+    format: Type.Unsafe<string | null>({ type: 'string', nullable: true, description: 'The template of formatted numbers, or null.' }),
+    period: Type.Unsafe<string | null>({
+      type: 'string',
+      nullable: true,
+      description: 'The current calendar period (the one the last allocation recorded); null before any allocation with periods.',
+    }),
     created_at: Type.String({ format: 'date-time' }),
     updated_at: Type.String({ format: 'date-time' }),
     // Optional fields are written after the others (fast-json-stringify): here, in this order.
@@ -96,6 +114,16 @@ export const SequenceOptionsInput = Type.Object(
     cache: Type.Optional(Int64Input),
     gapless: Type.Optional(Type.Boolean()),
     lease_seconds: Type.Optional(Type.Unsafe<bigint | string>({ anyOf: [{ type: 'integer', minimum: 1, maximum: 86_400 }, { type: 'string', pattern: '^[0-9]+$' }] })),
+    restart: Type.Optional(Type.String({ enum: ['never', 'yearly', 'monthly', 'daily'], description: 'Calendar periods: the counter starts again at start each period.' })),
+    time_zone: Type.Optional(Type.String({ description: 'An IANA time zone name (default UTC).' })),
+    format: Type.Optional(
+      Type.Unsafe<string | null>({
+        type: 'string',
+        nullable: true,
+        maxLength: 200,
+        description: 'A template: {value}, {value:N}, {yyyy}, {yy}, {mm}, {dd}, {{ and }}; null for none.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -149,6 +177,7 @@ export const SettledResponse = Type.Object({
   value: Int64,
   state: Type.String({ enum: ['confirmed', 'free', 'void'] }),
   reason: Type.Optional(Type.Unsafe<string | null>({ type: 'string', nullable: true, description: 'Void only: the reason given, or null.' })),
+  ...LABELS,
 });
 export type SettledResponse = Static<typeof SettledResponse>;
 
@@ -165,6 +194,8 @@ export const ValueEntry = Type.Object({
   updated_at: Type.String({ format: 'date-time' }),
   expires_at: Type.Optional(Type.String({ format: 'date-time', description: 'Reserved only: when the lease ends.' })),
   reason: Type.Optional(Type.Unsafe<string | null>({ type: 'string', nullable: true, description: 'Void only: the reason given, or null.' })),
+  period: Type.Optional(Type.String({ description: 'Sequences with periods: the period the value was first handed out in.' })),
+  formatted: Type.Optional(Type.String({ description: 'Sequences with a format: the value formatted when it was first handed out.' })),
 });
 export type ValueEntry = Static<typeof ValueEntry>;
 

@@ -43,7 +43,7 @@ async function act(store: SequenceStore, name: string, id: string, action: Settl
 async function define(store: SequenceStore, name: string, changes: OptionChanges): Promise<void> {
   const options = resolveOptions(changes);
   await store.modifySequence(name, () => ({
-    write: { kind: 'put', options, position: initialPosition(options), issued: undefined, seriesFirst: undefined, clearGapless: true },
+    write: { kind: 'put', options, position: initialPosition(options), issued: undefined, seriesFirst: undefined, period: undefined, clearGapless: true },
     result: undefined,
   }));
 }
@@ -74,20 +74,20 @@ export function gaplessContract(kind: string, newHarness: () => Promise<StoreHar
       }
       assert.deepEqual(await summary(store, 'inv'), { confirmedThrough: undefined, reserved: 3, free: 0 });
 
-      assert.deepEqual(await act(store, 'inv', idOf(a), 'confirm'), { ok: true, answer: { value: 1n, state: 'confirmed', reason: undefined }, replayed: false });
+      assert.deepEqual(await act(store, 'inv', idOf(a), 'confirm'), { ok: true, answer: { value: 1n, state: 'confirmed', reason: undefined, labels: undefined }, replayed: false });
       assert.deepEqual(await act(store, 'inv', idOf(b), 'void', 'customer cancelled'), {
         ok: true,
-        answer: { value: 2n, state: 'void', reason: 'customer cancelled' },
+        answer: { value: 2n, state: 'void', reason: 'customer cancelled', labels: undefined },
         replayed: false,
       });
-      assert.deepEqual(await act(store, 'inv', idOf(c), 'release'), { ok: true, answer: { value: 3n, state: 'free', reason: undefined }, replayed: false });
+      assert.deepEqual(await act(store, 'inv', idOf(c), 'release'), { ok: true, answer: { value: 3n, state: 'free', reason: undefined, labels: undefined }, replayed: false });
       assert.deepEqual(await summary(store, 'inv'), { confirmedThrough: 2n, reserved: 0, free: 1 });
 
       // The same action again answers the same; another action is refused; the void keeps its first reason.
-      assert.deepEqual(await act(store, 'inv', idOf(a), 'confirm'), { ok: true, answer: { value: 1n, state: 'confirmed', reason: undefined }, replayed: true });
+      assert.deepEqual(await act(store, 'inv', idOf(a), 'confirm'), { ok: true, answer: { value: 1n, state: 'confirmed', reason: undefined, labels: undefined }, replayed: true });
       assert.deepEqual(await act(store, 'inv', idOf(b), 'void', 'another reason'), {
         ok: true,
-        answer: { value: 2n, state: 'void', reason: 'customer cancelled' },
+        answer: { value: 2n, state: 'void', reason: 'customer cancelled', labels: undefined },
         replayed: true,
       });
       assert.deepEqual(await act(store, 'inv', idOf(a), 'release'), { ok: false, reason: 'settled' });
@@ -135,7 +135,7 @@ export function gaplessContract(kind: string, newHarness: () => Promise<StoreHar
       assert.equal(retaken.first, 1n);
       assert.equal(retaken.tookExpired, true);
       assert.deepEqual(await act(store, 'short', idOf(first), 'release'), { ok: false, reason: 'expired' });
-      assert.deepEqual(await act(store, 'short', idOf(retaken), 'confirm'), { ok: true, answer: { value: 1n, state: 'confirmed', reason: undefined }, replayed: false });
+      assert.deepEqual(await act(store, 'short', idOf(retaken), 'confirm'), { ok: true, answer: { value: 1n, state: 'confirmed', reason: undefined, labels: undefined }, replayed: false });
       assert.deepEqual(await summary(store, 'short'), { confirmedThrough: 2n, reserved: 0, free: 0 });
       await store.close();
     });
@@ -172,14 +172,14 @@ export function gaplessContract(kind: string, newHarness: () => Promise<StoreHar
         [3n, 'free', undefined],
         [4n, 'void', undefined],
       ]);
-      const rest = await store.listValues('v', { state: undefined, after: 4n, limit: 3 });
+      const rest = await store.listValues('v', { state: undefined, after: { period: '', value: 4n }, limit: 3 });
       assert.deepEqual(rest?.map((v) => [v.value, v.state]), [
         [5n, 'reserved'],
         [6n, 'reserved'],
       ]);
       assert.ok(rest.every((v) => v.expiresAt !== undefined && !('reservation' in v)));
       assert.deepEqual((await store.listValues('v', { state: 'void', after: undefined, limit: 10 }))?.map((v) => v.value), [2n, 4n]);
-      assert.deepEqual((await store.listValues('v', { state: 'reserved', after: 5n, limit: 10 }))?.map((v) => v.value), [6n]);
+      assert.deepEqual((await store.listValues('v', { state: 'reserved', after: { period: '', value: 5n }, limit: 10 }))?.map((v) => v.value), [6n]);
       await store.close();
     });
 
@@ -202,7 +202,7 @@ export function gaplessContract(kind: string, newHarness: () => Promise<StoreHar
       const old = await reserveOne(store, 'f');
       await store.modifySequence('f', (current) => {
         assert.ok(current !== undefined);
-        const write = { kind: 'put', options: current.options, position: initialPosition(current.options), issued: undefined, seriesFirst: undefined, clearGapless: true } as const;
+        const write = { kind: 'put', options: current.options, position: initialPosition(current.options), issued: undefined, seriesFirst: undefined, period: undefined, clearGapless: true } as const;
         return { write, result: undefined };
       });
       assert.deepEqual(await act(store, 'f', idOf(old), 'confirm'), { ok: false, reason: 'not_found' });
@@ -240,7 +240,7 @@ export function gaplessContract(kind: string, newHarness: () => Promise<StoreHar
       assert.equal((await target.importSequences(entries)).created, 1);
       assert.deepEqual(await summary(target, 'm'), { confirmedThrough: 2n, reserved: 1, free: 1 });
       assert.equal((await reserveOne(target, 'm')).first, 3n);
-      assert.deepEqual(await act(target, 'm', idOf(m4), 'confirm'), { ok: true, answer: { value: 4n, state: 'confirmed', reason: undefined }, replayed: false });
+      assert.deepEqual(await act(target, 'm', idOf(m4), 'confirm'), { ok: true, answer: { value: 4n, state: 'confirmed', reason: undefined, labels: undefined }, replayed: false });
       // The same file again changes nothing.
       assert.equal((await target.importSequences(entries)).unchanged, 1);
       await target.close();

@@ -133,7 +133,7 @@ export function checkGaplessHistory(history: GaplessHistory, options: GaplessChe
     const first = requestOf.get(id) as ReservedOp;
     if (op.key === undefined || op.key !== first.key || op.sequence !== known.sequence) {
       violations.add('reservation id', `${id} answered to two requests: ${d(first)} and ${d(op)}`);
-    } else if (value !== known.value || Math.abs(expiresAt - known.expiresAt) > 1) {
+    } else if (value !== known.value || expiresAt !== known.expiresAt) {
       violations.add('idempotency', `key ${op.key} replayed ${id} with another value or lease: ${d(first)} then ${d(op)}`);
     }
   }

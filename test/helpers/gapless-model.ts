@@ -106,6 +106,13 @@ export class GaplessRecorder {
   readonly operations: GaplessOperation[] = [];
   readonly kills: Kill[] = [];
   readonly finals: GaplessFinal[] = [];
+  /**
+   * The wall clock minus the test's clock, read once: re-reading it for every
+   * answer (Date.now in whole ms, performance.now in fractions) made the same
+   * server time convert to values up to a millisecond and more apart, so that
+   * two answers of one replayed reservation looked like two leases.
+   */
+  readonly #offset = Date.now() - performance.now();
 
   /** Records `request`, invoked now; the returned function records its outcome, completed then. */
   invoke(request: GaplessRequest): (outcome: GaplessOutcome) => GaplessOperation {
@@ -124,7 +131,7 @@ export class GaplessRecorder {
 
   /** A wall-clock time (ms since the epoch, e.g. a parsed `expires_at`) on the test's clock, as of now. */
   toTestClock(wallMs: number): number {
-    return wallMs - (Date.now() - performance.now());
+    return wallMs - this.#offset;
   }
 
   history(): GaplessHistory {

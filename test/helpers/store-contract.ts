@@ -24,7 +24,7 @@ const values = (outcomes: AllocationOutcome[]): (string | bigint)[] =>
 async function define(store: SequenceStore, name: string, changes: OptionChanges): Promise<void> {
   const options = resolveOptions(changes);
   await store.modifySequence(name, () => ({
-    write: { kind: 'put', options, position: initialPosition(options), issued: undefined, seriesFirst: undefined, clearGapless: false },
+    write: { kind: 'put', options, position: initialPosition(options), issued: undefined, seriesFirst: undefined, period: undefined, clearGapless: false },
     result: undefined,
   }));
 }
@@ -117,16 +117,16 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
         one('k', 5n, 'key-2'),
         one('j', 1n, 'key-1'),
       ]);
-      assert.deepEqual(replay, { ok: true, first: 1n, last: 1n, replayed: true, grant: undefined, tookExpired: false });
+      assert.deepEqual(replay, { ok: true, first: 1n, last: 1n, replayed: true, grant: undefined, tookExpired: false, labels: undefined });
       // Keys are per sequence: the same key on another sequence is its own request (replayed within the batch too).
-      assert.deepEqual(other, { ok: true, first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false });
+      assert.deepEqual(other, { ok: true, first: 1n, last: 1n, replayed: false, grant: undefined, tookExpired: false, labels: undefined });
       assert.deepEqual(otherCount, { ok: false, reason: 'key_reused' });
-      assert.deepEqual(otherAgain, { ok: true, first: 1n, last: 1n, replayed: true, grant: undefined, tookExpired: false });
+      assert.deepEqual(otherAgain, { ok: true, first: 1n, last: 1n, replayed: true, grant: undefined, tookExpired: false, labels: undefined });
       await store.close();
       store = await harness.open();
       assert.deepEqual(await store.allocateBatch([one('k', 2n, 'key-2'), one('k')]), [
-        { ok: true, first: 2n, last: 3n, replayed: true, grant: undefined, tookExpired: false },
-        { ok: true, first: 4n, last: 4n, replayed: false, grant: undefined, tookExpired: false },
+        { ok: true, first: 2n, last: 3n, replayed: true, grant: undefined, tookExpired: false, labels: undefined },
+        { ok: true, first: 4n, last: 4n, replayed: false, grant: undefined, tookExpired: false, labels: undefined },
       ]);
       // Forgetting the sequence takes its keys with it.
       await store.modifySequence('k', () => ({ write: { kind: 'forget' }, result: undefined }));
@@ -151,7 +151,7 @@ export function storeContract(kind: string, newHarness: () => Promise<StoreHarne
       await store.modifySequence('r', (current) => {
         assert.ok(current !== undefined);
         return {
-          write: { kind: 'put', options: current.options, position: { lastValue: 100n, isCalled: false }, issued: current.issued, seriesFirst: undefined, clearGapless: false },
+          write: { kind: 'put', options: current.options, position: { lastValue: 100n, isCalled: false }, issued: current.issued, seriesFirst: undefined, period: undefined, clearGapless: false },
           result: undefined,
         };
       });

@@ -1,4 +1,5 @@
 import type { Grant } from '../../core/gapless.js';
+import type { AnswerLabels } from '../../core/periodic.js';
 import type { AllocationOutcome, AllocationRequest } from '../../core/store.js';
 
 /** One request of a batch, with where its answer goes. */
@@ -17,6 +18,8 @@ export interface Taken {
   readonly last: bigint;
   /** A gapless sequence's reservation of `first` (recorded with its key: a replay answers it). */
   readonly grant?: Grant | undefined;
+  /** Its period and formatted numbers (recorded with its key: a replay answers them). */
+  readonly labels?: AnswerLabels | undefined;
 }
 
 /** The slots by sequence name, in arrival order within each. */

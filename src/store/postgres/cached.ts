@@ -2,7 +2,8 @@ import type pg from 'pg';
 import { BlockCache, takeFromBlock, type Block } from '../../core/block-cache.js';
 import { reserve, widen, type SequenceOptions } from '../../core/sequence.js';
 import type { AllocationRequest } from '../../core/store.js';
-import { ADVANCED, WIDENED } from './coalesced.js';
+import { hasLabels } from '../../core/periodic.js';
+import { ADVANCED, PLAIN, WIDENED } from './coalesced.js';
 import { inTransaction } from './connection.js';
 import { advanceSequence, lockRow, RECORD_COLUMNS_OF_S, SEQUENCES, toRecord, type RecordRow } from './rows.js';
 
@@ -16,8 +17,11 @@ interface Segment {
   refilling: Promise<void> | undefined;
 }
 
-/** `gapless`: the sequence became gapless (changed elsewhere): its values go out as reservations, by the locked path. */
-type Reserved = { readonly block: Block; readonly version: bigint } | 'not_found' | 'exhausted' | 'gapless';
+/**
+ * `locked`: the sequence became gapless (changed elsewhere): its values go out as reservations, by the locked
+ * path; so do a sequence's that was given periods or a format (their labels are decided with the row locked).
+ */
+type Reserved = { readonly block: Block; readonly version: bigint } | 'not_found' | 'exhausted' | 'locked';
 
 /**
  * `cache > 1` on PostgreSQL: blocks reserved in one statement and served
@@ -45,7 +49,7 @@ export class CachedBlocks {
   }
 
   /** Takes the request's values from the blocks, reserving a new one when needed. */
-  async take(name: string, request: AllocationRequest): Promise<{ first: bigint; last: bigint } | 'not_found' | 'exhausted' | 'gapless'> {
+  async take(name: string, request: AllocationRequest): Promise<{ first: bigint; last: bigint } | 'not_found' | 'exhausted' | 'locked'> {
     for (let attempt = 0; attempt < 3; attempt += 1) {
       const segment = this.#segments.get(name);
       if (segment !== undefined) {
@@ -113,9 +117,9 @@ export class CachedBlocks {
   async #reserveBlock(name: string, count: bigint): Promise<Reserved> {
     const total = 'greatest($2::numeric, s.cache)';
     const { rows } = await this.#pool.query<RecordRow & { total: string }>({
-      name: 'takeanumber_reserve_2',
+      name: 'takeanumber_reserve_3',
       text: `UPDATE ${SEQUENCES} s SET last_value = ${ADVANCED(total)}::bigint, is_called = true, ${WIDENED(ADVANCED(total))}, updated_at = now()
-       WHERE s.name = $1 AND s.cache > 1 AND s.deleted_at IS NULL AND ${ADVANCED(total)} BETWEEN s.min_value AND s.max_value
+       WHERE s.name = $1 AND s.cache > 1 AND NOT s.gapless AND ${PLAIN} AND s.deleted_at IS NULL AND ${ADVANCED(total)} BETWEEN s.min_value AND s.max_value
        RETURNING ${RECORD_COLUMNS_OF_S}, ${total} AS total`,
       values: [name, count.toString()],
     });
@@ -129,7 +133,7 @@ export class CachedBlocks {
     return inTransaction(this.#pool, async (client): Promise<Reserved> => {
       const record = await lockRow(client, name);
       if (record === undefined || record.deletedAt !== undefined) return 'not_found';
-      if (record.options.gapless) return 'gapless';
+      if (record.options.gapless || hasLabels(record.options, record.period)) return 'locked';
       const reserved = reserve(record.position, record.options, count);
       if (!reserved.ok) return 'exhausted';
       await advanceSequence(client, name, { position: reserved.position, issued: widen(record.issued, reserved.first, reserved.last) });

@@ -6,7 +6,8 @@ import { KEYS, SEQUENCES } from './rows.js';
 
 /**
  * The fast path for `cache = 1` (gapless sequences excepted: they take the
- * locked path, reservations.ts): the requests of a batch, for every sequence
+ * locked path, reservations.ts; so do sequences with periods or a format,
+ * whose period is decided by the database's clock with the row locked): the requests of a batch, for every sequence
  * at once, in one statement: one atomic `UPDATE … RETURNING` per sequence
  * (its total taken in one step), and the idempotency keys recorded in the
  * same statement (so the same commit). Committed before any answer.
@@ -23,13 +24,18 @@ const FIRST = '(CASE WHEN s.is_called THEN s.last_value::numeric + s.increment E
 export const WIDENED = (last: string): string =>
   `issued_low = least(s.issued_low, ${FIRST}, ${last})::bigint, issued_high = greatest(s.issued_high, ${FIRST}, ${last})::bigint`;
 
-/** A sequence the statement did not serve: missing or deleted, cached, gapless, at its bound, or cycling. */
+/** A sequence the statement did not serve: missing or deleted, cached, gapless, with periods or a format, at its bound, or cycling. */
 export interface Leftover {
   readonly name: string;
   /** A live sequence (else missing or deleted). */
   readonly found: boolean;
   readonly cache: bigint;
+  /** Periods or a format (core/periodic.ts `hasLabels`): the locked path, cached or not. */
+  readonly labeled: boolean;
 }
+
+/** The sequence row `s` has neither periods nor a format (`hasLabels` false): the fast paths may serve it. */
+export const PLAIN = "s.restart = 'never' AND s.period_label IS NULL AND s.format IS NULL";
 
 interface Row {
   name: string;
@@ -37,6 +43,7 @@ interface Row {
   increment: string | null;
   found: boolean;
   cache: string | null;
+  labeled: boolean | null;
   inserted: string[] | null;
 }
 
@@ -65,13 +72,13 @@ export async function allocateCoalesced(pool: pg.Pool, groups: ReadonlyMap<strin
   }
   const { rows } = await pool.query<Row>({
     // Named: each connection parses and plans it once, not once per batch.
-    name: 'takeanumber_allocate_3',
+    name: 'takeanumber_allocate_4',
     text: `WITH r AS (SELECT * FROM unnest($1::text[], $2::numeric[]) AS r(name, total)),
      u AS (
        UPDATE ${SEQUENCES} s SET last_value = ${ADVANCED('r.total')}::bigint, is_called = true, ${WIDENED(ADVANCED('r.total'))},
          updated_at = now()
        FROM r
-       WHERE s.name = r.name AND s.cache = 1 AND NOT s.gapless AND s.deleted_at IS NULL AND ${ADVANCED('r.total')} BETWEEN s.min_value AND s.max_value
+       WHERE s.name = r.name AND s.cache = 1 AND NOT s.gapless AND ${PLAIN} AND s.deleted_at IS NULL AND ${ADVANCED('r.total')} BETWEEN s.min_value AND s.max_value
        RETURNING s.name, s.last_value, s.increment
      ),
      k AS (
@@ -85,6 +92,7 @@ export async function allocateCoalesced(pool: pg.Pool, groups: ReadonlyMap<strin
        RETURNING name || chr(10) || key AS id
      )
      SELECT r.name, u.last_value, u.increment, s.name IS NOT NULL AND s.deleted_at IS NULL AS found, s.cache,
+            NOT (${PLAIN}) AS labeled,
             (SELECT array_agg(id) FROM k) AS inserted
      FROM r LEFT JOIN u ON u.name = r.name LEFT JOIN ${SEQUENCES} s ON s.name = r.name`,
     values: [names, totals, ...keys],
@@ -94,7 +102,7 @@ export async function allocateCoalesced(pool: pg.Pool, groups: ReadonlyMap<strin
   for (const row of rows) {
     const group = groups.get(row.name) ?? [];
     if (row.last_value === null || row.increment === null) {
-      leftovers.push({ name: row.name, found: row.found, cache: BigInt(row.cache ?? '1') });
+      leftovers.push({ name: row.name, found: row.found, cache: BigInt(row.cache ?? '1'), labeled: row.labeled === true });
       continue;
     }
     const increment = BigInt(row.increment);
@@ -105,7 +113,7 @@ export async function allocateCoalesced(pool: pg.Pool, groups: ReadonlyMap<strin
       next = last + increment;
       outcomes[slot.index] =
         slot.request.idempotency === undefined || inserted.has(keyId(slot.request))
-          ? { ok: true, first, last, replayed: false, grant: undefined, tookExpired: false }
+          ? { ok: true, first, last, replayed: false, grant: undefined, tookExpired: false, labels: undefined }
           : await settleKeyConflict(pool, slot.request);
     }
   }

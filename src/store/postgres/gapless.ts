@@ -2,16 +2,14 @@ import type pg from 'pg';
 import {
   confirmedThrough,
   seriesOrder,
-  viewOf,
-  type GaplessImport,
   type GaplessSummary,
   type StoredReservation,
   type StoredValue,
   type StoredValueState,
-  type ValueView,
 } from '../../core/gapless.js';
-import type { ValuesQuery } from '../../core/store.js';
-import { GAPLESS_VALUES, NOW_MS, RECORD_COLUMNS, RESERVATIONS, SEQUENCES, toRecord, type RecordRow, type StoredRecord } from './rows.js';
+import type { AnswerLabels } from '../../core/periodic.js';
+import { periodKey, valueLabels } from './labels.js';
+import { DEFAULT_CLOCK, GAPLESS_VALUES, nowMs, RECORD_COLUMNS, RESERVATIONS, SEQUENCES, toRecord, type RecordRow, type StoredRecord } from './rows.js';
 
 /**
  * A gapless sequence's tables on PostgreSQL (core/gapless.ts says what they
@@ -21,19 +19,21 @@ import { GAPLESS_VALUES, NOW_MS, RECORD_COLUMNS, RESERVATIONS, SEQUENCES, toReco
  * every read that decides is a statement run after that lock was taken, so it
  * sees what the previous holder committed. A stored reservation past its
  * lease reads as free: `expires_at <= now` below is core's `isExpired`, `now`
- * the database's clock (NOW_MS), the same for every instance.
+ * the database's clock (`clock`: clock_timestamp() but in tests), the same for
+ * every instance. A value is keyed by its period too ('' for none): free
+ * values go out again earliest period first (by label), then in the series'
+ * order; the unbroken prefix speaks of the current period.
  */
 
-type Db = pg.Pool | pg.PoolClient;
 
 /** The gapless summary of the sequence row `s` at `n.now` (NULL columns for one that is not gapless or is deleted). */
 const SUMMARY_COLUMNS = (() => {
   const when = (sql: string): string => `CASE WHEN s.gapless AND s.deleted_at IS NULL THEN (${sql}) END`;
   const count = (where: string): string => `SELECT count(*) FROM ${GAPLESS_VALUES} g WHERE g.name = s.name AND ${where}`;
-  // The earliest open value in the series' order: the first free one, or the first reserved one. `OFFSET 0`
+  // The earliest open value of the current period in the series' order: the first free one, or the first reserved one. `OFFSET 0`
   // keeps the scan on the partial index of the state: else min/max would walk the primary key, voids and all.
   const edge = (where: string): string => {
-    const open = `SELECT g.value FROM ${GAPLESS_VALUES} g WHERE g.name = s.name AND ${where} OFFSET 0`;
+    const open = `SELECT g.value FROM ${GAPLESS_VALUES} g WHERE g.name = s.name AND g.period = coalesce(s.period_label, '') AND ${where} OFFSET 0`;
     return `CASE WHEN s.increment > 0 THEN (SELECT min(o.value) FROM (${open}) o) ELSE (SELECT max(o.value) FROM (${open}) o) END`;
   };
   return [
@@ -58,8 +58,8 @@ export interface SummarizedRow extends RecordRow {
  * `s`) with, for live gapless ones, their summary at the database's now: one
  * snapshot, so the counts agree with the position.
  */
-export function summarizedSelect(where: string, tail = ''): string {
-  return `WITH n AS (SELECT ${NOW_MS} AS now)
+export function summarizedSelect(where: string, tail = '', clock = DEFAULT_CLOCK): string {
+  return `WITH n AS (SELECT ${nowMs(clock)} AS now)
     SELECT ${RECORD_COLUMNS}, ${SUMMARY_COLUMNS} FROM ${SEQUENCES} s, n WHERE ${where} ${tail}`;
 }
 
@@ -79,41 +79,51 @@ export function toSummarized(row: SummarizedRow): StoredRecord {
 }
 
 /** The record of `name` (a tombstone included) with its summary, read after its row was locked by this transaction. */
-export async function summarizedRecord(client: pg.PoolClient, name: string): Promise<StoredRecord | undefined> {
-  const { rows } = await client.query<SummarizedRow>(summarizedSelect('s.name = $1'), [name]);
+export async function summarizedRecord(client: pg.PoolClient, name: string, clock: string): Promise<StoredRecord | undefined> {
+  const { rows } = await client.query<SummarizedRow>(summarizedSelect('s.name = $1', '', clock), [name]);
   return rows[0] === undefined ? undefined : toSummarized(rows[0]);
 }
 
-/** A free value as found: its value, and whether its row was a reservation past its lease. */
+/** A free value as found: its value, whether its row was a reservation past its lease, and its labels (it keeps them). */
 export interface FreeValue {
   readonly value: bigint;
   readonly expired: boolean;
+  readonly labels: AnswerLabels | undefined;
 }
 
 /**
- * The database's now and the first `limit` free values in the series' order
- * (released ones, and reservations past their lease at that now), for a
+ * The database's now and the first `limit` free values, earliest period
+ * first, then in the series' order (released ones, and reservations past
+ * their lease at that now), for a
  * sequence whose row this transaction has locked. Each branch reads one
  * partial index: the free values in order, and the leases that have ended
  * (`OFFSET 0` keeps that scan on them, then sorts the few it finds: ordered
  * by value, the planner would rather walk the primary key, voids and all).
  */
-export async function freeValues(client: pg.PoolClient, name: string, order: 'asc' | 'desc', limit: number): Promise<{ now: number; free: FreeValue[] }> {
-  const direction = order === 'asc' ? 'ASC' : 'DESC';
-  const { rows } = await client.query<{ now: string; value: string | null; state: StoredValueState | null }>(
-    `WITH n AS (SELECT ${NOW_MS} AS now)
-     SELECT n.now, f.value, f.state FROM n LEFT JOIN LATERAL (
-       (SELECT value, state FROM ${GAPLESS_VALUES} WHERE name = $1 AND state = 'free' ORDER BY value ${direction} LIMIT $2)
+export async function freeValues(
+  client: pg.PoolClient,
+  name: string,
+  order: 'asc' | 'desc',
+  limit: number,
+  clock: string,
+): Promise<{ now: number; free: FreeValue[] }> {
+  const by = `period, value ${order === 'asc' ? 'ASC' : 'DESC'}`;
+  const { rows } = await client.query<{ now: string; value: string | null; state: StoredValueState | null; period: string | null; formatted: string | null }>(
+    `WITH n AS (SELECT ${nowMs(clock)} AS now)
+     SELECT n.now, f.value, f.state, f.period, f.formatted FROM n LEFT JOIN LATERAL (
+       (SELECT value, state, period, formatted FROM ${GAPLESS_VALUES} WHERE name = $1 AND state = 'free' ORDER BY ${by} LIMIT $2)
        UNION ALL
-       (SELECT value, state FROM (
-          SELECT value, state FROM ${GAPLESS_VALUES} WHERE name = $1 AND state = 'reserved' AND expires_at <= n.now OFFSET 0
-        ) ended ORDER BY value ${direction} LIMIT $2)
-       ORDER BY value ${direction} LIMIT $2
+       (SELECT value, state, period, formatted FROM (
+          SELECT value, state, period, formatted FROM ${GAPLESS_VALUES} WHERE name = $1 AND state = 'reserved' AND expires_at <= n.now OFFSET 0
+        ) ended ORDER BY ${by} LIMIT $2)
+       ORDER BY ${by} LIMIT $2
      ) f ON true`,
     [name, limit],
   );
   const now = Number(rows[0]?.now);
-  const free = rows.flatMap((row) => (row.value === null ? [] : [{ value: BigInt(row.value), expired: row.state === 'reserved' }]));
+  const free = rows.flatMap((row) =>
+    row.value === null ? [] : [{ value: BigInt(row.value), expired: row.state === 'reserved', labels: valueLabels(row.period ?? '', row.formatted) }],
+  );
   return { now, free };
 }
 
@@ -126,16 +136,17 @@ export async function freeValues(client: pg.PoolClient, name: string, order: 'as
 export async function writeReservations(client: pg.PoolClient, name: string, reserved: readonly StoredValue[], now: number): Promise<void> {
   if (reserved.length === 0) return;
   const { rows } = await client.query<{ written: string }>(
-    `WITH x AS (SELECT * FROM unnest($2::int8[], $3::text[], $4::int8[], $5::int8[]) AS x(value, id, expires_at, updated_at)),
+    `WITH x AS (SELECT * FROM unnest($2::int8[], $3::text[], $4::int8[], $5::int8[], $7::text[], $8::text[]) AS x(value, id, expires_at, updated_at, period, formatted)),
      v AS (
-       INSERT INTO ${GAPLESS_VALUES} AS g (name, value, state, reservation, expires_at, reason, updated_at)
-       SELECT $1, x.value, 'reserved', x.id, x.expires_at, NULL, x.updated_at FROM x
-       ON CONFLICT (name, value) DO UPDATE
+       INSERT INTO ${GAPLESS_VALUES} AS g (name, value, state, reservation, expires_at, reason, updated_at, period, formatted)
+       SELECT $1, x.value, 'reserved', x.id, x.expires_at, NULL, x.updated_at, x.period, x.formatted FROM x
+       ON CONFLICT (name, period, value) DO UPDATE
          SET state = 'reserved', reservation = excluded.reservation, expires_at = excluded.expires_at, reason = NULL, updated_at = excluded.updated_at
          WHERE g.state = 'free' OR (g.state = 'reserved' AND g.expires_at <= $6)
        RETURNING 1
      ),
-     r AS (INSERT INTO ${RESERVATIONS} (name, id, value, expires_at, state) SELECT $1, x.id, x.value, x.expires_at, 'reserved' FROM x)
+     r AS (INSERT INTO ${RESERVATIONS} (name, id, value, expires_at, state, period, formatted)
+           SELECT $1, x.id, x.value, x.expires_at, 'reserved', x.period, x.formatted FROM x)
      SELECT count(*) AS written FROM v`,
     [
       name,
@@ -144,6 +155,8 @@ export async function writeReservations(client: pg.PoolClient, name: string, res
       reserved.map((stored) => stored.expiresAt),
       reserved.map((stored) => stored.updatedAt),
       now,
+      reserved.map((stored) => periodKey(stored.labels)),
+      reserved.map((stored) => stored.labels?.formatted ?? null),
     ],
   );
   if (Number(rows[0]?.written) !== reserved.length) {
@@ -152,16 +165,18 @@ export async function writeReservations(client: pg.PoolClient, name: string, res
 }
 
 /** A row of the values table, as the driver reads it. */
-interface StoredValueRow {
+export interface StoredValueRow {
   value: string;
   state: StoredValueState;
   reservation: string | null;
   expires_at: string | null;
   reason: string | null;
   updated_at: string;
+  period: string;
+  formatted: string | null;
 }
 
-function toStoredValue(row: StoredValueRow): StoredValue {
+export function toStoredValue(row: StoredValueRow): StoredValue {
   return {
     value: BigInt(row.value),
     state: row.state,
@@ -169,12 +184,15 @@ function toStoredValue(row: StoredValueRow): StoredValue {
     expiresAt: row.expires_at === null ? undefined : Number(row.expires_at),
     reason: row.reason ?? undefined,
     updatedAt: Number(row.updated_at),
+    labels: valueLabels(row.period, row.formatted),
   };
 }
 
 interface HeldRow {
   now: string;
   value: string | null;
+  period: string | null;
+  formatted: string | null;
   expires_at: string | null;
   state: StoredReservation['state'] | null;
   reason: string | null;
@@ -193,13 +211,13 @@ export interface Held {
 }
 
 /** Reads a reservation id and its value's row, after the sequence's row was locked by this transaction. */
-export async function readHeld(client: pg.PoolClient, name: string, id: string): Promise<Held> {
+export async function readHeld(client: pg.PoolClient, name: string, id: string, clock: string): Promise<Held> {
   const { rows } = await client.query<HeldRow>(
-    `SELECT ${NOW_MS} AS now, r.value, r.expires_at, r.state, r.reason, v.state AS held_state, v.reservation AS held_reservation,
+    `SELECT ${nowMs(clock)} AS now, r.value, r.period, r.formatted, r.expires_at, r.state, r.reason, v.state AS held_state, v.reservation AS held_reservation,
             v.expires_at AS held_expires_at, v.reason AS held_reason, v.updated_at AS held_updated_at
      FROM (SELECT 1) AS one
      LEFT JOIN ${RESERVATIONS} r ON r.name = $1 AND r.id = $2
-     LEFT JOIN ${GAPLESS_VALUES} v ON v.name = r.name AND v.value = r.value`,
+     LEFT JOIN ${GAPLESS_VALUES} v ON v.name = r.name AND v.period = r.period AND v.value = r.value`,
     [name, id],
   );
   const row = rows[0];
@@ -207,7 +225,14 @@ export async function readHeld(client: pg.PoolClient, name: string, id: string):
   const reservation: StoredReservation | undefined =
     row.value === null || row.expires_at === null || row.state === null
       ? undefined
-      : { id, value: BigInt(row.value), expiresAt: Number(row.expires_at), state: row.state, reason: row.reason ?? undefined };
+      : {
+          id,
+          value: BigInt(row.value),
+          expiresAt: Number(row.expires_at),
+          state: row.state,
+          reason: row.reason ?? undefined,
+          labels: valueLabels(row.period ?? '', row.formatted),
+        };
   const held: StoredValue | undefined =
     row.value === null || row.held_state === null || row.held_updated_at === null
       ? undefined
@@ -218,6 +243,8 @@ export async function readHeld(client: pg.PoolClient, name: string, id: string):
           expires_at: row.held_expires_at,
           reason: row.held_reason,
           updated_at: row.held_updated_at,
+          period: row.period ?? '',
+          formatted: row.formatted,
         });
   return { now: Number(row.now), reservation, held };
 }
@@ -235,75 +262,16 @@ export async function writeSettlement(
   now: number,
 ): Promise<void> {
   const settle = `UPDATE ${RESERVATIONS} SET state = $3, reason = $4, settled_at = $5 WHERE name = $1 AND id = $2`;
-  const params = [name, reservation.id, settled.state, settled.reason ?? null, now, reservation.value.toString()];
+  const params = [name, reservation.id, settled.state, settled.reason ?? null, now, reservation.value.toString(), periodKey(reservation.labels)];
   if (value === undefined) {
-    await client.query(`WITH r AS (${settle}) DELETE FROM ${GAPLESS_VALUES} WHERE name = $1 AND value = $6`, params);
+    await client.query(`WITH r AS (${settle}) DELETE FROM ${GAPLESS_VALUES} WHERE name = $1 AND period = $7 AND value = $6`, params);
   } else {
     await client.query(
       `WITH r AS (${settle})
-       UPDATE ${GAPLESS_VALUES} SET state = $7, reservation = NULL, expires_at = NULL, reason = $8, updated_at = $9 WHERE name = $1 AND value = $6`,
+       UPDATE ${GAPLESS_VALUES} SET state = $8, reservation = NULL, expires_at = NULL, reason = $9, updated_at = $10
+       WHERE name = $1 AND period = $7 AND value = $6`,
       [...params, value.state, value.reason ?? null, value.updatedAt],
     );
   }
 }
 
-/** A page's row: the sequence's, and a value's (all null for a page without values). */
-type ValueRow = { [K in keyof StoredValueRow]: StoredValueRow[K] | null } & { now: string; gapless: boolean };
-
-/**
- * What a reader asks for, as SQL over the values row `g` at `n.now` (`viewOf`'s
- * rule). Reserved and free values are found on their partial indexes and
- * sorted (`OFFSET 0`: else the planner walks the primary key, voids and all).
- */
-const STATE_FILTER: Readonly<Record<NonNullable<ValuesQuery['state']> | 'all', string>> = {
-  reserved: "g.state = 'reserved' AND g.expires_at > n.now",
-  free: "(g.state = 'free' OR (g.state = 'reserved' AND g.expires_at <= n.now))",
-  void: "g.state = 'void'",
-  all: 'true',
-};
-
-/** A page of a live sequence's values as read at the database's now, ascending; undefined for no live sequence. */
-export async function listValues(db: Db, name: string, query: ValuesQuery): Promise<ValueView[] | undefined> {
-  const { rows } = await db.query<ValueRow>(
-    `WITH n AS (SELECT ${NOW_MS} AS now)
-     SELECT n.now, s.gapless, v.* FROM n JOIN ${SEQUENCES} s ON s.name = $1 AND s.deleted_at IS NULL
-     LEFT JOIN LATERAL (
-       SELECT * FROM (
-         SELECT g.value, g.state, g.reservation, g.expires_at, g.reason, g.updated_at FROM ${GAPLESS_VALUES} g
-         WHERE s.gapless AND g.name = $1 AND ($2::int8 IS NULL OR g.value > $2::int8) AND ${STATE_FILTER[query.state ?? 'all']}
-         ${query.state === 'reserved' || query.state === 'free' ? 'OFFSET 0' : ''}
-       ) g ORDER BY g.value LIMIT $3
-     ) v ON true`,
-    [name, query.after?.toString() ?? null, query.limit],
-  );
-  if (rows.length === 0) return undefined;
-  return rows.flatMap(({ now, value, state, reservation, expires_at, reason, updated_at }) =>
-    value === null || state === null || updated_at === null
-      ? []
-      : [viewOf(toStoredValue({ value, state, reservation, expires_at, reason, updated_at }), Number(now))],
-  );
-}
-
-/** Everything stored of a live gapless sequence, as the full format carries it (open reservation ids only), in one snapshot. */
-export async function readGapless(client: pg.PoolClient, name: string): Promise<GaplessImport | undefined> {
-  await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-  const { rows: sequences } = await client.query<{ series_first: string | null }>(
-    `SELECT series_first FROM ${SEQUENCES} WHERE name = $1 AND deleted_at IS NULL AND gapless`,
-    [name],
-  );
-  const sequence = sequences[0];
-  if (sequence === undefined) return undefined;
-  const { rows: values } = await client.query<StoredValueRow>(
-    `SELECT value, state, reservation, expires_at, reason, updated_at FROM ${GAPLESS_VALUES} WHERE name = $1 ORDER BY value`,
-    [name],
-  );
-  const { rows: reservations } = await client.query<{ id: string; value: string; expires_at: string; reason: string | null }>(
-    `SELECT id, value, expires_at, reason FROM ${RESERVATIONS} WHERE name = $1 AND state = 'reserved' ORDER BY value, id`,
-    [name],
-  );
-  return {
-    seriesFirst: sequence.series_first === null ? undefined : BigInt(sequence.series_first),
-    values: values.map(toStoredValue),
-    reservations: reservations.map((row) => ({ id: row.id, value: BigInt(row.value), expiresAt: Number(row.expires_at), state: 'reserved', reason: row.reason ?? undefined })),
-  };
-}

@@ -3,6 +3,7 @@ import type { GaplessImport } from '../../core/gapless.js';
 import { heldOf, planImport, type ImportEntry } from '../../core/import-rules.js';
 import { DEFAULT_OPTIONS, initialPosition } from '../../core/sequence.js';
 import type { ImportSummary } from '../../core/store.js';
+import { periodKey } from './labels.js';
 import { GAPLESS_VALUES, RECORD_COLUMNS, RESERVATIONS, SEQUENCES, burySequence, clearGapless, insertSequence, replaceSequence, toRecord, type RecordRow } from './rows.js';
 
 /**
@@ -21,7 +22,7 @@ export async function applyImport(client: pg.PoolClient, entries: readonly Impor
     drop(name);
     const row = held.get(name);
     if (decision.kind === 'deleted') {
-      const tombstone = { options: DEFAULT_OPTIONS, position: initialPosition(DEFAULT_OPTIONS), issued: decision.issued, seriesFirst: undefined };
+      const tombstone = { options: DEFAULT_OPTIONS, position: initialPosition(DEFAULT_OPTIONS), issued: decision.issued, seriesFirst: undefined, period: undefined };
       if (row === undefined) await insertSequence(client, name, tombstone, { deleted: true });
       else await burySequence(client, name, decision.issued);
       continue;
@@ -29,8 +30,10 @@ export async function applyImport(client: pg.PoolClient, entries: readonly Impor
     // A gapless entry brings its series (values and ids replace the name's); otherwise a live row keeps its own.
     const gapless = decision.kind === 'widened' ? undefined : decision.gapless;
     const seriesFirst = gapless !== undefined ? gapless.seriesFirst : row?.deletedAt === undefined ? row?.seriesFirst : undefined;
-    if (row === undefined) await insertSequence(client, name, { ...decision.state, seriesFirst });
-    else await replaceSequence(client, name, { ...decision.state, seriesFirst });
+    // The period the import rules chose (the file's, or the held one if later); widening keeps the held one.
+    const period = decision.kind === 'widened' ? (row?.deletedAt === undefined ? row?.period : undefined) : decision.period;
+    if (row === undefined) await insertSequence(client, name, { ...decision.state, seriesFirst, period });
+    else await replaceSequence(client, name, { ...decision.state, seriesFirst, period });
     if (gapless !== undefined) await writeImported(client, name, gapless);
   }
   return summary;
@@ -42,8 +45,8 @@ async function writeImported(client: pg.PoolClient, name: string, gapless: Gaple
   if (gapless.values.length > 0) {
     const { values } = gapless;
     await client.query(
-      `INSERT INTO ${GAPLESS_VALUES} (name, value, state, reservation, expires_at, reason, updated_at)
-       SELECT $1, * FROM unnest($2::int8[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::int8[])`,
+      `INSERT INTO ${GAPLESS_VALUES} (name, value, state, reservation, expires_at, reason, updated_at, period, formatted)
+       SELECT $1, * FROM unnest($2::int8[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::int8[], $8::text[], $9::text[])`,
       [
         name,
         values.map((stored) => stored.value.toString()),
@@ -52,14 +55,16 @@ async function writeImported(client: pg.PoolClient, name: string, gapless: Gaple
         values.map((stored) => stored.expiresAt ?? null),
         values.map((stored) => stored.reason ?? null),
         values.map((stored) => stored.updatedAt),
+        values.map((stored) => periodKey(stored.labels)),
+        values.map((stored) => stored.labels?.formatted ?? null),
       ],
     );
   }
   if (gapless.reservations.length > 0) {
     const { reservations } = gapless;
     await client.query(
-      `INSERT INTO ${RESERVATIONS} (name, id, value, expires_at, state, reason)
-       SELECT $1, * FROM unnest($2::text[], $3::int8[], $4::int8[], $5::text[], $6::text[])`,
+      `INSERT INTO ${RESERVATIONS} (name, id, value, expires_at, state, reason, period, formatted)
+       SELECT $1, * FROM unnest($2::text[], $3::int8[], $4::int8[], $5::text[], $6::text[], $7::text[], $8::text[])`,
       [
         name,
         reservations.map((reservation) => reservation.id),
@@ -67,6 +72,8 @@ async function writeImported(client: pg.PoolClient, name: string, gapless: Gaple
         reservations.map((reservation) => reservation.expiresAt),
         reservations.map((reservation) => reservation.state),
         reservations.map((reservation) => reservation.reason ?? null),
+        reservations.map((reservation) => periodKey(reservation.labels)),
+        reservations.map((reservation) => reservation.labels?.formatted ?? null),
       ],
     );
   }

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { answerOf, keyId, replayOrRefuse, type RecordedAnswer } from '../../core/idempotency.js';
 import type { AllocationOutcome, AllocationRequest } from '../../core/store.js';
 import type { Outcomes, Taken } from './batch.js';
+import { keyLabels } from './labels.js';
 import { KEYS } from './rows.js';
 
 /**
@@ -18,12 +19,16 @@ interface KeyRow {
   last_value: string;
   reservation: string | null;
   expires_at: string | null;
+  period: string | null;
+  formatted: string | null;
+  last_formatted: string | null;
 }
 
 /** The answers recorded for these requests' keys, by keyId. */
 export async function recordedAnswers(db: pg.Pool | pg.PoolClient, requests: readonly AllocationRequest[]): Promise<Map<string, RecordedAnswer>> {
   const { rows } = await db.query<KeyRow>(
-    `SELECT name || chr(10) || key AS id, request_count, first_value, last_value, reservation, expires_at FROM ${KEYS}
+    `SELECT name || chr(10) || key AS id, request_count, first_value, last_value, reservation, expires_at,
+            period, formatted, last_formatted FROM ${KEYS}
      WHERE (name, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
     [requests.map((request) => request.name), requests.map((request) => request.idempotency?.key ?? '')],
   );
@@ -35,6 +40,7 @@ export async function recordedAnswers(db: pg.Pool | pg.PoolClient, requests: rea
         first: BigInt(row.first_value),
         last: BigInt(row.last_value),
         grant: row.reservation === null || row.expires_at === null ? undefined : { id: row.reservation, expiresAt: Number(row.expires_at) },
+        labels: keyLabels(row.period, row.formatted, row.last_formatted),
       },
     ]),
   );
@@ -54,10 +60,10 @@ export async function settleKeyConflict(pool: pg.Pool, request: AllocationReques
 export async function recordKeys(db: pg.Pool | pg.PoolClient, pool: pg.Pool, taken: readonly Taken[], outcomes: Outcomes): Promise<void> {
   const keyed = taken.filter(({ slot }) => slot.request.idempotency !== undefined);
   if (keyed.length === 0) return;
-  const answers = keyed.map(({ slot, first, last, grant }) => answerOf(slot.request, first, last, grant));
+  const answers = keyed.map(({ slot, first, last, grant, labels }) => answerOf(slot.request, first, last, grant, labels));
   const { rows } = await db.query<{ id: string }>(
-    `INSERT INTO ${KEYS} (key, name, request_count, first_value, last_value, reservation, expires_at)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::text[], $7::int8[])
+    `INSERT INTO ${KEYS} (key, name, request_count, first_value, last_value, reservation, expires_at, period, formatted, last_formatted)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::text[], $7::int8[], $8::text[], $9::text[], $10::text[])
      ON CONFLICT (name, key) DO NOTHING RETURNING name || chr(10) || key AS id`,
     [
       keyed.map(({ slot }) => slot.request.idempotency?.key),
@@ -67,6 +73,9 @@ export async function recordKeys(db: pg.Pool | pg.PoolClient, pool: pg.Pool, tak
       answers.map((answer) => answer.last.toString()),
       answers.map((answer) => answer.grant?.id ?? null),
       answers.map((answer) => answer.grant?.expiresAt ?? null),
+      answers.map((answer) => answer.labels?.period ?? null),
+      answers.map((answer) => answer.labels?.formatted ?? null),
+      answers.map((answer) => answer.labels?.lastFormatted ?? null),
     ],
   );
   const inserted = new Set(rows.map((row) => row.id));

@@ -132,6 +132,40 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    description: 'calendar periods and formats: options, the recorded period, labels of keys, gapless values and reservations',
+    // As core/period.ts and core/periodic.ts. The recorded period's bounds are ms since the epoch. A gapless
+    // value is keyed by its period too ('' for none): after a restart the same value goes out again in the
+    // new period, and a free value of an earlier period keeps its own. The free index orders by period then
+    // value (earliest period first); the leases index carries the period for the rows it finds.
+    sql: `
+      ALTER TABLE takeanumber_sequences
+        ADD COLUMN restart text NOT NULL DEFAULT 'never' CHECK (restart IN ('never', 'yearly', 'monthly', 'daily')),
+        ADD COLUMN time_zone text NOT NULL DEFAULT 'UTC',
+        ADD COLUMN format text,
+        ADD COLUMN period_label text COLLATE "C",
+        ADD COLUMN period_starts_at bigint,
+        ADD COLUMN period_ends_at bigint,
+        ADD CHECK ((period_label IS NULL) = (period_starts_at IS NULL) AND (period_label IS NULL) = (period_ends_at IS NULL));
+      ALTER TABLE takeanumber_idempotency_keys
+        ADD COLUMN period text,
+        ADD COLUMN formatted text,
+        ADD COLUMN last_formatted text;
+      ALTER TABLE takeanumber_gapless_values
+        ADD COLUMN period text COLLATE "C" NOT NULL DEFAULT '',
+        ADD COLUMN formatted text;
+      ALTER TABLE takeanumber_gapless_values DROP CONSTRAINT takeanumber_gapless_values_pkey;
+      ALTER TABLE takeanumber_gapless_values ADD PRIMARY KEY (name, period, value);
+      DROP INDEX takeanumber_gapless_values_free;
+      DROP INDEX takeanumber_gapless_values_leases;
+      CREATE INDEX takeanumber_gapless_values_free ON takeanumber_gapless_values (name, period, value) WHERE state = 'free';
+      CREATE INDEX takeanumber_gapless_values_leases ON takeanumber_gapless_values (name, expires_at) INCLUDE (period, value) WHERE state = 'reserved';
+      ALTER TABLE takeanumber_gapless_reservations
+        ADD COLUMN period text COLLATE "C" NOT NULL DEFAULT '',
+        ADD COLUMN formatted text;
+    `,
+  },
 ];
 
 export const LATEST_POSTGRES_VERSION = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1]?.version ?? 0;

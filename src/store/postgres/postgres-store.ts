@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { keyId, replayOrRefuse, answerOf } from '../../core/idempotency.js';
 import type { ImportEntry } from '../../core/import-rules.js';
-import { takeValues, firstUseState, widen } from '../../core/sequence.js';
+import { hasLabels } from '../../core/periodic.js';
+import { firstUseState } from '../../core/sequence.js';
 import type { GaplessImport, ValueView } from '../../core/gapless.js';
 import {
   StoreOpenError,
@@ -22,12 +23,14 @@ import { CachedBlocks } from './cached.js';
 import { allocateCoalesced } from './coalesced.js';
 import { createPool, inTransaction, redactUrl, type PostgresSettings } from './connection.js';
 import { reportingFaults } from './faults.js';
-import { listValues, readGapless, summarizedRecord, summarizedSelect, toSummarized, type SummarizedRow } from './gapless.js';
+import { listValues, readGapless } from './gapless-reads.js';
+import { summarizedRecord, summarizedSelect, toSummarized, type SummarizedRow } from './gapless.js';
 import { applyImport } from './imports.js';
 import { recordedAnswers, recordKeys } from './keys.js';
+import { takeLocked } from './locked.js';
 import { PostgresTokens } from './postgres-tokens.js';
 import { reserveLocked, settleAll } from './reservations.js';
-import { advanceSequence, burySequence, clearGapless, forgetSequence, insertSequence, KEYS, lockRow, replaceSequence, withoutVersion } from './rows.js';
+import { burySequence, clearGapless, DEFAULT_CLOCK, forgetSequence, insertSequence, KEYS, lockRow, replaceSequence, withoutVersion } from './rows.js';
 import { prepareSchema } from './schema.js';
 
 /**
@@ -36,7 +39,8 @@ import { prepareSchema } from './schema.js';
  * (coalesced.ts), committed before any answer. cache > 1: blocks reserved in
  * one statement and served from memory (cached.ts). The rare rest (a
  * sequence to create, one at its bound or cycling, a gapless one:
- * reservations.ts) sequence by sequence with its row locked. So each sequence's values are taken atomically, but a
+ * reservations.ts, one with periods or a format, cached or not: locked.ts)
+ * sequence by sequence with its row locked. So each sequence's values are taken atomically, but a
  * batch is not one transaction: its sequences commit separately.
  */
 export class PostgresStore implements SequenceStore {
@@ -44,11 +48,14 @@ export class PostgresStore implements SequenceStore {
   readonly tokens: TokenStore;
   readonly #pool: pg.Pool;
   readonly #blocks: CachedBlocks;
+  /** The database clock that decides periods and leases: a timestamptz SQL expression. */
+  readonly #clock: string;
   #closed = false;
 
-  private constructor(settings: PostgresSettings, pool: pg.Pool) {
+  private constructor(settings: PostgresSettings, pool: pg.Pool, clock: string) {
     this.location = redactUrl(settings.url);
     this.#pool = pool;
+    this.#clock = clock;
     this.#blocks = new CachedBlocks(pool);
     this.tokens = new PostgresTokens(pool);
   }
@@ -56,13 +63,15 @@ export class PostgresStore implements SequenceStore {
   /**
    * Connects, checks the schema version and applies missing migrations (unless
    * `migrate` is false). Fails with a StoreOpenError naming the (redacted) URL.
+   * `clock` is for tests only: a timestamptz SQL expression read in place of
+   * `clock_timestamp()` (periods, leases), e.g. from a table the test sets.
    */
   static async open(
     settings: PostgresSettings,
-    options: { readonly migrate: boolean; readonly onIdleError?: (error: Error) => void } = { migrate: true },
+    options: { readonly migrate: boolean; readonly onIdleError?: (error: Error) => void; readonly clock?: string } = { migrate: true },
   ): Promise<PostgresStore> {
     const pool = createPool(settings, options.onIdleError ?? (() => undefined));
-    const store = new PostgresStore(settings, pool);
+    const store = new PostgresStore(settings, pool, options.clock ?? DEFAULT_CLOCK);
     try {
       await prepareSchema(pool, store.location, options.migrate);
       return store;
@@ -106,7 +115,7 @@ export class PostgresStore implements SequenceStore {
       const answer = outcomes[leader.index];
       outcomes[follower.index] =
         answer?.ok === true
-          ? replayOrRefuse(answerOf(leader.request, answer.first, answer.last, answer.grant), follower.request)
+          ? replayOrRefuse(answerOf(leader.request, answer.first, answer.last, answer.grant, answer.labels), follower.request)
           : await this.#allocateOne(follower);
     }
     return outcomes.map((outcome) => {
@@ -130,7 +139,7 @@ export class PostgresStore implements SequenceStore {
     const leftovers = coalesced.size === 0 ? [] : await allocateCoalesced(this.#pool, coalesced, outcomes);
     for (const leftover of leftovers) {
       const group = groups.get(leftover.name) ?? [];
-      if (leftover.found && leftover.cache > 1n) cached.push(leftover.name);
+      if (leftover.found && leftover.cache > 1n && !leftover.labeled) cached.push(leftover.name);
       else await this.#allocateLocked(leftover.name, group, outcomes);
     }
     for (const name of cached) await this.#allocateCached(name, groups.get(name) ?? [], outcomes);
@@ -139,7 +148,8 @@ export class PostgresStore implements SequenceStore {
   /**
    * The rare cases, sequence by sequence, with the row locked: a missing or
    * deleted sequence (created with defaults), a batch at the bound, a cycle,
-   * a gapless sequence.
+   * a gapless sequence, a sequence with periods or a format (cache or not:
+   * its period is decided with the row locked, by the database's clock).
    */
   async #allocateLocked(name: string, group: readonly Slot[], outcomes: Outcomes): Promise<void> {
     const cachedNow = await inTransaction(this.#pool, async (client) => {
@@ -151,32 +161,18 @@ export class PostgresStore implements SequenceStore {
         }
         // First use, or first use again after a delete (continuing after its values, the row
         // locked). Another instance may create it at the same moment: theirs or ours, the row is then locked below.
-        const state = { ...firstUseState(record?.issued), seriesFirst: undefined };
+        const state = { ...firstUseState(record?.issued), seriesFirst: undefined, period: undefined };
         if (record === undefined) await insertSequence(client, name, state, { onConflict: 'ON CONFLICT (name) DO NOTHING' });
         else await replaceSequence(client, name, state);
         record = await lockRow(client, name);
         if (record === undefined) throw new Error(`sequence '${name}' vanished while being created`);
       }
-      if (record.options.cache > 1n) return true;
       if (record.options.gapless) {
-        await reserveLocked(client, this.#pool, record, group, outcomes);
+        await reserveLocked({ client, pool: this.#pool, clock: this.#clock }, record, group, outcomes);
         return false;
       }
-      let { position, issued } = record;
-      const taken: Taken[] = [];
-      for (const slot of group) {
-        const allocated = takeValues(position, record.options, slot.request.count);
-        if (!allocated.ok) {
-          outcomes[slot.index] = { ok: false, reason: 'exhausted' };
-          continue;
-        }
-        position = allocated.position;
-        issued = widen(issued, allocated.first, allocated.last);
-        outcomes[slot.index] = { ok: true, first: allocated.first, last: allocated.last, replayed: false, grant: undefined, tookExpired: false };
-        taken.push({ slot, first: allocated.first, last: allocated.last });
-      }
-      if (position !== record.position) await advanceSequence(client, name, { position, issued });
-      await recordKeys(client, this.#pool, taken, outcomes);
+      if (record.options.cache > 1n && !hasLabels(record.options, record.period)) return true;
+      await takeLocked({ client, pool: this.#pool, clock: this.#clock }, record, group, outcomes);
       return false;
     });
     if (cachedNow) await this.#allocateCached(name, group, outcomes);
@@ -187,13 +183,13 @@ export class PostgresStore implements SequenceStore {
     const taken: Taken[] = [];
     for (const slot of group) {
       const values = await this.#blocks.take(name, slot.request);
-      if ((values === 'not_found' && slot.request.create) || values === 'gapless') {
-        // Deleted meanwhile: created again, with its defaults, after its values. Or made gapless: reserved.
+      if ((values === 'not_found' && slot.request.create) || values === 'locked') {
+        // Deleted meanwhile: created again, with its defaults, after its values. Or made gapless, or given periods or a format.
         await this.#allocateLocked(name, [slot], outcomes);
       } else if (values === 'not_found' || values === 'exhausted') {
         outcomes[slot.index] = { ok: false, reason: values };
       } else {
-        outcomes[slot.index] = { ok: true, first: values.first, last: values.last, replayed: false, grant: undefined, tookExpired: false };
+        outcomes[slot.index] = { ok: true, first: values.first, last: values.last, replayed: false, grant: undefined, tookExpired: false, labels: undefined };
         taken.push({ slot, ...values });
       }
     }
@@ -201,11 +197,11 @@ export class PostgresStore implements SequenceStore {
   }
 
   settleBatch(requests: readonly SettleRequest[]): Promise<SettleOutcome[]> {
-    return reportingFaults(settleAll(this.#pool, requests));
+    return reportingFaults(settleAll(this.#pool, requests, this.#clock));
   }
 
   listValues(name: string, query: ValuesQuery): Promise<ValueView[] | undefined> {
-    return reportingFaults(listValues(this.#pool, name, query));
+    return reportingFaults(listValues(this.#pool, name, query, this.#clock));
   }
 
   readGapless(name: string): Promise<GaplessImport | undefined> {
@@ -216,7 +212,7 @@ export class PostgresStore implements SequenceStore {
   getSequence(name: string): Promise<SequenceRecord | undefined> {
     return reportingFaults(
       this.#pool
-        .query<SummarizedRow>(summarizedSelect('s.name = $1 AND s.deleted_at IS NULL'), [name])
+        .query<SummarizedRow>(summarizedSelect('s.name = $1 AND s.deleted_at IS NULL', '', this.#clock), [name])
         .then(({ rows }) => (rows[0] === undefined ? undefined : withoutVersion(toSummarized(rows[0])))),
     );
   }
@@ -229,6 +225,7 @@ export class PostgresStore implements SequenceStore {
           summarizedSelect(
             `${useAfter ? 's.name > $1' : 's.name >= $1'} AND starts_with(s.name, $2) AND s.deleted_at IS ${query.deleted === true ? 'NOT NULL' : 'NULL'}`,
             'ORDER BY s.name LIMIT $3',
+            this.#clock,
           ),
           [useAfter ? query.after : query.prefix, query.prefix, query.limit],
         )
@@ -245,7 +242,7 @@ export class PostgresStore implements SequenceStore {
       inTransaction(this.#pool, async (client) => {
         let current = await lockRow(client, name);
         // A live gapless sequence: its summary, read once the row is locked (no settlement in between).
-        if (current?.options.gapless === true && current.deletedAt === undefined) current = await summarizedRecord(client, name);
+        if (current?.options.gapless === true && current.deletedAt === undefined) current = await summarizedRecord(client, name, this.#clock);
         const { write, result } = decide(current === undefined ? undefined : withoutVersion(current));
         if (write.kind === 'put') {
           if (current === undefined) await insertSequence(client, name, write);

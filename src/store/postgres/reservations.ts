@@ -1,12 +1,14 @@
 import type pg from 'pg';
 import { decideSettlement, reservedValue, reserveValue, seriesOrder, type GaplessPosition, type StoredValue } from '../../core/gapless.js';
 import { keyId, replayOrRefuse } from '../../core/idempotency.js';
+import { hasLabels, labelsOf } from '../../core/periodic.js';
 import type { SettleOutcome, SettleRequest } from '../../core/store.js';
 import type { Outcomes, Slot, Taken } from './batch.js';
 import { inTransaction } from './connection.js';
 import { freeValues, readHeld, writeReservations, writeSettlement } from './gapless.js';
 import { recordedAnswers, recordKeys } from './keys.js';
-import { advanceSequence, SEQUENCES, type StoredRecord } from './rows.js';
+import { periodAt, writeMoved, type LockedTransaction } from './locked.js';
+import { SEQUENCES, type StoredRecord } from './rows.js';
 
 /**
  * The two paths of a gapless sequence on PostgreSQL, both in a transaction
@@ -18,9 +20,13 @@ import { advanceSequence, SEQUENCES, type StoredRecord } from './rows.js';
 /**
  * Serves a gapless sequence's requests, in order, in the transaction of
  * `client` that holds its row (`record`, read after the lock): one value a
- * request, the lowest free one first, else the next new one.
+ * request, the lowest free one first (earliest period first: it goes out in
+ * its own period with its own labels), else the next new one, in the period
+ * of the database's now (`clock`): a new period restarts the counter, the
+ * marks and the series.
  */
-export async function reserveLocked(client: pg.PoolClient, pool: pg.Pool, record: StoredRecord, group: readonly Slot[], outcomes: Outcomes): Promise<void> {
+export async function reserveLocked(locked: LockedTransaction, record: StoredRecord, group: readonly Slot[], outcomes: Outcomes): Promise<void> {
+  const { client, pool, clock } = locked;
   const { name, options } = record;
   let pending = group;
   if (group.some((slot) => slot.request.idempotency !== undefined)) {
@@ -38,8 +44,12 @@ export async function reserveLocked(client: pg.PoolClient, pool: pg.Pool, record
   });
   if (wanting.length === 0) return;
 
-  const { now, free } = await freeValues(client, name, seriesOrder(options), wanting.length);
-  let state: GaplessPosition = { position: record.position, issued: record.issued, seriesFirst: record.seriesFirst };
+  const { now, free } = await freeValues(client, name, seriesOrder(options), wanting.length, clock);
+  const entered = periodAt(record, now);
+  const { period } = entered;
+  const labeled = hasLabels(options, period);
+  // A new period starts a new series (the unbroken prefix speaks of the current period).
+  let state: GaplessPosition = { position: entered.position, issued: entered.issued, seriesFirst: entered.restarted ? undefined : record.seriesFirst };
   let freeUsed = 0;
   const written: StoredValue[] = [];
   const taken: Taken[] = [];
@@ -53,13 +63,15 @@ export async function reserveLocked(client: pg.PoolClient, pool: pg.Pool, record
     const tookExpired = !reservation.fresh && found?.expired === true;
     if (!reservation.fresh) freeUsed += 1;
     state = reservation.state;
-    written.push(reservedValue(reservation.value, reservation.grant, now));
     const { value, grant } = reservation;
-    outcomes[slot.index] = { ok: true, first: value, last: value, replayed: false, grant, tookExpired };
-    taken.push({ slot, first: value, last: value, grant });
+    // A free value keeps the labels it was first handed out with; a new one gets those of now.
+    const labels = !reservation.fresh ? found?.labels : labeled ? labelsOf(options, period, now, value, value) : undefined;
+    written.push(reservedValue(value, grant, now, labels));
+    outcomes[slot.index] = { ok: true, first: value, last: value, replayed: false, grant, tookExpired, labels };
+    taken.push({ slot, first: value, last: value, grant, labels });
   }
   await writeReservations(client, name, written, now);
-  if (state.position !== record.position) await advanceSequence(client, name, state, state.seriesFirst);
+  await writeMoved(client, record, entered, { ...state, period });
   await recordKeys(client, pool, taken, outcomes);
 }
 
@@ -70,7 +82,7 @@ export async function reserveLocked(client: pg.PoolClient, pool: pg.Pool, record
  * lock reads, at the database's now. A missing, deleted or non-gapless
  * sequence answers `not_found`.
  */
-export async function settleAll(pool: pg.Pool, requests: readonly SettleRequest[]): Promise<SettleOutcome[]> {
+export async function settleAll(pool: pg.Pool, requests: readonly SettleRequest[], clock: string): Promise<SettleOutcome[]> {
   const outcomes = new Array<SettleOutcome | undefined>(requests.length);
   const byName = new Map<string, number[]>();
   requests.forEach((request, index) => {
@@ -88,7 +100,7 @@ export async function settleAll(pool: pg.Pool, requests: readonly SettleRequest[
           outcomes[index] = { ok: false, reason: 'not_found' };
           continue;
         }
-        const { now, reservation, held } = await readHeld(client, name, request.id);
+        const { now, reservation, held } = await readHeld(client, name, request.id, clock);
         const settlement = decideSettlement(reservation, held, request.action, request.reason, now);
         if (settlement.kind === 'refuse') {
           outcomes[index] = { ok: false, reason: settlement.reason };

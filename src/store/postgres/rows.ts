@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { Period, Restart } from '../../core/period.js';
 import type { IssuedRange, SequenceState } from '../../core/sequence.js';
 import type { SequenceRecord } from '../../core/store.js';
 
@@ -19,14 +20,19 @@ export const RESERVATIONS = 'takeanumber_gapless_reservations';
  * the call, not of the transaction's start (`now()`), so a statement run
  * after a lock wait reads a time after the wait.
  */
-export const NOW_MS = 'floor(extract(epoch FROM clock_timestamp()) * 1000)::int8';
+export const nowMs = (clock: string): string => `floor(extract(epoch FROM ${clock}) * 1000)::int8`;
+
+/** The database clock a store reads: `clock_timestamp()`, unless a test gives another timestamptz expression. */
+export const DEFAULT_CLOCK = 'clock_timestamp()';
+export const NOW_MS = nowMs(DEFAULT_CLOCK);
 
 /** A record as the table holds it, with its version (it changes with every admin change: instances holding blocks compare it). */
 export type StoredRecord = SequenceRecord & { readonly version: bigint };
 
 /** Every column of a record (times in ms since the epoch). */
 export const RECORD_COLUMNS = `name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache, version,
-  issued_low, issued_high, gapless, lease_seconds, series_first, (extract(epoch from created_at) * 1000)::int8 AS created_ms,
+  issued_low, issued_high, gapless, lease_seconds, series_first, restart, time_zone, format, period_label, period_starts_at,
+  period_ends_at, (extract(epoch from created_at) * 1000)::int8 AS created_ms,
   (extract(epoch from updated_at) * 1000)::int8 AS updated_ms, (extract(epoch from deleted_at) * 1000)::int8 AS deleted_ms`;
 
 /** RECORD_COLUMNS of the row `s` (in an UPDATE … RETURNING over `s`). */
@@ -48,6 +54,12 @@ export interface RecordRow {
   gapless: boolean;
   lease_seconds: number;
   series_first: string | null;
+  restart: Restart;
+  time_zone: string;
+  format: string | null;
+  period_label: string | null;
+  period_starts_at: string | null;
+  period_ends_at: string | null;
   created_ms: string;
   updated_ms: string;
   deleted_ms: string | null;
@@ -65,6 +77,9 @@ export function toRecord(row: RecordRow): StoredRecord {
       cache: BigInt(row.cache),
       gapless: row.gapless,
       leaseSeconds: row.lease_seconds,
+      restart: row.restart,
+      timeZone: row.time_zone,
+      format: row.format,
     },
     position: { lastValue: BigInt(row.last_value), isCalled: row.is_called },
     issued: row.issued_low === null || row.issued_high === null ? undefined : { low: BigInt(row.issued_low), high: BigInt(row.issued_high) },
@@ -72,6 +87,10 @@ export function toRecord(row: RecordRow): StoredRecord {
     updatedAt: Number(row.updated_ms),
     deletedAt: row.deleted_ms === null ? undefined : Number(row.deleted_ms),
     seriesFirst: row.series_first === null ? undefined : BigInt(row.series_first),
+    period:
+      row.period_label === null || row.period_starts_at === null || row.period_ends_at === null
+        ? undefined
+        : { label: row.period_label, startsAt: Number(row.period_starts_at), endsAt: Number(row.period_ends_at) },
     // Counted apart, only where needed (gapless.ts: withSummary).
     gapless: undefined,
     version: BigInt(row.version),
@@ -80,18 +99,19 @@ export function toRecord(row: RecordRow): StoredRecord {
 
 /** The record as the contract shows it (without the version). */
 export function withoutVersion(record: StoredRecord): SequenceRecord {
-  const { name, options, position, issued, createdAt, updatedAt, deletedAt, seriesFirst, gapless } = record;
-  return { name, options, position, issued, createdAt, updatedAt, deletedAt, seriesFirst, gapless };
+  const { name, options, position, issued, createdAt, updatedAt, deletedAt, seriesFirst, period, gapless } = record;
+  return { name, options, position, issued, createdAt, updatedAt, deletedAt, seriesFirst, period, gapless };
 }
 
-/** What a write of a whole sequence gives: its state, and a gapless series' first value. */
-export type RowState = SequenceState & { readonly seriesFirst: bigint | undefined };
+/** What a write of a whole sequence gives: its state, a gapless series' first value, and the recorded period. */
+export type RowState = SequenceState & { readonly seriesFirst: bigint | undefined; readonly period: Period | undefined };
 
 const COLUMNS =
-  'name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache, issued_low, issued_high, gapless, lease_seconds, series_first';
+  'name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache, issued_low, issued_high, gapless, lease_seconds, series_first, ' +
+  'restart, time_zone, format, period_label, period_starts_at, period_ends_at';
 
-/** Parameters $1 … $14, in the order of COLUMNS. */
-function rowParams(name: string, { options, position, issued, seriesFirst }: RowState): (string | boolean | number | null)[] {
+/** Parameters $1 … $20, in the order of COLUMNS. */
+function rowParams(name: string, { options, position, issued, seriesFirst, period }: RowState): (string | boolean | number | null)[] {
   return [
     name,
     position.lastValue.toString(),
@@ -107,6 +127,12 @@ function rowParams(name: string, { options, position, issued, seriesFirst }: Row
     options.gapless,
     options.leaseSeconds,
     seriesFirst?.toString() ?? null,
+    options.restart,
+    options.timeZone,
+    options.format,
+    period?.label ?? null,
+    period?.startsAt ?? null,
+    period?.endsAt ?? null,
   ];
 }
 
@@ -124,7 +150,7 @@ export async function insertSequence(
   { onConflict = '', deleted = false }: { onConflict?: string; deleted?: boolean } = {},
 ): Promise<void> {
   await client.query(
-    `INSERT INTO ${SEQUENCES} (${COLUMNS}, deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, ${deleted ? 'now()' : 'NULL'}) ${onConflict}`,
+    `INSERT INTO ${SEQUENCES} (${COLUMNS}, deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, ${deleted ? 'now()' : 'NULL'}) ${onConflict}`,
     rowParams(name, state),
   );
 }
@@ -138,7 +164,8 @@ export async function replaceSequence(client: pg.PoolClient, name: string, state
   await client.query(
     `UPDATE ${SEQUENCES} SET last_value = $2, is_called = $3, start_value = $4, increment = $5, min_value = $6,
        max_value = $7, cycle = $8, cache = $9, issued_low = $10, issued_high = $11,
-       gapless = $12, lease_seconds = $13, series_first = $14, version = nextval('takeanumber_versions'),
+       gapless = $12, lease_seconds = $13, series_first = $14, restart = $15, time_zone = $16, format = $17,
+       period_label = $18, period_starts_at = $19, period_ends_at = $20, version = nextval('takeanumber_versions'),
        updated_at = now(), created_at = CASE WHEN deleted_at IS NULL THEN created_at ELSE now() END, deleted_at = NULL
      WHERE name = $1`,
     rowParams(name, state),
@@ -159,6 +186,30 @@ export async function advanceSequence(
     `UPDATE ${SEQUENCES} SET last_value = $2, is_called = $3, issued_low = $4, issued_high = $5, series_first = coalesce($6, series_first),
        updated_at = now() WHERE name = $1`,
     [name, position.lastValue.toString(), position.isCalled, issued?.low.toString() ?? null, issued?.high.toString() ?? null, seriesFirst?.toString() ?? null],
+  );
+}
+
+/**
+ * Moves a live sequence with periods or a format (core/periodic.ts): its
+ * position and marks, its series' first value (a new period clears it) and
+ * its recorded period, all as given, keeping its options and version.
+ */
+export async function advancePeriodic(client: pg.PoolClient, name: string, state: Omit<RowState, 'options'>): Promise<void> {
+  const { position, issued, seriesFirst, period } = state;
+  await client.query(
+    `UPDATE ${SEQUENCES} SET last_value = $2, is_called = $3, issued_low = $4, issued_high = $5, series_first = $6,
+       period_label = $7, period_starts_at = $8, period_ends_at = $9, updated_at = now() WHERE name = $1`,
+    [
+      name,
+      position.lastValue.toString(),
+      position.isCalled,
+      issued?.low.toString() ?? null,
+      issued?.high.toString() ?? null,
+      seriesFirst?.toString() ?? null,
+      period?.label ?? null,
+      period?.startsAt ?? null,
+      period?.endsAt ?? null,
+    ],
   );
 }
 

@@ -11,6 +11,7 @@ import {
   type StoredValueState,
   type ValueView,
 } from '../../core/gapless.js';
+import type { AnswerLabels } from '../../core/periodic.js';
 import type { SequenceRecord, ValuesQuery } from '../../core/store.js';
 
 /**
@@ -26,9 +27,24 @@ const OPEN = "state IN ('reserved', 'free')";
 /** An open row that reads as free at `?` (now). */
 const FREE_AT = "(state = 'free' OR expires_at <= ?)";
 
-type ValueRow = [bigint, StoredValueState, string | null, bigint | null, string | null, bigint];
+/**
+ * A value's or reservation's labels as two columns: its period ('' or NULL for
+ * none) and its formatted number (one value: the last formatted is the same).
+ */
+function toLabels(period: string | null, formatted: string | null): AnswerLabels | undefined {
+  const label = period === null || period === '' ? undefined : period;
+  if (label === undefined && formatted === null) return undefined;
+  return { period: label, formatted: formatted ?? undefined, lastFormatted: formatted ?? undefined };
+}
 
-function toValue([value, state, reservation, expiresAt, reason, updatedAt]: ValueRow): StoredValue {
+/** The key column `period` of a value with these labels: '' for none. */
+export function periodKey(labels: AnswerLabels | undefined): string {
+  return labels?.period ?? '';
+}
+
+type ValueRow = [bigint, StoredValueState, string | null, bigint | null, string | null, bigint, string, string | null];
+
+function toValue([value, state, reservation, expiresAt, reason, updatedAt, period, formatted]: ValueRow): StoredValue {
   return {
     value,
     state,
@@ -36,16 +52,18 @@ function toValue([value, state, reservation, expiresAt, reason, updatedAt]: Valu
     expiresAt: expiresAt === null ? undefined : Number(expiresAt),
     reason: reason ?? undefined,
     updatedAt: Number(updatedAt),
+    labels: toLabels(period, formatted),
   };
 }
 
-type ReservationRow = [string, bigint, bigint, StoredReservation['state'], string | null];
+type ReservationRow = [string, bigint, bigint, StoredReservation['state'], string | null, string | null, string | null];
 
-function toReservation([id, value, expiresAt, state, reason]: ReservationRow): StoredReservation {
-  return { id, value, expiresAt: Number(expiresAt), state, reason: reason ?? undefined };
+function toReservation([id, value, expiresAt, state, reason, period, formatted]: ReservationRow): StoredReservation {
+  return { id, value, expiresAt: Number(expiresAt), state, reason: reason ?? undefined, labels: toLabels(period, formatted) };
 }
 
-const VALUE_COLUMNS = 'value, state, reservation, expires_at, reason, updated_at';
+const VALUE_COLUMNS = 'value, state, reservation, expires_at, reason, updated_at, period, formatted';
+const RESERVATION_COLUMNS = 'id, value, expires_at, state, reason, period, formatted';
 
 export class GaplessRows {
   readonly #db: Database.Database;
@@ -64,26 +82,38 @@ export class GaplessRows {
     return statement;
   }
 
-  /** The first free value in the series' order (released, or reserved past its lease), with its stored state. */
-  lowestFree(name: string, order: 'asc' | 'desc', now: number): { value: bigint; expired: boolean } | undefined {
+  /**
+   * The first free value (released, or reserved past its lease): of the
+   * earliest period (labels order as their periods do: `2025-12` < `2026` <
+   * `2026-01`; '' of no period first), then in the series' order; with its
+   * stored state and the labels it was first handed out with.
+   */
+  lowestFree(name: string, order: 'asc' | 'desc', now: number): { value: bigint; expired: boolean; labels: AnswerLabels | undefined } | undefined {
     const row = this.#sql(
-      `SELECT value, state FROM gapless_values WHERE name = ? AND ${OPEN} AND ${FREE_AT} ORDER BY value ${order === 'asc' ? 'ASC' : 'DESC'} LIMIT 1`,
+      `SELECT value, state, period, formatted FROM gapless_values WHERE name = ? AND ${OPEN} AND ${FREE_AT}
+         ORDER BY period, value ${order === 'asc' ? 'ASC' : 'DESC'} LIMIT 1`,
     )
       .raw(true)
-      .get(name, now) as [bigint, StoredValueState] | undefined;
-    return row === undefined ? undefined : { value: row[0], expired: row[1] === 'reserved' };
+      .get(name, now) as [bigint, StoredValueState, string, string | null] | undefined;
+    return row === undefined ? undefined : { value: row[0], expired: row[1] === 'reserved', labels: toLabels(row[2], row[3]) };
   }
 
-  /** The summary `GET /sequences/{name}` shows, at `now`. */
+  /**
+   * The summary `GET /sequences/{name}` shows, at `now`, of the current
+   * period (the recorded one; '' for none): its series starts again with it.
+   */
   summary(record: SequenceRecord, now: number): GaplessSummary {
     const { name, options } = record;
+    const period = record.period?.label ?? '';
     const [reserved, free] = this.#sql(
-      `SELECT count(*) FILTER (WHERE NOT ${FREE_AT}), count(*) FILTER (WHERE ${FREE_AT}) FROM gapless_values WHERE name = ? AND ${OPEN}`,
+      `SELECT count(*) FILTER (WHERE NOT ${FREE_AT}), count(*) FILTER (WHERE ${FREE_AT}) FROM gapless_values WHERE name = ? AND period = ? AND ${OPEN}`,
     )
       .raw(true)
-      .get(now, now, name) as [bigint, bigint];
+      .get(now, now, name, period) as [bigint, bigint];
     const edge = seriesOrder(options) === 'asc' ? 'min' : 'max';
-    const earliest = this.#sql(`SELECT ${edge}(value) FROM gapless_values WHERE name = ? AND ${OPEN}`).pluck().get(name) as bigint | null;
+    const earliest = this.#sql(`SELECT ${edge}(value) FROM gapless_values WHERE name = ? AND period = ? AND ${OPEN}`).pluck().get(name, period) as
+      | bigint
+      | null;
     return {
       confirmedThrough: confirmedThrough(options, record.position, record.seriesFirst, earliest ?? undefined),
       reserved: Number(reserved),
@@ -91,14 +121,17 @@ export class GaplessRows {
     };
   }
 
-  value(name: string, value: bigint): StoredValue | undefined {
-    const row = this.#sql(`SELECT ${VALUE_COLUMNS} FROM gapless_values WHERE name = ? AND value = ?`).raw(true).get(name, value) as ValueRow | undefined;
+  /** The value of the period `period` ('' for none). */
+  value(name: string, period: string, value: bigint): StoredValue | undefined {
+    const row = this.#sql(`SELECT ${VALUE_COLUMNS} FROM gapless_values WHERE name = ? AND period = ? AND value = ?`).raw(true).get(name, period, value) as
+      | ValueRow
+      | undefined;
     return row === undefined ? undefined : toValue(row);
   }
 
-  /** Writes a value's row (insert or replace). */
+  /** Writes a value's row (insert or replace), under the period of its labels. */
   putValue(name: string, stored: StoredValue): void {
-    this.#sql(`INSERT OR REPLACE INTO gapless_values (name, ${VALUE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`).run(
+    this.#sql(`INSERT OR REPLACE INTO gapless_values (name, ${VALUE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
       name,
       stored.value,
       stored.state,
@@ -106,29 +139,31 @@ export class GaplessRows {
       stored.expiresAt ?? null,
       stored.reason ?? null,
       stored.updatedAt,
+      periodKey(stored.labels),
+      stored.labels?.formatted ?? null,
     );
   }
 
   /** The value is confirmed: its row goes. */
-  removeValue(name: string, value: bigint): void {
-    this.#sql('DELETE FROM gapless_values WHERE name = ? AND value = ?').run(name, value);
+  removeValue(name: string, period: string, value: bigint): void {
+    this.#sql('DELETE FROM gapless_values WHERE name = ? AND period = ? AND value = ?').run(name, period, value);
   }
 
   reservation(name: string, id: string): StoredReservation | undefined {
-    const row = this.#sql('SELECT id, value, expires_at, state, reason FROM reservations WHERE name = ? AND id = ?').raw(true).get(name, id) as
-      | ReservationRow
-      | undefined;
+    const row = this.#sql(`SELECT ${RESERVATION_COLUMNS} FROM reservations WHERE name = ? AND id = ?`).raw(true).get(name, id) as ReservationRow | undefined;
     return row === undefined ? undefined : toReservation(row);
   }
 
   addReservation(name: string, reservation: StoredReservation): void {
-    this.#sql('INSERT INTO reservations (name, id, value, expires_at, state, reason) VALUES (?, ?, ?, ?, ?, ?)').run(
+    this.#sql(`INSERT INTO reservations (name, ${RESERVATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(
       name,
       reservation.id,
       reservation.value,
       reservation.expiresAt,
       reservation.state,
       reservation.reason ?? null,
+      reservation.labels?.period ?? null,
+      reservation.labels?.formatted ?? null,
     );
   }
 
@@ -145,18 +180,20 @@ export class GaplessRows {
       all: ['1', []],
     };
     const [filter, params] = filters[query.state ?? 'all'] as [string, unknown[]];
-    const after = query.after === undefined ? '' : 'AND value > ?';
-    const rows = this.#sql(`SELECT ${VALUE_COLUMNS} FROM gapless_values WHERE name = ? ${after} AND ${filter} ORDER BY value LIMIT ?`)
+    const after = query.after === undefined ? '' : 'AND (period, value) > (?, ?)';
+    const rows = this.#sql(`SELECT ${VALUE_COLUMNS} FROM gapless_values WHERE name = ? ${after} AND ${filter} ORDER BY period, value LIMIT ?`)
       .raw(true)
-      .all(name, ...(query.after === undefined ? [] : [query.after]), ...params, query.limit) as ValueRow[];
+      .all(name, ...(query.after === undefined ? [] : [query.after.period, query.after.value]), ...params, query.limit) as ValueRow[];
     return rows.map((row) => viewOf(toValue(row), now));
   }
 
   /** Everything stored of the name, as the full format carries it (open reservation ids only). */
   read(record: SequenceRecord): GaplessImport {
-    const values = (this.#sql(`SELECT ${VALUE_COLUMNS} FROM gapless_values WHERE name = ? ORDER BY value`).raw(true).all(record.name) as ValueRow[]).map(toValue);
+    const values = (
+      this.#sql(`SELECT ${VALUE_COLUMNS} FROM gapless_values WHERE name = ? ORDER BY period, value`).raw(true).all(record.name) as ValueRow[]
+    ).map(toValue);
     const reservations = (
-      this.#sql("SELECT id, value, expires_at, state, reason FROM reservations WHERE name = ? AND state = 'reserved' ORDER BY value, id")
+      this.#sql(`SELECT ${RESERVATION_COLUMNS} FROM reservations WHERE name = ? AND state = 'reserved' ORDER BY period, value, id`)
         .raw(true)
         .all(record.name) as ReservationRow[]
     ).map(toReservation);

@@ -154,6 +154,44 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 7,
+    description: 'calendar periods and formats: options, the recorded period, labels on keys, values and reservations',
+    // The recorded period (core/period.ts): its label and bounds in ms, all NULL before the first allocation
+    // with periods. Keys, values and reservations keep the labels they were answered with. A value's key
+    // gains its period ('' for none): a counter that restarts hands out the same value once a period. The
+    // table is rebuilt for the new key; the partial index keeps finding the earliest open value.
+    sql: `
+      ALTER TABLE sequences ADD COLUMN restart TEXT NOT NULL DEFAULT 'never';
+      ALTER TABLE sequences ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'UTC';
+      ALTER TABLE sequences ADD COLUMN format TEXT;
+      ALTER TABLE sequences ADD COLUMN period_label TEXT;
+      ALTER TABLE sequences ADD COLUMN period_starts_at INTEGER;
+      ALTER TABLE sequences ADD COLUMN period_ends_at INTEGER;
+      ALTER TABLE idempotency_keys ADD COLUMN period TEXT;
+      ALTER TABLE idempotency_keys ADD COLUMN formatted TEXT;
+      ALTER TABLE idempotency_keys ADD COLUMN last_formatted TEXT;
+      ALTER TABLE reservations ADD COLUMN period TEXT;
+      ALTER TABLE reservations ADD COLUMN formatted TEXT;
+      CREATE TABLE gapless_values_7 (
+        name TEXT NOT NULL,
+        period TEXT NOT NULL,
+        value INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('reserved', 'free', 'void')),
+        reservation TEXT,
+        expires_at INTEGER,
+        reason TEXT,
+        updated_at INTEGER NOT NULL,
+        formatted TEXT,
+        PRIMARY KEY (name, period, value)
+      ) STRICT, WITHOUT ROWID;
+      INSERT INTO gapless_values_7 (name, period, value, state, reservation, expires_at, reason, updated_at)
+        SELECT name, '', value, state, reservation, expires_at, reason, updated_at FROM gapless_values;
+      DROP TABLE gapless_values;
+      ALTER TABLE gapless_values_7 RENAME TO gapless_values;
+      CREATE INDEX gapless_values_open ON gapless_values (name, period, value) WHERE state IN ('reserved', 'free');
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

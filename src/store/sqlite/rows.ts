@@ -1,5 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { RecordedAnswer } from '../../core/idempotency.js';
+import type { Period, Restart } from '../../core/period.js';
+import type { AnswerLabels } from '../../core/periodic.js';
 import type { IssuedRange, SequenceState } from '../../core/sequence.js';
 import type { ListQuery, SequenceRecord } from '../../core/store.js';
 
@@ -12,7 +14,7 @@ import type { ListQuery, SequenceRecord } from '../../core/store.js';
 
 const COLUMNS =
   'name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache, gapless, lease_seconds, issued_low, issued_high, ' +
-  'series_first, created_at, updated_at, deleted_at';
+  'series_first, restart, time_zone, format, period_label, period_starts_at, period_ends_at, created_at, updated_at, deleted_at';
 
 type Row = [
   string,
@@ -29,30 +31,63 @@ type Row = [
   bigint | null,
   bigint | null,
   bigint | null,
+  string,
+  string,
+  string | null,
+  string | null,
+  bigint | null,
+  bigint | null,
   bigint,
   bigint,
   bigint | null,
 ];
 
 function toRecord(row: Row): SequenceRecord {
-  const [name, lastValue, isCalled, start, increment, minValue, maxValue, cycle, cache, gapless, lease, low, high, seriesFirst, createdAt, updatedAt, deletedAt] =
-    row;
+  const [name, lastValue, isCalled, start, increment, minValue, maxValue, cycle, cache, gapless, lease, low, high, seriesFirst, ...rest] = row;
+  const [restart, timeZone, format, label, startsAt, endsAt, createdAt, updatedAt, deletedAt] = rest;
   return {
     name,
-    options: { start, increment, minValue, maxValue, cycle: cycle !== 0n, cache, gapless: gapless !== 0n, leaseSeconds: Number(lease) },
+    options: {
+      start,
+      increment,
+      minValue,
+      maxValue,
+      cycle: cycle !== 0n,
+      cache,
+      gapless: gapless !== 0n,
+      leaseSeconds: Number(lease),
+      // Written only from options core validated.
+      restart: restart as Restart,
+      timeZone,
+      format,
+    },
     position: { lastValue, isCalled: isCalled !== 0n },
     issued: low === null || high === null ? undefined : { low, high },
     createdAt: Number(createdAt),
     updatedAt: Number(updatedAt),
     deletedAt: deletedAt === null ? undefined : Number(deletedAt),
     seriesFirst: seriesFirst ?? undefined,
+    period: label === null || startsAt === null || endsAt === null ? undefined : { label, startsAt: Number(startsAt), endsAt: Number(endsAt) },
     // Computed at the store's now by the reader that needs it (gapless-rows.ts).
     gapless: undefined,
   };
 }
 
-/** The columns last_value … series_first, in the order of COLUMNS. */
-function stateParams({ options, position, issued }: SequenceState, seriesFirst: bigint | undefined): (bigint | number | null)[] {
+/** What a row holds beside a sequence's state: the first value of a gapless series, the recorded period. */
+export interface RowExtras {
+  readonly seriesFirst: bigint | undefined;
+  readonly period: Period | undefined;
+}
+
+const NO_EXTRAS: RowExtras = { seriesFirst: undefined, period: undefined };
+
+/** The columns period_label, period_starts_at, period_ends_at. */
+function periodParams(period: Period | undefined): (string | number | null)[] {
+  return [period?.label ?? null, period?.startsAt ?? null, period?.endsAt ?? null];
+}
+
+/** The columns last_value … period_ends_at, in the order of COLUMNS. */
+function stateParams({ options, position, issued }: SequenceState, { seriesFirst, period }: RowExtras): (bigint | number | string | null)[] {
   return [
     position.lastValue,
     position.isCalled ? 1 : 0,
@@ -67,6 +102,10 @@ function stateParams({ options, position, issued }: SequenceState, seriesFirst: 
     issued?.low ?? null,
     issued?.high ?? null,
     seriesFirst ?? null,
+    options.restart,
+    options.timeZone,
+    options.format,
+    ...periodParams(period),
   ];
 }
 
@@ -107,10 +146,10 @@ export class SequenceRows {
   }
 
   /** A new row: a live sequence, or (`deletedAt` given) a tombstone with the state's marks. */
-  insert(name: string, state: SequenceState, now: number, deletedAt: number | null = null, seriesFirst?: bigint): void {
-    this.#sql(`INSERT INTO sequences (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+  insert(name: string, state: SequenceState, now: number, deletedAt: number | null = null, extras: RowExtras = NO_EXTRAS): void {
+    this.#sql(`INSERT INTO sequences (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
       name,
-      ...stateParams(state, seriesFirst),
+      ...stateParams(state, extras),
       now,
       now,
       deletedAt,
@@ -129,19 +168,22 @@ export class SequenceRows {
     );
   }
 
-  /** A gapless sequence moved forward: its position, marks and the first value of its series. */
-  advanceSeries(name: string, state: Omit<SequenceState, 'options'>, seriesFirst: bigint | undefined, now: number): void {
-    this.advance(name, state, now);
-    this.#sql('UPDATE sequences SET series_first = ? WHERE name = ?').run(seriesFirst ?? null, name);
+  /** A gapless or periodic sequence moved forward: its position, marks, the first value of its series and its period. */
+  advanceWith(name: string, { position, issued }: Omit<SequenceState, 'options'>, { seriesFirst, period }: RowExtras, now: number): void {
+    this.#sql(
+      `UPDATE sequences SET last_value = ?, is_called = ?, issued_low = ?, issued_high = ?, series_first = ?,
+         period_label = ?, period_starts_at = ?, period_ends_at = ?, updated_at = ? WHERE name = ?`,
+    ).run(position.lastValue, position.isCalled ? 1 : 0, issued?.low ?? null, issued?.high ?? null, seriesFirst ?? null, ...periodParams(period), now, name);
   }
 
   /** Writes a whole live sequence over the row; over a tombstone (`revive`), the sequence is created anew. */
-  replace(name: string, state: SequenceState, now: number, revive: boolean, seriesFirst?: bigint): void {
+  replace(name: string, state: SequenceState, now: number, revive: boolean, extras: RowExtras = NO_EXTRAS): void {
     this.#sql(
       `UPDATE sequences SET last_value = ?, is_called = ?, start_value = ?, increment = ?, min_value = ?,
          max_value = ?, cycle = ?, cache = ?, gapless = ?, lease_seconds = ?, issued_low = ?, issued_high = ?,
-         series_first = ?, updated_at = ?, created_at = CASE WHEN ? THEN ? ELSE created_at END, deleted_at = NULL WHERE name = ?`,
-    ).run(...stateParams(state, seriesFirst), now, revive ? 1 : 0, now, name);
+         series_first = ?, restart = ?, time_zone = ?, format = ?, period_label = ?, period_starts_at = ?, period_ends_at = ?,
+         updated_at = ?, created_at = CASE WHEN ? THEN ? ELSE created_at END, deleted_at = NULL WHERE name = ?`,
+    ).run(...stateParams(state, extras), now, revive ? 1 : 0, now, name);
   }
 
   /** Makes the row a tombstone with these marks (or updates a tombstone's), deleting the sequence's keys. */
@@ -164,19 +206,38 @@ export class SequenceRows {
 
   /** The answer recorded for (name, key), if any. */
   recordedAnswer(name: string, key: string): RecordedAnswer | undefined {
-    const row = this.#sql('SELECT request_count, first_value, last_value, reservation, expires_at FROM idempotency_keys WHERE name = ? AND key = ?')
+    const row = this.#sql(
+      `SELECT request_count, first_value, last_value, reservation, expires_at, period, formatted, last_formatted
+         FROM idempotency_keys WHERE name = ? AND key = ?`,
+    )
       .raw(true)
-      .get(name, key) as [bigint | null, bigint, bigint, string | null, bigint | null] | undefined;
+      .get(name, key) as [bigint | null, bigint, bigint, string | null, bigint | null, string | null, string | null, string | null] | undefined;
     if (row === undefined) return undefined;
-    const [requestCount, first, last, reservation, expiresAt] = row;
+    const [requestCount, first, last, reservation, expiresAt, period, formatted, lastFormatted] = row;
     const grant = reservation === null || expiresAt === null ? undefined : { id: reservation, expiresAt: Number(expiresAt) };
-    return { requestCount: requestCount ?? undefined, first, last, grant };
+    const labels: AnswerLabels | undefined =
+      period === null && formatted === null ? undefined : { period: period ?? undefined, formatted: formatted ?? undefined, lastFormatted: lastFormatted ?? undefined };
+    return { requestCount: requestCount ?? undefined, first, last, grant, labels };
   }
 
   recordAnswer(name: string, key: string, answer: RecordedAnswer, now: number): void {
+    const { labels } = answer;
     this.#sql(
-      'INSERT INTO idempotency_keys (name, key, request_count, first_value, last_value, reservation, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    ).run(name, key, answer.requestCount ?? null, answer.first, answer.last, answer.grant?.id ?? null, answer.grant?.expiresAt ?? null, now);
+      `INSERT INTO idempotency_keys (name, key, request_count, first_value, last_value, reservation, expires_at, period, formatted, last_formatted, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      name,
+      key,
+      answer.requestCount ?? null,
+      answer.first,
+      answer.last,
+      answer.grant?.id ?? null,
+      answer.grant?.expiresAt ?? null,
+      labels?.period ?? null,
+      labels?.formatted ?? null,
+      labels?.lastFormatted ?? null,
+      now,
+    );
   }
 
   /** Deletes keys recorded before `before`, at most `limit`; how many. */

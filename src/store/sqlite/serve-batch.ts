@@ -2,6 +2,8 @@ import type { BlockCache, Block } from '../../core/block-cache.js';
 import { takeFromBlock } from '../../core/block-cache.js';
 import type { Grant } from '../../core/gapless.js';
 import { answerOf, keyId, replayOrRefuse, type RecordedAnswer } from '../../core/idempotency.js';
+import type { Period } from '../../core/period.js';
+import { enterPeriod, hasLabels, hasPeriods, labelsOf, type AnswerLabels } from '../../core/periodic.js';
 import { firstUseState, reserve, takeValues, widen, type IssuedRange, type SequenceOptions, type SequencePosition, type SequenceState } from '../../core/sequence.js';
 import type { AllocationOutcome, AllocationRequest } from '../../core/store.js';
 import { reserveIn } from './gapless-batch.js';
@@ -15,6 +17,12 @@ interface Working {
   issued: IssuedRange | undefined;
   /** Gapless sequences: the first value of the series (written with the position). */
   seriesFirst: bigint | undefined;
+  /** The period the batch allocates in (core/periodic.ts's enterPeriod), written with the position. */
+  period: Period | undefined;
+  /** Whether the sequence has periods: its row is written with its period. */
+  periodic: boolean;
+  /** Whether answers carry labels (hasLabels): other sequences pay nothing for them. */
+  labelled: boolean;
   /** How the batch writes it: a new row, a tombstone made live again, or the position of a live one. */
   readonly write: 'insert' | 'revive' | 'position';
   changed: boolean;
@@ -23,14 +31,45 @@ interface Working {
 }
 
 /** A batch's view of a sequence, always built here with one shape (the allocation loop reads it per request). */
-function working(state: SequenceState, seriesFirst: bigint | undefined, write: Working['write'], changed: boolean, block: Block | undefined): Working {
-  return { options: state.options, position: state.position, issued: state.issued, seriesFirst, write, changed, block };
+function working(
+  state: SequenceState,
+  extras: { seriesFirst: bigint | undefined; period: Period | undefined },
+  write: Working['write'],
+  changed: boolean,
+  block: Block | undefined,
+): Working {
+  const { options, position, issued } = state;
+  const { seriesFirst, period } = extras;
+  return { options, position, issued, seriesFirst, period, periodic: false, labelled: false, write, changed, block };
+}
+
+/**
+ * A sequence with periods enters the period of `now` before the batch takes
+ * values of it: a new one puts the counter back at start, clears its marks and
+ * starts a new gapless series, and drops the cached block (reserved in the old one).
+ */
+function enterNow(state: Working, now: number): void {
+  if (!hasPeriods(state.options, state.period)) {
+    state.labelled = state.options.format !== null;
+    return;
+  }
+  const entered = enterPeriod(state.options, state, now);
+  state.periodic = true;
+  state.period = entered.period;
+  state.labelled = hasLabels(state.options, entered.period);
+  if (entered.restarted) {
+    state.position = entered.position;
+    state.issued = entered.issued;
+    state.seriesFirst = undefined;
+    state.block = undefined;
+  }
+  if (entered.changed) state.changed = true;
 }
 
 export interface BatchResult {
   readonly outcomes: AllocationOutcome[];
-  /** Blocks reserved by the batch: used only once its commit is durable. */
-  readonly staged: [string, Block][];
+  /** Blocks reserved by the batch: used only once its commit is durable; undefined: drop the cached one. */
+  readonly staged: [string, Block | undefined][];
 }
 
 /**
@@ -53,38 +92,41 @@ export function serveBatch(rows: SequenceRows, gapless: GaplessRows, blocks: Blo
     let state = states.get(name);
     if (state === undefined) {
       const stored = rows.read(name);
-      state = stored === undefined || stored.deletedAt !== undefined ? null : working(stored, stored.seriesFirst, 'position', false, blocks.get(name));
+      state = stored === undefined || stored.deletedAt !== undefined ? null : working(stored, stored, 'position', false, blocks.get(name));
       if (state === null && request.create) {
         // First use, or first use again after a delete: then it continues after the deleted one's values.
-        state = working(firstUseState(stored?.issued), undefined, stored === undefined ? 'insert' : 'revive', true, undefined);
+        const fresh = { seriesFirst: undefined, period: undefined };
+        state = working(firstUseState(stored?.issued), fresh, stored === undefined ? 'insert' : 'revive', true, undefined);
       }
+      if (state !== null) enterNow(state, now);
       states.set(name, state);
     }
     if (state === null) return { ok: false, reason: 'not_found' };
-    let taken: { first: bigint; last: bigint; grant: Grant | undefined; tookExpired: boolean } | undefined;
+    let taken: { first: bigint; last: bigint; grant: Grant | undefined; tookExpired: boolean; labels: AnswerLabels | undefined } | undefined;
     if (state.options.gapless) {
       if (count !== 1n) return { ok: false, reason: 'gapless_count' };
       taken = reserveGapless(gapless, name, state, now);
     } else {
       const values = take(state, count);
-      taken = values === undefined ? undefined : { first: values.first, last: values.last, grant: undefined, tookExpired: false };
+      const labels = values === undefined || !state.labelled ? undefined : labelsOf(state.options, state.period, now, values.first, values.last);
+      taken = values === undefined ? undefined : { first: values.first, last: values.last, grant: undefined, tookExpired: false, labels };
     }
     if (taken === undefined) return { ok: false, reason: 'exhausted' };
     if (idempotency !== undefined && id !== undefined) {
-      const answer = answerOf(request, taken.first, taken.last, taken.grant);
+      const answer = answerOf(request, taken.first, taken.last, taken.grant, taken.labels);
       answered.set(id, answer);
       rows.recordAnswer(name, idempotency.key, answer, now);
     }
-    return { ok: true, first: taken.first, last: taken.last, replayed: false, grant: taken.grant, tookExpired: taken.tookExpired };
+    return { ok: true, first: taken.first, last: taken.last, replayed: false, grant: taken.grant, tookExpired: taken.tookExpired, labels: taken.labels };
   });
-  const staged: [string, Block][] = [];
+  const staged: [string, Block | undefined][] = [];
   for (const [name, state] of states) {
     if (state === null) continue;
-    if (state.block !== undefined) staged.push([name, state.block]);
+    if (state.block !== undefined || state.periodic) staged.push([name, state.block]);
     if (!state.changed) continue;
-    if (state.write === 'insert') rows.insert(name, state, now);
-    else if (state.write === 'revive') rows.replace(name, state, now, true);
-    else if (state.options.gapless) rows.advanceSeries(name, state, state.seriesFirst, now);
+    if (state.write === 'insert') rows.insert(name, state, now, null, state);
+    else if (state.write === 'revive') rows.replace(name, state, now, true, state);
+    else if (state.options.gapless || state.periodic) rows.advanceWith(name, state, state, now);
     else rows.advance(name, state, now);
   }
   return { outcomes, staged };
@@ -92,7 +134,8 @@ export function serveBatch(rows: SequenceRows, gapless: GaplessRows, blocks: Blo
 
 /** Reserves one value of a gapless sequence (gapless-batch.ts), moving the batch's view of it. */
 function reserveGapless(gapless: GaplessRows, name: string, state: Working, now: number) {
-  const reserved = reserveIn(gapless, name, state.options, state, now);
+  const { options, period, labelled } = state;
+  const reserved = reserveIn(gapless, name, options, state, now, (value) => (labelled ? labelsOf(options, period, now, value, value) : undefined));
   if (reserved === undefined) return undefined;
   if (reserved.state.position !== state.position || reserved.state.seriesFirst !== state.seriesFirst) {
     state.position = reserved.state.position;
@@ -100,7 +143,7 @@ function reserveGapless(gapless: GaplessRows, name: string, state: Working, now:
     state.seriesFirst = reserved.state.seriesFirst;
     state.changed = true;
   }
-  return { first: reserved.value, last: reserved.value, grant: reserved.grant, tookExpired: reserved.tookExpired };
+  return { first: reserved.value, last: reserved.value, grant: reserved.grant, tookExpired: reserved.tookExpired, labels: reserved.labels };
 }
 
 /** Takes values for one request: from the durable position, or for a cached sequence from its block. */

@@ -132,7 +132,11 @@ export class SqliteStore implements SequenceStore {
     return settle(() => {
       const { outcomes, staged } = this.#write(() => serveBatch(this.#rows, this.#gapless, this.#blocks, requests, this.#now()));
       // Blocks reserved by the batch are used only now that their reservation is durable.
-      for (const [name, block] of staged) this.#blocks.set(name, block);
+      // A sequence that entered a new period drops its block (undefined): it was reserved in the old one.
+      for (const [name, block] of staged) {
+        if (block === undefined) this.#blocks.delete(name);
+        else this.#blocks.set(name, block);
+      }
       return outcomes;
     });
   }
@@ -194,8 +198,8 @@ export class SqliteStore implements SequenceStore {
 
   #apply(name: string, current: SequenceRecord | undefined, write: SequenceWrite): void {
     const now = this.#now();
-    if (write.kind === 'put' && current === undefined) this.#rows.insert(name, write, now, null, write.seriesFirst);
-    else if (write.kind === 'put') this.#rows.replace(name, write, now, current?.deletedAt !== undefined, write.seriesFirst);
+    if (write.kind === 'put' && current === undefined) this.#rows.insert(name, write, now, null, write);
+    else if (write.kind === 'put') this.#rows.replace(name, write, now, current?.deletedAt !== undefined, write);
     else if (write.kind === 'delete' && current !== undefined) this.#rows.bury(name, write.tombstone, now);
     else if (write.kind === 'forget') this.#rows.forget(name);
     if ((write.kind === 'put' && write.clearGapless) || write.kind === 'delete' || write.kind === 'forget') this.#gapless.clear(name);
@@ -221,8 +225,10 @@ export class SqliteStore implements SequenceStore {
         } else {
           // A gapless entry brings its series; any other write keeps the held one's first value while it stays gapless.
           const seriesFirst = decision.kind === 'widened' || decision.gapless === undefined ? row?.seriesFirst : decision.gapless.seriesFirst;
-          if (row === undefined) this.#rows.insert(name, decision.state, now, null, seriesFirst);
-          else this.#rows.replace(name, decision.state, now, row.deletedAt !== undefined, decision.state.options.gapless ? seriesFirst : undefined);
+          // The period the import rules chose (the file's, or the held one if later); widening keeps the held one.
+          const period = decision.kind === 'widened' ? row?.period : decision.period;
+          if (row === undefined) this.#rows.insert(name, decision.state, now, null, { seriesFirst, period });
+          else this.#rows.replace(name, decision.state, now, row.deletedAt !== undefined, { seriesFirst: decision.state.options.gapless ? seriesFirst : undefined, period });
           if (decision.kind !== 'widened' && decision.gapless !== undefined) this.#gapless.write(name, decision.gapless);
         }
       }
