@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { statementsOf } from './statements.js';
 import {
   confirmedThrough,
   seriesOrder,
@@ -66,20 +67,10 @@ const VALUE_COLUMNS = 'value, state, reservation, expires_at, reason, updated_at
 const RESERVATION_COLUMNS = 'id, value, expires_at, state, reason, period, formatted';
 
 export class GaplessRows {
-  readonly #db: Database.Database;
-  readonly #statements = new Map<string, Database.Statement>();
+  readonly #sql: (sql: string) => Database.Statement;
 
   constructor(db: Database.Database) {
-    this.#db = db;
-  }
-
-  #sql(sql: string): Database.Statement {
-    let statement = this.#statements.get(sql);
-    if (statement === undefined) {
-      statement = this.#db.prepare(sql).safeIntegers(true);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
+    this.#sql = statementsOf(db);
   }
 
   /**

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { statementsOf } from './statements.js';
 import type { RecordedAnswer } from '../../core/idempotency.js';
 import type { Period, Restart } from '../../core/period.js';
 import type { AnswerLabels } from '../../core/periodic.js';
@@ -110,20 +111,10 @@ function stateParams({ options, position, issued }: SequenceState, { seriesFirst
 }
 
 export class SequenceRows {
-  readonly #db: Database.Database;
-  readonly #statements = new Map<string, Database.Statement>();
+  readonly #sql: (sql: string) => Database.Statement;
 
   constructor(db: Database.Database) {
-    this.#db = db;
-  }
-
-  #sql(sql: string): Database.Statement {
-    let statement = this.#statements.get(sql);
-    if (statement === undefined) {
-      statement = this.#db.prepare(sql).safeIntegers(true);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
+    this.#sql = statementsOf(db);
   }
 
   /** The row under `name`, a tombstone included (`deletedAt` set). */
