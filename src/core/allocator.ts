@@ -1,20 +1,9 @@
 import { AppError } from '../errors.js';
-import type { Grant, SettledAnswer } from './gapless.js';
-import type { AnswerLabels } from './periodic.js';
+import type { SettledAnswer } from './gapless.js';
 import { StoreUnavailableError, type AllocationOutcome, type AllocationRequest, type SequenceStore, type SettleOutcome, type SettleRequest } from './store.js';
 
-export interface Allocation {
-  readonly first: bigint;
-  readonly last: bigint;
-  /** True when this is the recorded answer to an earlier request with the same idempotency key. */
-  readonly replayed: boolean;
-  /** Gapless sequences: the reservation of `first`. */
-  readonly grant: Grant | undefined;
-  /** Gapless: the value was free because an earlier reservation of it expired. */
-  readonly tookExpired: boolean;
-  /** Period and formatted numbers (core/periodic.ts), undefined for a sequence with neither. */
-  readonly labels: AnswerLabels | undefined;
-}
+/** What a request gets: the store's outcome of it, without `ok` (refusals reject instead). */
+export type Allocation = Omit<Extract<AllocationOutcome, { ok: true }>, 'ok'>;
 
 /** A settled gapless reservation, and whether this was the same action again. */
 export interface Settled extends SettledAnswer {

@@ -33,6 +33,7 @@ export type AllocationOutcome =
       readonly ok: true;
       readonly first: bigint;
       readonly last: bigint;
+      /** True when this is the recorded answer to an earlier request with the same idempotency key. */
       readonly replayed: boolean;
       /** A gapless sequence's reservation of `first` (= `last`); undefined for every other sequence. */
       readonly grant: Grant | undefined;
