@@ -9,7 +9,7 @@ import type { Day, Restart } from './period.js';
 
 export const MAX_FORMAT_LENGTH = 200;
 
-type Part =
+export type Part =
   | { readonly kind: 'text'; readonly text: string }
   | { readonly kind: 'value'; readonly width: number }
   | { readonly kind: 'date'; readonly field: 'yyyy' | 'yy' | 'mm' | 'dd' };
@@ -95,8 +95,13 @@ export function checkFormat(template: string, restart: Restart): void {
 
 /** The formatted number of `value` on `day`. The template is one that checkFormat accepted. */
 export function formatValue(template: string, value: bigint, day: Day): string {
+  return formatParts(parseFormat(template), value, day);
+}
+
+/** The formatted number of `value` on `day`, from a template parsed once (a batch formats its first and last value). */
+export function formatParts(parts: readonly Part[], value: bigint, day: Day): string {
   let out = '';
-  for (const part of parseFormat(template)) {
+  for (const part of parts) {
     if (part.kind === 'text') out += part.text;
     else if (part.kind === 'value') out += padValue(value, part.width);
     else if (part.field === 'yyyy') out += String(day.year).padStart(4, '0');

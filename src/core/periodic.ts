@@ -1,4 +1,4 @@
-import { formatValue } from './format.js';
+import { formatParts, parseFormat } from './format.js';
 import { formatDay, periodFor, type Period } from './period.js';
 import { initialPosition, type IssuedRange, type SequenceOptions, type SequencePosition } from './sequence.js';
 
@@ -53,5 +53,6 @@ export function enterPeriod(options: SequenceOptions, state: PeriodicState, now:
 export function labelsOf(options: SequenceOptions, period: Period | undefined, now: number, first: bigint, last: bigint): AnswerLabels {
   if (options.format === null) return { period: period?.label, formatted: undefined, lastFormatted: undefined };
   const day = formatDay(period, options.timeZone, now);
-  return { period: period?.label, formatted: formatValue(options.format, first, day), lastFormatted: formatValue(options.format, last, day) };
+  const parts = parseFormat(options.format);
+  return { period: period?.label, formatted: formatParts(parts, first, day), lastFormatted: formatParts(parts, last, day) };
 }
