@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { runCli, startServer, type CliResult, type RunningServer } from './helpers/cli.js';
 import { tempDir } from './helpers/temp.js';
 
@@ -23,17 +23,16 @@ async function closedPort(): Promise<number> {
   return address.port;
 }
 
+/** One server for the tests of the first suite, which use names of their own (started here: a process started in a hook is stopped when the hook ends). */
+const server: RunningServer = await startServer({ store: `sqlite:${join(tempDir(), 'client.db')}` });
+
 describe('take-a-number next and sequences (the CLI client)', () => {
-  let server: RunningServer;
   /** `take-a-number ARGS… --url <the server>`, expecting `code`. */
   const cli = async (args: readonly string[], code = 0, env: Record<string, string> = {}): Promise<CliResult> =>
     expectExit(await runCli([...args, '--url', server.url], { env }), code);
 
-  before(async () => {
-    server = await startServer({ store: `sqlite:${join(tempDir(), 'client.db')}` });
-  });
   after(async () => {
-    await server.stop();
+    assert.equal(await server.stop(), 0);
   });
 
   it('next prints the value; --count N each value of the batch, one per line, by the increment; --json the answer as is', async () => {
@@ -81,22 +80,23 @@ describe('take-a-number next and sequences (the CLI client)', () => {
     const columns = new Set(created.stdout.trimEnd().split('\n').map((line) => /^\S+: +/.exec(line)?.[0].length));
     assert.equal(columns.size, 1, created.stdout);
 
-    const changed = await cli(['sequences', 'put', 'invoices', '--no-cycle', '--json']);
+    const changed = await cli(['sequences', 'put', 'invoices', '--no-cycle', '--cache', '1', '--json']);
     const json = JSON.parse(changed.stdout) as Record<string, unknown>;
     assert.equal(json.name, 'invoices');
-    assert.equal(json.cycle, false);
-    assert.equal(json.cache, 5, 'options not given are kept');
+    assert.deepEqual([json.cycle, json.cache], [false, 1]);
+    assert.equal(json.max_value, 1000, 'options not given are kept');
 
     const got = await cli(['sequences', 'get', 'invoices', '--json']);
     assert.deepEqual(JSON.parse(got.stdout), json);
 
-    await cli(['next', 'invoices']);
+    assert.equal((await cli(['next', 'invoices'])).stdout, '100\n');
     const reset = await cli(['sequences', 'reset', 'invoices', '500']);
     assert.match(reset.stdout, /^next_value: +500$/m);
     const back = await cli(['sequences', 'reset', 'invoices', '100'], 1);
     assert.match(back.stderr, /error: would_reissue: Resetting 'invoices' to 100 moves it back/);
     const forced = await cli(['sequences', 'reset', 'invoices', '100', '--force', '--json']);
     assert.match(forced.stdout, /^\{"name":"invoices","last_value":null,"next_value":100,/);
+    assert.equal((await cli(['next', 'invoices'])).stdout, '100\n');
 
     const deleted = await cli(['sequences', 'delete', 'invoices']);
     assert.equal(deleted.stdout, "Deleted the sequence 'invoices'.\n");
@@ -104,7 +104,7 @@ describe('take-a-number next and sequences (the CLI client)', () => {
     assert.match(gone.stderr, /error: sequence_not_found: /);
     assert.equal(gone.stdout, '');
     // Used again, the name continues after the values handed out; --forget starts afresh.
-    assert.equal((await cli(['next', 'invoices'])).stdout, '500\n');
+    assert.equal((await cli(['next', 'invoices'])).stdout, '101\n');
     assert.equal((await cli(['sequences', 'delete', 'invoices', '--forget', '--json'])).stdout, '');
     assert.equal((await cli(['next', 'invoices'])).stdout, '1\n');
   });
@@ -112,22 +112,22 @@ describe('take-a-number next and sequences (the CLI client)', () => {
   it('sequences put passes every option of the API, and the server\'s refusals exit 1 with the code', async () => {
     const put = await cli([
       'sequences', 'put', 'receipts', '--gapless', '--lease-seconds', '60', '--restart', 'yearly', '--time-zone', 'Europe/Berlin',
-      '--format', 'R-{yyyy}-{n:4}', '--json',
+      '--format', 'R-{yyyy}-{value:4}', '--json',
     ]);
     const json = JSON.parse(put.stdout) as Record<string, unknown>;
-    assert.deepEqual([json.gapless, json.lease_seconds, json.restart, json.time_zone, json.format], [true, 60, 'yearly', 'Europe/Berlin', 'R-{yyyy}-{n:4}']);
+    assert.deepEqual([json.gapless, json.lease_seconds, json.restart, json.time_zone, json.format], [true, 60, 'yearly', 'Europe/Berlin', 'R-{yyyy}-{value:4}']);
     const cleared = await cli(['sequences', 'put', 'receipts', '--no-format', '--json']);
     assert.equal((JSON.parse(cleared.stdout) as Record<string, unknown>).format, null);
     // A gapless value is a reservation: its id goes to stderr, and --json shows the whole answer.
     const reserved = await cli(['next', 'receipts']);
     assert.equal(reserved.stdout, '1\n');
     assert.match(reserved.stderr, /reservation [A-Za-z0-9_-]{22,64} of value 1, expires at \d{4}-/);
-    assert.match((await cli(['next', 'receipts', '--json'])).stdout, /^\{"sequence_id":"receipts","next_value":2,"period":"\d{4}","reservation":"[^"]+","expires_at":"/);
+    assert.match((await cli(['next', 'receipts', '--json'])).stdout, /^\{"sequence_id":"receipts","next_value":2,"reservation":"[^"]+","expires_at":"[^"]+","period":"\d{4}"\}\n$/);
     assert.match((await cli(['next', 'receipts', '--count', '2'], 1)).stderr, /error: invalid_count: /);
 
     const zero = await cli(['sequences', 'put', 'bad', '--increment', '0'], 1);
     assert.match(zero.stderr, /error: invalid_options: .*increment must not be zero/);
-    assert.match((await cli(['sequences', 'put', 'bad', '--cache', 'lots'], 1)).stderr, /error: invalid_options: /);
+    assert.match((await cli(['sequences', 'put', 'bad', '--max', '99999999999999999999'], 1)).stderr, /error: invalid_options: /);
     await cli(['sequences', 'put', 'small', '--max', '2']);
     assert.match((await cli(['next', 'small', '--count', '3'], 1)).stderr, /error: sequence_exhausted: /);
   });
@@ -195,6 +195,8 @@ describe('take-a-number next and sequences (the CLI client)', () => {
       [['sequences', 'reset', 'a'], /Missing argument/],
       [['sequences', 'put', 'a', '--cycle', '--no-cycle'], /--cycle and --no-cycle contradict each other/],
       [['sequences', 'put', 'a', '--increment', '-1'], /--increment=-XYZ/],
+      [['sequences', 'put', 'a', '--cache', 'lots'], /--cache: expected an integer, got 'lots'/],
+      [['sequences', 'reset', 'a', '1e3'], /VALUE: expected an integer, got '1e3'/],
     ];
     for (const [args, message] of cases) {
       const result = await cli(args, 2);
@@ -207,7 +209,7 @@ describe('take-a-number next and sequences (the CLI client)', () => {
   it('--help of each, and the main help lists them', async () => {
     const main = expectExit(await runCli(['--help']), 0);
     assert.match(main.stdout, /^ {2}next NAME +Take the next value of a sequence from a running server$/m);
-    assert.match(main.stdout, /^ {2}sequences list\|get\|put\|reset\|delete +Show and manage/m);
+    assert.match(main.stdout, /^ {2}sequences list\|get\|put\|reset\|delete\s+Show and manage/m);
     const next = expectExit(await runCli(['next', '--help']), 0);
     assert.match(next.stdout, /^Usage: take-a-number next NAME \[--count N\]/);
     assert.match(next.stdout, /TAKEANUMBER_URL/);

@@ -1,6 +1,5 @@
 import type { Writable } from 'node:stream';
-import { stringify } from 'lossless-json';
-import { TakeANumber, TakeANumberError } from 'take-a-number-client';
+import { DEFAULT_URL, stringifyJson, TakeANumber, TakeANumberError } from 'take-a-number-client';
 import { helpOption } from '../help.js';
 import { CliError, type CommandContext } from './command.js';
 
@@ -13,7 +12,6 @@ import { CliError, type CommandContext } from './command.js';
  * live here rather than in settings.ts.
  */
 
-export const DEFAULT_URL = 'http://localhost:5000';
 export const URL_ENV = 'TAKEANUMBER_URL';
 export const TOKEN_ENV = 'TAKEANUMBER_TOKEN';
 
@@ -40,21 +38,38 @@ interface ClientValues {
 
 const given = (value: string | undefined): value is string => value !== undefined && value !== '';
 
-/** The SDK's client for --url/TAKEANUMBER_URL and --token/TAKEANUMBER_TOKEN. */
-export function connect(values: ClientValues, env: CommandContext['env']): TakeANumber {
+/** A client of the SDK, and the text of the last answer it received (what `--json` prints as is). */
+export interface Connection {
+  readonly client: TakeANumber;
+  readonly lastAnswer: () => string;
+}
+
+/**
+ * The SDK's client for --url/TAKEANUMBER_URL and --token/TAKEANUMBER_TOKEN.
+ * Its fetch keeps the text of each answer: the SDK's allocation result does
+ * not carry the server's JSON, which `next --json` prints as is.
+ */
+export function connect(values: ClientValues, env: CommandContext['env']): Connection {
   const fromFlag = values.url !== undefined;
-  const url = fromFlag ? values.url : given(env[URL_ENV]) ? env[URL_ENV] : DEFAULT_URL;
+  const url = values.url ?? (given(env[URL_ENV]) ? env[URL_ENV] : DEFAULT_URL);
   let parsed: URL | undefined;
   try {
-    parsed = new URL(url ?? DEFAULT_URL);
+    parsed = new URL(url);
   } catch {
     parsed = undefined;
   }
   if (parsed === undefined || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
-    throw new CliError(`${fromFlag ? '--url' : URL_ENV}: expected an http:// or https:// URL, got '${url ?? ''}'.`);
+    throw new CliError(`${fromFlag ? '--url' : URL_ENV}: expected an http:// or https:// URL, got '${url}'.`);
   }
   const token = values.token ?? (given(env[TOKEN_ENV]) ? env[TOKEN_ENV] : undefined);
-  return new TakeANumber({ url: parsed.href.replace(/\/$/, ''), ...(given(token) ? { token } : {}) });
+  let last = '';
+  const recording: typeof fetch = async (input, init) => {
+    const response = await fetch(input, init);
+    last = await response.clone().text();
+    return response;
+  };
+  const client = new TakeANumber({ url: parsed.href, fetch: recording, ...(given(token) ? { token } : {}) });
+  return { client, lastAnswer: () => last };
 }
 
 /** A refusal of the server, or a failure to reach it: exit status 1, `error: CODE: message` on stderr. */
@@ -68,6 +83,9 @@ export class ServerError extends CliError {
   }
 }
 
+/** A 64-bit integer as the API takes it (the server checks its range). */
+export const INTEGER = /^-?\d{1,20}$/;
+
 /** Runs a call of the SDK, turning its errors into a ServerError. */
 export async function request<T>(call: () => Promise<T>): Promise<T> {
   try {
@@ -80,5 +98,5 @@ export async function request<T>(call: () => Promise<T>): Promise<T> {
 
 /** JSON with every bigint written as an exact integer, one line. */
 export function writeJson(stdout: Writable, value: unknown): void {
-  stdout.write(`${stringify(value) ?? 'null'}\n`);
+  stdout.write(`${stringifyJson(value)}\n`);
 }

@@ -1,15 +1,6 @@
 import { helpOption } from '../help.js';
-import { CLIENT_EXIT_STATUS, CLIENT_HELP, CLIENT_OPTIONS, connect, request, writeJson } from './client.js';
+import { CLIENT_EXIT_STATUS, CLIENT_HELP, CLIENT_OPTIONS, connect, request } from './client.js';
 import { command, HELP_LINE, UsageError } from './command.js';
-
-/** Every value of a batch from its first and last: they are `count` values apart by the same step (the sequence's increment). */
-export function batchValues(first: bigint, last: bigint, count: bigint): bigint[] {
-  if (count <= 1n) return [first];
-  const step = (last - first) / (count - 1n);
-  const values: bigint[] = [];
-  for (let i = 0n; i < count; i++) values.push(first + i * step);
-  return values;
-}
 
 export const nextCommand = command({
   name: 'next',
@@ -40,18 +31,17 @@ ${CLIENT_EXIT_STATUS}`,
   async run({ values, positionals: [name = ''] }, { stdout, stderr, env }) {
     const count = values.count;
     if (count !== undefined && !/^[1-9]\d{0,9}$/.test(count)) throw new UsageError(`--count: expected a whole number from 1, got '${count}'.`);
-    const client = connect(values, env);
+    const { client, lastAnswer } = connect(values, env);
     const key = values['idempotency-key'];
-    const answer = await request(() =>
-      client.allocate(name, { ...(count === undefined ? {} : { count: Number(count) }), ...(key === undefined ? {} : { idempotencyKey: key }) }),
-    );
+    // Without --count, no count is sent: the server answers its plain shape (sequence_id, next_value).
+    const answer = await request(() => client.allocate(name, { ...(count === undefined ? {} : { count }), ...(key === undefined ? {} : { idempotencyKey: key }) }));
     if (values.json === true) {
-      writeJson(stdout, answer.raw);
+      stdout.write(`${lastAnswer()}\n`);
       return;
     }
-    stdout.write(batchValues(answer.first, answer.last, answer.count).map((value) => `${value}\n`).join(''));
+    stdout.write(Array.from(answer.values(), (value) => `${value}\n`).join(''));
     if (answer.reservation !== undefined) {
-      stderr.write(`take-a-number: reservation ${answer.reservation.id} of value ${answer.first}, expires at ${answer.reservation.expiresAt.toISOString()}\n`);
+      stderr.write(`take-a-number: reservation ${answer.reservation} of value ${answer.first}, expires at ${answer.expiresAt?.toISOString() ?? '?'}\n`);
     }
   },
 });

@@ -1,11 +1,9 @@
 import type { Writable } from 'node:stream';
+import type { Sequence, SequenceOptions, SequencePage, TakeANumber } from 'take-a-number-client';
 import { helpOption } from '../help.js';
-import { CLIENT_EXIT_STATUS, CLIENT_HELP, CLIENT_OPTIONS, connect, request, writeJson } from './client.js';
+import { CLIENT_EXIT_STATUS, CLIENT_HELP, CLIENT_OPTIONS, connect, INTEGER, request, writeJson } from './client.js';
 import { command, expectArguments, HELP_LINE, UsageError } from './command.js';
 import { formatFields, formatTable } from './table.js';
-
-/** A sequence as the API shows it (snake_case fields; 64-bit values as bigints). */
-type SequenceView = Readonly<Record<string, unknown>>;
 
 /** The options of PUT /sequences/{name}: the API's field, the flag, what it takes. */
 const PUT_OPTIONS = [
@@ -48,17 +46,17 @@ function show(value: unknown): string {
 }
 
 /** Options other than the defaults, in a word each: `cycle`, `gapless`, `restart=yearly`, `format`. */
-function flags(sequence: SequenceView): string {
+function flags(sequence: Sequence): string {
   const words = [
-    sequence.cycle === true ? 'cycle' : '',
-    sequence.gapless === true ? 'gapless' : '',
+    sequence.cycle ? 'cycle' : '',
+    sequence.gapless ? 'gapless' : '',
     typeof sequence.restart === 'string' && sequence.restart !== 'never' ? `restart=${sequence.restart}` : '',
     typeof sequence.format === 'string' ? 'format' : '',
   ].filter((word) => word !== '');
   return words.length === 0 ? '-' : words.join(',');
 }
 
-const LIST_COLUMNS: readonly (readonly [string, (s: SequenceView) => string])[] = [
+const LIST_COLUMNS: readonly (readonly [string, (s: Sequence) => string])[] = [
   ['NAME', (s) => show(s.name)],
   ['LAST VALUE', (s) => show(s.last_value)],
   ['NEXT VALUE', (s) => show(s.next_value)],
@@ -71,17 +69,19 @@ const LIST_COLUMNS: readonly (readonly [string, (s: SequenceView) => string])[] 
 /** The columns of numbers, right-aligned. */
 const NUMBER_COLUMNS = new Set([1, 2, 3, 4, 5, 6]);
 
-function writeSequence(stdout: Writable, sequence: SequenceView, json: boolean): void {
+function writeSequence(stdout: Writable, sequence: Sequence, json: boolean): void {
   if (json) writeJson(stdout, sequence);
   else stdout.write(formatFields(Object.entries(sequence).map(([key, value]) => [key, show(value)] as const)));
 }
 
 /** The PUT body from the flags: only the options given. */
-function putBody(values: Readonly<Record<string, string | boolean | undefined>>): Record<string, unknown> {
+function putBody(values: Readonly<Record<string, string | boolean | undefined>>): SequenceOptions {
   const body: Record<string, unknown> = {};
-  for (const { field, flag } of PUT_OPTIONS) {
+  for (const { field, flag, arg } of PUT_OPTIONS) {
     const value = values[flag];
-    if (typeof value === 'string') body[field] = value;
+    if (typeof value !== 'string') continue;
+    if ((arg === 'N' || arg === 'S') && !INTEGER.test(value)) throw new UsageError(`--${flag}: expected an integer, got '${value}'.`);
+    body[field] = value;
   }
   for (const { field } of PUT_SWITCHES) {
     if (values[field] === true && values[`no-${field}`] === true) throw new UsageError(`--${field} and --no-${field} contradict each other.`);
@@ -92,7 +92,25 @@ function putBody(values: Readonly<Record<string, string | boolean | undefined>>)
     if (body.format !== undefined) throw new UsageError('--format and --no-format contradict each other.');
     body.format = null;
   }
+  // Fields of SequenceOptions only, each as the API takes it (restart is checked by the server, which names it in its refusal).
   return body;
+}
+
+/** Up to `limit` sequences (all without one) from `cursor` on, a page at a time (the server's page size, or what is left of `limit`). */
+async function listSequences(client: TakeANumber, prefix: string | undefined, limit: number | undefined, cursor: string | undefined): Promise<SequencePage> {
+  const sequences: Sequence[] = [];
+  let next = cursor;
+  do {
+    const left = limit === undefined ? undefined : limit - sequences.length;
+    const page = await client.sequences.list({
+      ...(prefix === undefined ? {} : { prefix }),
+      ...(left === undefined ? {} : { limit: Math.min(left, 1000) }),
+      ...(next === undefined ? {} : { cursor: next }),
+    });
+    sequences.push(...page.sequences);
+    next = page.next_cursor ?? undefined;
+  } while (next !== undefined && (limit === undefined || sequences.length < limit));
+  return { sequences, next_cursor: next ?? null };
 }
 
 export const sequencesCommand = command({
@@ -161,13 +179,13 @@ ${CLIENT_EXIT_STATUS}`,
     const foreign = Object.keys(values).find((flag) => !(flag in CLIENT_OPTIONS) && !allowed.includes(flag));
     if (foreign !== undefined) throw new UsageError(`--${foreign} is not an option of 'sequences ${action}'.`);
     const json = values.json === true;
-    const client = connect(values, env);
+    const { client } = connect(values, env);
     if (action === 'list') {
       expectArguments(args, 0, 0);
       const { limit } = values;
       if (limit !== undefined && !/^[1-9]\d{0,9}$/.test(limit)) throw new UsageError(`--limit: expected a whole number from 1, got '${limit}'.`);
       const page = await request(() => listSequences(client, values.prefix, limit === undefined ? undefined : Number(limit), values.cursor));
-      if (json) writeJson(stdout, { sequences: page.sequences, next_cursor: page.nextCursor });
+      if (json) writeJson(stdout, page);
       else if (page.sequences.length === 0) stdout.write(`No sequences${values.prefix === undefined ? '' : ` starting with '${values.prefix}'`}.\n`);
       else stdout.write(formatTable([LIST_COLUMNS.map(([title]) => title), ...page.sequences.map((s) => LIST_COLUMNS.map(([, cell]) => cell(s)))], NUMBER_COLUMNS));
       return;
@@ -182,6 +200,7 @@ ${CLIENT_EXIT_STATUS}`,
     } else if (action === 'reset') {
       expectArguments(args, 2, 2);
       const value = args[1] ?? '';
+      if (!INTEGER.test(value)) throw new UsageError(`VALUE: expected an integer, got '${value}'.`);
       writeSequence(stdout, await request(() => client.sequences.reset(name, value, { force: values.force === true })), json);
     } else {
       await request(() => client.sequences.delete(name, { forget: values.forget === true }));
