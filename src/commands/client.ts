@@ -1,5 +1,6 @@
 import type { Writable } from 'node:stream';
-import { DEFAULT_URL, stringifyJson, TakeANumber, TakeANumberError } from 'take-a-number-client';
+import { stringify } from 'lossless-json';
+import type { TakeANumber } from 'take-a-number-client';
 import { helpOption } from '../help.js';
 import { CliError, type CommandContext } from './command.js';
 
@@ -9,8 +10,12 @@ import { CliError, type CommandContext } from './command.js';
  * server through the SDK (take-a-number-client), with its defaults (3
  * retries, 5000 ms timeout): a retry of `next` reuses its Idempotency-Key, so
  * it never takes a second value. These are client settings, not serve's: they
- * live here rather than in settings.ts.
+ * live here rather than in settings.ts. The SDK is imported when a client
+ * command runs, so the other commands do not load it at start.
  */
+
+/** The SDK's default server too. */
+export const DEFAULT_URL = 'http://localhost:5000';
 
 export const URL_ENV = 'TAKEANUMBER_URL';
 export const TOKEN_ENV = 'TAKEANUMBER_TOKEN';
@@ -49,7 +54,7 @@ export interface Connection {
  * Its fetch keeps the text of each answer: the SDK's allocation result does
  * not carry the server's JSON, which `next --json` prints as is.
  */
-export function connect(values: ClientValues, env: CommandContext['env']): Connection {
+export async function connect(values: ClientValues, env: CommandContext['env']): Promise<Connection> {
   const fromFlag = values.url !== undefined;
   const url = values.url ?? (given(env[URL_ENV]) ? env[URL_ENV] : DEFAULT_URL);
   let parsed: URL | undefined;
@@ -68,6 +73,7 @@ export function connect(values: ClientValues, env: CommandContext['env']): Conne
     last = await response.clone().text();
     return response;
   };
+  const { TakeANumber } = await import('take-a-number-client');
   const client = new TakeANumber({ url: parsed.href, fetch: recording, ...(given(token) ? { token } : {}) });
   return { client, lastAnswer: () => last };
 }
@@ -91,6 +97,7 @@ export async function request<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
+    const { TakeANumberError } = await import('take-a-number-client');
     if (error instanceof TakeANumberError) throw new ServerError(error.code, error.message);
     throw error;
   }
@@ -98,5 +105,5 @@ export async function request<T>(call: () => Promise<T>): Promise<T> {
 
 /** JSON with every bigint written as an exact integer, one line. */
 export function writeJson(stdout: Writable, value: unknown): void {
-  stdout.write(`${stringifyJson(value)}\n`);
+  stdout.write(`${stringify(value) ?? 'null'}\n`);
 }

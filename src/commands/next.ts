@@ -31,7 +31,7 @@ ${CLIENT_EXIT_STATUS}`,
   async run({ values, positionals: [name = ''] }, { stdout, stderr, env }) {
     const count = values.count;
     if (count !== undefined && !/^[1-9]\d{0,9}$/.test(count)) throw new UsageError(`--count: expected a whole number from 1, got '${count}'.`);
-    const { client, lastAnswer } = connect(values, env);
+    const { client, lastAnswer } = await connect(values, env);
     const key = values['idempotency-key'];
     // Without --count, no count is sent: the server answers its plain shape (sequence_id, next_value).
     const answer = await request(() => client.allocate(name, { ...(count === undefined ? {} : { count }), ...(key === undefined ? {} : { idempotencyKey: key }) }));

@@ -15,7 +15,7 @@ const PUT_OPTIONS = [
   { field: 'lease_seconds', flag: 'lease-seconds', arg: 'S', text: 'Gapless: how long a reservation holds its value (default 300)' },
   { field: 'restart', flag: 'restart', arg: 'WHEN', text: 'never, yearly, monthly or daily: start again each period' },
   { field: 'time_zone', flag: 'time-zone', arg: 'TZ', text: 'The IANA time zone of the periods (default UTC)' },
-  { field: 'format', flag: 'format', arg: 'FORMAT', text: "A template of the formatted value, e.g. 'INV-{yyyy}-{n:6}'" },
+  { field: 'format', flag: 'format', arg: 'FORMAT', text: "A template of the formatted value, e.g. 'INV-{yyyy}-{value:6}'" },
 ] as const;
 
 /** Switches of PUT: --X sets the field true (null for --no-format), --no-X false. */
@@ -179,7 +179,7 @@ ${CLIENT_EXIT_STATUS}`,
     const foreign = Object.keys(values).find((flag) => !(flag in CLIENT_OPTIONS) && !allowed.includes(flag));
     if (foreign !== undefined) throw new UsageError(`--${foreign} is not an option of 'sequences ${action}'.`);
     const json = values.json === true;
-    const { client } = connect(values, env);
+    const { client } = await connect(values, env);
     if (action === 'list') {
       expectArguments(args, 0, 0);
       const { limit } = values;
