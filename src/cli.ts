@@ -5,6 +5,8 @@ import { CliError, expectArguments, UsageError, type Command, type CommandContex
 import { exportCommand } from './commands/export.js';
 import { importCommand } from './commands/import.js';
 import { migrateCommand } from './commands/migrate.js';
+import { nextCommand } from './commands/next.js';
+import { sequencesCommand } from './commands/sequences.js';
 import { serveCommand } from './commands/serve.js';
 import { tokenCommand } from './commands/token.js';
 import { StoreOpenError } from './core/store.js';
@@ -13,7 +15,16 @@ import { TokenNameTakenError } from './tokens/token-store.js';
 import { VERSION } from './version.js';
 
 /** The commands, in the order of the help. A new command is a file of src/commands/ and a line here. */
-const COMMANDS: readonly Command[] = [serveCommand, importCommand, exportCommand, migrateCommand, tokenCommand, backupCommand];
+const COMMANDS: readonly Command[] = [
+  serveCommand,
+  importCommand,
+  exportCommand,
+  migrateCommand,
+  tokenCommand,
+  backupCommand,
+  nextCommand,
+  sequencesCommand,
+];
 
 const MAIN_HELP = `take-a-number ${VERSION}: a sequence-number service (unique, increasing numbers over HTTP)
 

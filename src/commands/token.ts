@@ -7,6 +7,7 @@ import { helpOption } from '../help.js';
 import { settingHelp } from '../settings.js';
 import { describeLocation, openTokenStore, type StoreLocation } from '../store/open-store.js';
 import type { TokenStore } from '../tokens/token-store.js';
+import { formatTable } from './table.js';
 import { command, DEFAULT_POOL, expectArguments, HELP_LINE, STORE_OPTION, UsageError, type CommandContext } from './command.js';
 
 export interface CreateTokenOptions {
@@ -96,8 +97,7 @@ export async function listTokens(location: StoreLocation, { stdout }: CommandCon
       when(t.lastUsedAt),
     ]),
   ];
-  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
-  stdout.write(rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n') + '\n');
+  stdout.write(formatTable(rows));
 }
 
 /** `token revoke NAME`: deletes the token; servers stop accepting it within a couple of seconds. */
