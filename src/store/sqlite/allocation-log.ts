@@ -1,7 +1,8 @@
 import type Database from 'better-sqlite3';
 import { StoreOpenError } from '../../core/store.js';
-import { checksumOf, decodeEntries, encodeEntries, LogDamage } from './log-codec.js';
-import type { RowOverlay, SequenceRow, SequenceRows } from './rows.js';
+import { checksumOf, EntryDecoder, encodeEntries, LogDamage } from './log-codec.js';
+import type { SequenceRecord } from '../../core/store.js';
+import { rowOfRecord, type RowOverlay, type SequenceRows } from './rows.js';
 import { statementsOf } from './statements.js';
 
 /**
@@ -34,14 +35,15 @@ export function foldEntries(env: NodeJS.ProcessEnv = process.env): number {
  * row, in one transaction: after a crash either the log still holds them
  * (replayed at the next open) or the table does. It runs once the overlay
  * reaches foldEntries(), before every admin write and at close. Opening
- * replays the log the same way, after checking every row's checksum and
- * entries: a damaged log refuses the store (StoreOpenError), it is never
- * skipped. A read-only store (export) reads the log into its overlay and
- * never folds.
+ * replays the log: every row's checksum and entries checked, its entries
+ * read into the overlay in order (the last one of a name wins), folded
+ * later as if logged by this process; a damaged log refuses the store
+ * (StoreOpenError), it is never skipped. A read-only store (export) reads
+ * the log into its overlay and never folds.
  */
 export class AllocationLog implements RowOverlay {
   readonly #sql: (sql: string) => Database.Statement;
-  readonly #overlay = new Map<string, SequenceRow>();
+  readonly #overlay = new Map<string, SequenceRecord>();
   /** The overlay's names (and their UTF-8 bytes) in byte order, built when a listing needs them. */
   #sorted: [string, Buffer][] | undefined;
   #entries = 0;
@@ -51,7 +53,7 @@ export class AllocationLog implements RowOverlay {
     this.#sql = statementsOf(db);
   }
 
-  get(name: string): SequenceRow | undefined {
+  get(name: string): SequenceRecord | undefined {
     return this.#overlay.get(name);
   }
 
@@ -74,17 +76,17 @@ export class AllocationLog implements RowOverlay {
   }
 
   /** Appends one log row for the batch's rows; inside the batch's transaction. */
-  append(rows: readonly SequenceRow[]): void {
-    if (rows.length === 0) return;
-    const bytes = encodeEntries(rows);
+  append(records: readonly SequenceRecord[]): void {
+    if (records.length === 0) return;
+    const bytes = encodeEntries(records.map(rowOfRecord));
     this.#sql('INSERT INTO allocation_log (entries, checksum) VALUES (?, ?)').run(bytes, checksumOf(bytes));
   }
 
   /** After the batch's commit: its rows become the overlay's. */
-  committed(rows: readonly SequenceRow[]): void {
-    for (const row of rows) this.#overlay.set(row[0], row);
-    this.#entries += rows.length;
-    if (rows.length > 0) this.#sorted = undefined;
+  committed(records: readonly SequenceRecord[]): void {
+    for (const record of records) this.#overlay.set(record.name, record);
+    this.#entries += records.length;
+    if (records.length > 0) this.#sorted = undefined;
   }
 
   /** Whether enough was logged since the last fold to fold now. */
@@ -97,7 +99,7 @@ export class AllocationLog implements RowOverlay {
    * the caller's transaction; `folded()` once it is committed.
    */
   fold(rows: SequenceRows): void {
-    for (const row of this.#overlay.values()) rows.upsert(row);
+    for (const record of this.#overlay.values()) rows.upsert(rowOfRecord(record));
     this.#sql('DELETE FROM allocation_log').run();
   }
 
@@ -111,6 +113,7 @@ export class AllocationLog implements RowOverlay {
   /** Reads the whole log into the overlay (last entry wins), checking every row; throws StoreOpenError naming the row. */
   load(path: string): void {
     let previous = 0n;
+    const decoder = new EntryDecoder();
     for (const [seq, entries, checksum] of this.#sql('SELECT seq, entries, checksum FROM allocation_log ORDER BY seq').raw(true).iterate() as Iterable<
       [bigint, unknown, unknown]
     >) {
@@ -124,7 +127,7 @@ export class AllocationLog implements RowOverlay {
       const bytes = entries as Buffer;
       if (BigInt(checksumOf(bytes)) !== checksum) refuse(`its checksum ${String(checksum)} does not match its entries (${checksumOf(bytes)})`);
       try {
-        this.committed(decodeEntries(bytes));
+        this.committed(decoder.decode(bytes));
       } catch (error) {
         if (error instanceof LogDamage) refuse(error.message);
         throw error;

@@ -1,6 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { sequenceNameProblem } from '../../core/sequence-name.js';
-import { InvalidOptionsError, resolveOptions } from '../../core/sequence.js';
+import { InvalidOptionsError, resolveOptions, type SequenceOptions } from '../../core/sequence.js';
+import type { SequenceRecord } from '../../core/store.js';
 import { toRecord, type SequenceRow as LiveRow } from './rows.js';
 
 /**
@@ -63,8 +64,10 @@ export function encodeEntries(rows: readonly LiveRow[]): Buffer {
 /** Undecodable or impossible bytes in the log; the message says what, the caller says where. */
 export class LogDamage extends Error {}
 
-/** Decodes a log row's entries strictly: every field of its kind, every row a valid plain sequence. */
-export function decodeEntries(bytes: Buffer): LiveRow[] {
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The fields of each entry, each of its column's kind; throws LogDamage on any other byte. */
+function decodeRows(bytes: Buffer): LiveRow[] {
   const rows: LiveRow[] = [];
   let offset = 0;
   const need = (count: number): void => {
@@ -86,44 +89,73 @@ export function decodeEntries(bytes: Buffer): LiveRow[] {
         const length = bytes.readUInt32BE(offset);
         offset += 4;
         need(length);
-        const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(offset, offset + length));
-        fields.push(text);
+        try {
+          fields.push(utf8.decode(bytes.subarray(offset, offset + length)));
+        } catch {
+          throw new LogDamage(`entry ${rows.length + 1}, column ${column + 1}: its text is not UTF-8`);
+        }
         offset += length;
       } else {
         throw new LogDamage(`entry ${rows.length + 1}, column ${column + 1}: tag ${tag} is not a ${kind}`);
       }
     }
-    const row = [...fields, null] as unknown as LiveRow;
-    checkRow(row, rows.length + 1);
-    rows.push(row);
+    fields.push(null);
+    rows.push(fields as LiveRow);
   }
   if (rows.length === 0) throw new LogDamage('it has no entry');
   return rows;
 }
 
-/** A decoded row must be what the store could have written: a valid name, options, position and marks. */
-function checkRow(row: LiveRow, index: number): void {
-  const [name, , isCalled, , , , , cycle, , gapless, lease] = row;
-  const fail = (what: string): never => {
-    throw new LogDamage(`entry ${index} (${JSON.stringify(name)}): ${what}`);
-  };
-  const nameProblem = sequenceNameProblem(name);
-  if (nameProblem !== undefined) fail(nameProblem);
-  for (const [flag, value] of [['is_called', isCalled], ['cycle', cycle], ['gapless', gapless]] as const) {
-    if (value !== 0n && value !== 1n) fail(`${flag} is ${value}, not 0 or 1`);
+/**
+ * Decodes log rows strictly into records: each must be what the store could
+ * have written (a valid name, options, position and marks). Options are
+ * checked once per distinct set and shared by the records that have it (the
+ * overlay's memory: most sequences have the same options).
+ */
+export class EntryDecoder {
+  readonly #options = new Map<string, SequenceOptions>();
+
+  decode(bytes: Buffer): SequenceRecord[] {
+    return decodeRows(bytes).map((row, index) => this.check(row, index + 1));
   }
-  if (gapless === 1n) fail('a gapless sequence, which the log never holds');
-  if (lease > 86_400n || lease < 1n) fail(`lease_seconds ${lease} is out of range`);
-  const record = toRecord(row);
-  try {
-    resolveOptions(record.options);
-  } catch (error) {
-    if (error instanceof InvalidOptionsError) fail(`invalid options: ${error.message}`);
-    throw error;
+
+  /** The record of a decoded row, or LogDamage saying why it cannot be one. */
+  check(row: LiveRow, index: number): SequenceRecord {
+    const [name, , isCalled, , , , , cycle, , gapless] = row;
+    const fail = (what: string): never => {
+      throw new LogDamage(`entry ${index} (${JSON.stringify(name)}): ${what}`);
+    };
+    const nameProblem = sequenceNameProblem(name);
+    if (nameProblem !== undefined) fail(nameProblem);
+    for (const [flag, value] of [['is_called', isCalled], ['cycle', cycle], ['gapless', gapless]] as const) {
+      if (value !== 0n && value !== 1n) fail(`${flag} is ${value}, not 0 or 1`);
+    }
+    if (gapless === 1n) fail('a gapless sequence, which the log never holds');
+    if ((row[11] === null) !== (row[12] === null)) fail('one of issued_low and issued_high is NULL');
+    const periodNulls = [row[17], row[18], row[19]].filter((field) => field === null).length;
+    if (periodNulls !== 0 && periodNulls !== 3) fail('its period is partly NULL');
+    const record = toRecord(row);
+    if (record.issued !== undefined && record.issued.low > record.issued.high) fail(`issued_low ${record.issued.low} is above issued_high ${record.issued.high}`);
+    const key = [...row.slice(3, 11), ...row.slice(14, 17)].join('|');
+    let options = this.#options.get(key);
+    if (options === undefined) {
+      try {
+        options = resolveOptions(record.options);
+      } catch (error) {
+        if (error instanceof InvalidOptionsError) fail(`invalid options: ${error.message}`);
+        throw error;
+      }
+      if (BigInt(options.leaseSeconds) !== row[10]) fail(`lease_seconds ${row[10]} is out of range`);
+      this.#options.set(key, options);
+    }
+    return { ...record, options };
   }
-  const { issued } = record;
-  if ((row[11] === null) !== (row[12] === null)) fail('one of issued_low and issued_high is NULL');
-  if (issued !== undefined && issued.low > issued.high) fail(`issued_low ${issued.low} is above issued_high ${issued.high}`);
-  const periodNulls = [row[17], row[18], row[19]].filter((field) => field === null).length;
-  if (periodNulls !== 0 && periodNulls !== 3) fail('its period is partly NULL');
+}
+
+/** Decodes a log row's entries strictly, as EntryDecoder does, into rows. */
+export function decodeEntries(bytes: Buffer): LiveRow[] {
+  const decoder = new EntryDecoder();
+  const rows = decodeRows(bytes);
+  rows.forEach((row, index) => decoder.check(row, index + 1));
+  return rows;
 }

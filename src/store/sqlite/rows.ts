@@ -123,9 +123,14 @@ export function rowOf(name: string, state: SequenceState, { seriesFirst, period 
   ];
 }
 
-/** Rows newer than the table's (the allocation log's overlay), read before it. */
+/** A live sequence's record as its row. */
+export function rowOfRecord(record: SequenceRecord): SequenceRow {
+  return rowOf(record.name, record, record, record.createdAt, record.updatedAt);
+}
+
+/** Records newer than the table's rows (the allocation log's overlay), read before them. */
 export interface RowOverlay {
-  get(name: string): SequenceRow | undefined;
+  get(name: string): SequenceRecord | undefined;
   /** Its names from `lower` (excluded when `after`) to `upper` (excluded), in the table's (UTF-8 byte) order. */
   namesBetween(lower: string, after: boolean, upper: string | undefined): string[];
 }
@@ -142,7 +147,7 @@ export class SequenceRows {
   /** The row under `name`, a tombstone included (`deletedAt` set): the overlay's if it has one. */
   read(name: string): SequenceRecord | undefined {
     const newer = this.#overlay?.get(name);
-    if (newer !== undefined) return toRecord(newer);
+    if (newer !== undefined) return newer;
     const row = this.#sql(`SELECT ${COLUMNS} FROM sequences WHERE name = ?`).raw(true).get(name) as SequenceRow | undefined;
     return row === undefined ? undefined : toRecord(row);
   }
@@ -163,7 +168,7 @@ export class SequenceRows {
       return this.#sql(sql).raw(true).all(...bounds, limit) as SequenceRow[];
     };
     if (overlay === undefined) return page(params[0], query.limit).map(toRecord);
-    return mergeOverlay(overlay, query, page, { lower: params[0] as string, after: useAfter, upper }).map(toRecord);
+    return mergeOverlay(overlay, query, page, { lower: params[0] as string, after: useAfter, upper });
   }
 
   /** Writes a live sequence's whole row, over whatever the table holds under its name (the fold). */
@@ -278,14 +283,14 @@ function mergeOverlay(
   query: ListQuery,
   page: (from: unknown, limit: number) => SequenceRow[],
   range: { lower: string; after: boolean; upper: string | undefined },
-): SequenceRow[] {
-  const kept: SequenceRow[] = [];
+): SequenceRecord[] {
+  const kept: SequenceRecord[] = [];
   let from = range.lower;
   let last: string | undefined;
   let exhausted = false;
   while (kept.length < query.limit) {
     const rows = page(from, query.limit);
-    for (const row of rows) if (overlay.get(row[0]) === undefined) kept.push(row);
+    for (const row of rows) if (overlay.get(row[0]) === undefined) kept.push(toRecord(row));
     last = rows[rows.length - 1]?.[0];
     if (last === undefined || rows.length < query.limit) {
       exhausted = true;
@@ -296,8 +301,8 @@ function mergeOverlay(
   }
   if (query.deleted === true) return kept.slice(0, query.limit);
   const names = overlay.namesBetween(range.lower, range.after, exhausted || last === undefined ? range.upper : `${last}\u0000`);
-  const added = names.map((name) => overlay.get(name) as SequenceRow).filter((row) => row[0].startsWith(query.prefix));
-  return [...kept, ...added].sort((a, b) => Buffer.compare(Buffer.from(a[0]), Buffer.from(b[0]))).slice(0, query.limit);
+  const added = names.map((name) => overlay.get(name) as SequenceRecord).filter((record) => record.name.startsWith(query.prefix));
+  return [...kept, ...added].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name))).slice(0, query.limit);
 }
 
 /**

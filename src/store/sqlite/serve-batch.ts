@@ -5,10 +5,10 @@ import { answerOf, keyId, replayOrRefuse, type RecordedAnswer } from '../../core
 import type { Period } from '../../core/period.js';
 import { enterPeriod, hasLabels, hasPeriods, labelsOf, type AnswerLabels } from '../../core/periodic.js';
 import { firstUseState, reserve, takeValues, widen, type IssuedRange, type SequenceOptions, type SequencePosition, type SequenceState } from '../../core/sequence.js';
-import type { AllocationOutcome, AllocationRequest } from '../../core/store.js';
+import type { AllocationOutcome, AllocationRequest, SequenceRecord } from '../../core/store.js';
 import { reserveIn } from './gapless-batch.js';
 import type { GaplessRows } from './gapless-rows.js';
-import { rowOf, type SequenceRow, type SequenceRows } from './rows.js';
+import type { SequenceRows } from './rows.js';
 
 /** A sequence as one batch sees it: read once, written once at the end. */
 interface Working {
@@ -73,8 +73,8 @@ export interface BatchResult {
   readonly outcomes: AllocationOutcome[];
   /** Blocks reserved by the batch: used only once its commit is durable; undefined: drop the cached one. */
   readonly staged: [string, Block | undefined][];
-  /** The rows of the plain sequences the batch changed: for the allocation log, never written into `sequences` here. */
-  readonly logged: SequenceRow[];
+  /** The plain sequences the batch changed, as it leaves them: for the allocation log, never written into `sequences` here. */
+  readonly logged: SequenceRecord[];
 }
 
 /**
@@ -125,18 +125,23 @@ export function serveBatch(rows: SequenceRows, gapless: GaplessRows, blocks: Blo
     return { ok: true, first: taken.first, last: taken.last, replayed: false, grant: taken.grant, tookExpired: taken.tookExpired, labels: taken.labels };
   });
   const staged: [string, Block | undefined][] = [];
-  const logged: SequenceRow[] = [];
+  const logged: SequenceRecord[] = [];
   for (const [name, state] of states) {
     if (state === null) continue;
     if (state.block !== undefined || state.periodic) staged.push([name, state.block]);
     if (!state.changed) continue;
     // Plain sequences go to the allocation log (allocation-log.ts); gapless ones stay direct writes, beside their values.
-    if (!state.options.gapless) logged.push(rowOf(name, state, state, state.createdAt, now));
+    if (!state.options.gapless) logged.push(recordOf(name, state, now));
     else if (state.write === 'insert') rows.insert(name, state, now, null, state);
     else if (state.write === 'revive') rows.replace(name, state, now, true, state);
     else rows.advanceWith(name, state, state, now);
   }
   return { outcomes, staged, logged };
+}
+
+/** A plain sequence as the batch leaves it. */
+function recordOf(name: string, { options, position, issued, seriesFirst, period, createdAt }: Working, now: number): SequenceRecord {
+  return { name, options, position, issued, createdAt, updatedAt: now, deletedAt: undefined, seriesFirst, period, gapless: undefined };
 }
 
 /** Reserves one value of a gapless sequence (gapless-batch.ts), moving the batch's view of it. */

@@ -83,11 +83,9 @@ export class SqliteStore implements SequenceStore {
     }
     const { db, lock, guard } = openWritable(path);
     const store = new SqliteStore(path, db, options.clock, { lock, guard });
-    // Replay: the log a crash left is read, checked and folded before the first request.
-    return store.#opened(path, () => {
-      store.#log.load(path);
-      store.#fold();
-    });
+    // Replay: the log a crash left is read and checked before the first request, into the overlay; it is
+    // folded once due, as if this process had logged it (a fold here would write a page per name at start).
+    return store.#opened(path, () => store.#log.load(path));
   }
 
   /** The store once `prepare` succeeded; if it throws, the store is closed (its lock released) and the error goes on. */
