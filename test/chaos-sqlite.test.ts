@@ -27,9 +27,19 @@ import { tempDir } from './helpers/temp.js';
 const CYCLES = chaosCycles(3);
 const CALLERS = 16;
 
-/** One server on a new store file; a restarted one is the next process `pN`. */
+/**
+ * One server on a new store file; a restarted one is the next process `pN`.
+ * Its allocation log is folded every 5 entries, so kills land during folds too.
+ */
 const sqliteServers = (file: string, onStart?: (process: string) => void): ChaosServers =>
-  new ChaosServers({ store: `sqlite:${join(tempDir(), file)}`, slots: 1, name: (_slot, generation) => `p${generation}`, onStart, startTimeoutMs: 10_000 });
+  new ChaosServers({
+    store: `sqlite:${join(tempDir(), file)}`,
+    slots: 1,
+    name: (_slot, generation) => `p${generation}`,
+    onStart,
+    startTimeoutMs: 10_000,
+    env: { TAKEANUMBER_FOLD_ENTRIES: '5' },
+  });
 
 test(`kill -9 at random moments under mixed load, ${CYCLES} cycles: the history has no violation`, { timeout: 60_000 + CYCLES * 10_000 }, async () => {
   const seed = chaosSeed();

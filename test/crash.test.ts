@@ -7,30 +7,35 @@ import { tempDir } from './helpers/temp.js';
 
 const ROUNDS = 5;
 const CALLERS = 16;
-const NAMES = ['orders', 'invoices', 'bücher:2026 q1'] as const;
 
 const max = (values: readonly bigint[]): bigint => values.reduce((a, b) => (a > b ? a : b), 0n);
 const min = (values: readonly bigint[]): bigint | undefined =>
   values.reduce<bigint | undefined>((a, b) => (a === undefined || b < a ? b : a), undefined);
 
-test('kill -9 under concurrent load: no number is handed out twice, and numbers after a restart are higher', async () => {
+/**
+ * ROUNDS times: CALLERS clients take numbers of `names` (caller i takes the
+ * names in turn from the i-th), the server is killed at a random moment;
+ * then no number was handed out twice and each round's numbers are above
+ * everything acknowledged before.
+ */
+async function killUnderLoad(names: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<void> {
   const store = `sqlite:${join(tempDir(), 'crash.db')}`;
   /** Every value answered with 200, per sequence, over all rounds. */
-  const answered = new Map<string, bigint[]>(NAMES.map((name) => [name, []]));
+  const answered = new Map<string, bigint[]>(names.map((name) => [name, []]));
   /** The highest value acknowledged before the last kill, per sequence. */
-  const acknowledged = new Map<string, bigint>(NAMES.map((name) => [name, 0n]));
+  const acknowledged = new Map<string, bigint>(names.map((name) => [name, 0n]));
   const unexpected: string[] = [];
 
   for (let round = 1; round <= ROUNDS; round += 1) {
     // The lock of the killed server is released by the OS: this starts right away, or fails.
-    const server = await startServer({ store, timeoutMs: 5000 });
-    const thisRound = new Map<string, bigint[]>(NAMES.map((name) => [name, []]));
+    const server = await startServer({ store, timeoutMs: 5000, env });
+    const thisRound = new Map<string, bigint[]>(names.map((name) => [name, []]));
     let signalFirstAnswer: () => void = () => undefined;
     const firstAnswer = new Promise<void>((resolve) => (signalFirstAnswer = resolve));
 
     const callers = Array.from({ length: CALLERS }, async (_, caller) => {
       for (let i = caller; ; i += 1) {
-        const name = NAMES[i % NAMES.length] as string;
+        const name = names[i % names.length] as string;
         let answer;
         try {
           answer = await postNext(server.url, name);
@@ -52,7 +57,7 @@ test('kill -9 under concurrent load: no number is handed out twice, and numbers 
     assert.equal(server.process.signalCode, 'SIGKILL', `round ${round}: the server was killed, not stopped otherwise`);
     await within(Promise.all(callers), 5000, () => `round ${round}: callers still running 5 s after the kill`);
 
-    for (const name of NAMES) {
+    for (const name of names) {
       const values = thisRound.get(name) ?? [];
       const lowest = min(values);
       const before = acknowledged.get(name) ?? 0n;
@@ -75,11 +80,23 @@ test('kill -9 under concurrent load: no number is handed out twice, and numbers 
   }
 
   // After the last kill: the store opens at once and continues above everything acknowledged.
-  const server = await startServer({ store, timeoutMs: 5000 });
-  for (const name of NAMES) {
+  const server = await startServer({ store, timeoutMs: 5000, env });
+  for (const name of names) {
     const value = await nextValue(server.url, name);
     const before = acknowledged.get(name) ?? 0n;
     assert.ok(value > before, `${name}: ${value} after the last restart, but ${before} was acknowledged before the kill`);
   }
   assert.equal(await server.stop('SIGTERM'), 0);
+}
+
+test('kill -9 under concurrent load: no number is handed out twice, and numbers after a restart are higher', async () => {
+  await killUnderLoad(['orders', 'invoices', 'bücher:2026 q1']);
+});
+
+test('kill -9 under load over many names, folding the allocation log every few entries (kills during folds too)', async () => {
+  // Seven entries a fold: nearly every commit is followed by a fold, so kills land before, during and after them.
+  await killUnderLoad(
+    Array.from({ length: 97 }, (_, i) => `r-${i}`),
+    { TAKEANUMBER_FOLD_ENTRIES: '7' },
+  );
 });

@@ -87,6 +87,29 @@ describe('schema migrations', () => {
     check.close();
   });
 
+  it('upgrades a version 7 store: an empty allocation log, and its sequences continue from the table', async () => {
+    const path = join(tempDir(), 'v7.db');
+    const db = new Database(path);
+    for (const migration of MIGRATIONS.filter(({ version }) => version <= 7)) db.exec(migration.sql);
+    db.pragma('user_version = 7');
+    db.pragma(`application_id = ${APPLICATION_ID}`);
+    db.exec("INSERT INTO sequences (name, last_value, is_called, issued_low, issued_high, created_at, updated_at) VALUES ('orders', 41, 1, 1, 41, 0, 0)");
+    db.close();
+    const store = SqliteStore.open(path, { mode: 'write' });
+    const [next] = await store.allocateBatch([{ name: 'orders', count: 1n, create: false }]);
+    assert.equal(next?.ok === true ? next.first : undefined, 42n);
+    const check = new Database(path, { readonly: true });
+    // The allocation goes to the log, not to the table, until the log is folded.
+    assert.deepEqual(check.prepare('SELECT count(*), sum(length(entries) > 0) FROM allocation_log').raw(true).get(), [1, 1]);
+    assert.equal(check.prepare("SELECT last_value FROM sequences WHERE name = 'orders'").pluck().get(), 41);
+    check.close();
+    await store.close();
+    const folded = new Database(path, { readonly: true });
+    assert.equal(folded.prepare("SELECT last_value FROM sequences WHERE name = 'orders'").pluck().get(), 42);
+    assert.equal(folded.prepare('SELECT count(*) FROM allocation_log').pluck().get(), 0);
+    folded.close();
+  });
+
   it('numbers its migrations 1, 2, … without gaps', () => {
     assert.deepEqual(
       MIGRATIONS.map((migration) => migration.version),

@@ -105,7 +105,8 @@ describe('store files rewritten in place under a running server', () => {
     const names = ['a-first', ...Array.from({ length: 300 }, (_, i) => `m-${String(i).padStart(3, '0')}-${'x'.repeat(40)}`), 'z-last'];
     writeFileSync(join(dir, 'seed.json'), JSON.stringify(Object.fromEntries(names.map((name) => [name, 10]))));
     assert.equal((await runCli(['import', join(dir, 'seed.json'), '--store', store])).code, 0);
-    const server = await startServer({ store, env: { TAKEANUMBER_CHECKPOINT_FRAMES: '4' } });
+    // Each allocation folded at once: a-first and z-last then live on pages of their own (not on the allocation log's).
+    const server = await startServer({ store, env: { TAKEANUMBER_CHECKPOINT_FRAMES: '4', TAKEANUMBER_FOLD_ENTRIES: '1' } });
     const old = join(dir, 'old.db');
     copyFileSync(path, old);
     assert.equal(await nextValue(server.url, 'a-first'), 11n);

@@ -27,6 +27,8 @@ export interface ChaosServersOptions {
   /** Called with the new process's name before it is spawned (e.g. a restart boundary). */
   readonly onStart?: (process: string) => void;
   readonly startTimeoutMs: number;
+  /** Extra environment variables of every server (test knobs such as TAKEANUMBER_FOLD_ENTRIES). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Servers in slots; a killed slot is empty (no target) until it is started again. */
@@ -51,7 +53,7 @@ export class ChaosServers {
     const process = this.options.name(slot, this.#generation);
     this.options.onStart?.(process);
     // The lock of a killed SQLite server is released by the OS: this starts right away, or fails.
-    const server = await startServer({ store: this.options.store, timeoutMs: this.options.startTimeoutMs });
+    const server = await startServer({ store: this.options.store, timeoutMs: this.options.startTimeoutMs, env: this.options.env ?? {} });
     const instance = { server, target: { url: server.url, process } };
     // A process that ends without being killed crashed: say so at once, with its last words (the test fails later, in stopAll).
     void server.exited.then(() => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { decodeEntries } from '../../src/store/sqlite/log-codec.js';
 import { runCli } from './cli.js';
 import { tempDir } from './temp.js';
 
@@ -20,7 +21,8 @@ export async function refusedToServe(store: string, file: string): Promise<strin
 
 /**
  * What the database file alone holds, without its -wal: a copy of it opened
- * in a folder of its own. This is what a restart would see if the WAL were lost.
+ * in a folder of its own, its allocation log read over its table. This is what a
+ * restart would see if the WAL were lost.
  */
 export function mainFileAlone(path: string): { tables: string[]; userVersion: number; lastValue(name: string): bigint | undefined } {
   const copy = join(tempDir(), 'main-file-alone.db');
@@ -33,6 +35,12 @@ export function mainFileAlone(path: string): { tables: string[]; userVersion: nu
     if (tables.includes('sequences')) {
       for (const [name, value] of db.prepare('SELECT name, last_value FROM sequences').raw(true).safeIntegers(true).all() as [string, bigint][]) {
         values.set(name, value);
+      }
+    }
+    // The allocation log's entries are newer than the table's rows (allocation-log.ts): a start replays them.
+    if (tables.includes('allocation_log')) {
+      for (const entries of db.prepare('SELECT entries FROM allocation_log ORDER BY seq').pluck().all() as Buffer[]) {
+        for (const [name, value] of decodeEntries(entries)) values.set(name, value);
       }
     }
     return { tables, userVersion, lastValue: (name) => values.get(name) };

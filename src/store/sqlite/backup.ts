@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { AllocationLog } from './allocation-log.js';
 import { openChecked } from './open.js';
 
 /**
@@ -54,7 +55,16 @@ export class SqliteSnapshot {
     }
     try {
       copy.pragma('journal_mode = DELETE');
-      return copy.prepare('SELECT count(*) FROM sequences').pluck().get() as number;
+      // The allocation log is checked as an open checks it; names only it holds count too.
+      const log = new AllocationLog(copy);
+      try {
+        log.load(path);
+      } catch (error) {
+        throw new CopyCheckError(`The copy ${path} failed its check, so no backup was written: ${(error as Error).message}`, { cause: error });
+      }
+      const inTable = copy.prepare('SELECT 1 FROM sequences WHERE name = ?').pluck();
+      const logged = log.names().filter((name) => inTable.get(name) === undefined).length;
+      return (copy.prepare('SELECT count(*) FROM sequences').pluck().get() as number) + logged;
     } finally {
       copy.close();
     }

@@ -192,6 +192,19 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX gapless_values_open ON gapless_values (name, period, value) WHERE state IN ('reserved', 'free');
     `,
   },
+  {
+    version: 8,
+    description: 'the allocation log: the rows of plain sequences each commit changed, folded into sequences later',
+    // One row per commit (allocation-log.ts): appending touches the rightmost leaf only. entries: the
+    // changed rows, encoded (log-codec.ts); checksum: their CRC-32. Empty whenever the store is closed cleanly.
+    sql: `
+      CREATE TABLE allocation_log (
+        seq INTEGER PRIMARY KEY,
+        entries BLOB NOT NULL,
+        checksum INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

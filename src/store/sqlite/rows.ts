@@ -17,7 +17,8 @@ const COLUMNS =
   'name, last_value, is_called, start_value, increment, min_value, max_value, cycle, cache, gapless, lease_seconds, issued_low, issued_high, ' +
   'series_first, restart, time_zone, format, period_label, period_starts_at, period_ends_at, created_at, updated_at, deleted_at';
 
-type Row = [
+/** A row of `sequences` as read (64-bit integers as bigint), in the order of COLUMNS. */
+export type SequenceRow = [
   string,
   bigint,
   bigint,
@@ -43,7 +44,7 @@ type Row = [
   bigint | null,
 ];
 
-function toRecord(row: Row): SequenceRecord {
+export function toRecord(row: SequenceRow): SequenceRecord {
   const [name, lastValue, isCalled, start, increment, minValue, maxValue, cycle, cache, gapless, lease, low, high, seriesFirst, ...rest] = row;
   const [restart, timeZone, format, label, startsAt, endsAt, createdAt, updatedAt, deletedAt] = rest;
   return {
@@ -88,38 +89,66 @@ function periodParams(period: Period | undefined): (string | number | null)[] {
 }
 
 /** The columns last_value … period_ends_at, in the order of COLUMNS. */
-function stateParams({ options, position, issued }: SequenceState, { seriesFirst, period }: RowExtras): (bigint | number | string | null)[] {
+function stateParams(state: SequenceState, extras: RowExtras): SequenceRow[number][] {
+  return rowOf('', state, extras, 0, 0).slice(1, 20);
+}
+
+/** A live sequence's whole row as the batch leaves it (allocation-log.ts logs it; the fold writes it). */
+export function rowOf(name: string, state: SequenceState, { seriesFirst, period }: RowExtras, createdAt: number, now: number): SequenceRow {
+  const { options, position, issued } = state;
   return [
+    name,
     position.lastValue,
-    position.isCalled ? 1 : 0,
+    position.isCalled ? 1n : 0n,
     options.start,
     options.increment,
     options.minValue,
     options.maxValue,
-    options.cycle ? 1 : 0,
+    options.cycle ? 1n : 0n,
     options.cache,
-    options.gapless ? 1 : 0,
-    options.leaseSeconds,
+    options.gapless ? 1n : 0n,
+    BigInt(options.leaseSeconds),
     issued?.low ?? null,
     issued?.high ?? null,
     seriesFirst ?? null,
     options.restart,
     options.timeZone,
     options.format,
-    ...periodParams(period),
+    period?.label ?? null,
+    period === undefined ? null : BigInt(period.startsAt),
+    period === undefined ? null : BigInt(period.endsAt),
+    BigInt(createdAt),
+    BigInt(now),
+    null,
   ];
+}
+
+/** A live sequence's record as its row. */
+export function rowOfRecord(record: SequenceRecord): SequenceRow {
+  return rowOf(record.name, record, record, record.createdAt, record.updatedAt);
+}
+
+/** Records newer than the table's rows (the allocation log's overlay), read before them. */
+export interface RowOverlay {
+  get(name: string): SequenceRecord | undefined;
+  /** Its names from `lower` (excluded when `after`) to `upper` (excluded), in the table's (UTF-8 byte) order. */
+  namesBetween(lower: string, after: boolean, upper: string | undefined): string[];
 }
 
 export class SequenceRows {
   readonly #sql: (sql: string) => Database.Statement;
+  readonly #overlay: RowOverlay | undefined;
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, overlay?: RowOverlay) {
     this.#sql = statementsOf(db);
+    this.#overlay = overlay;
   }
 
-  /** The row under `name`, a tombstone included (`deletedAt` set). */
+  /** The row under `name`, a tombstone included (`deletedAt` set): the overlay's if it has one. */
   read(name: string): SequenceRecord | undefined {
-    const row = this.#sql(`SELECT ${COLUMNS} FROM sequences WHERE name = ?`).raw(true).get(name) as Row | undefined;
+    const newer = this.#overlay?.get(name);
+    if (newer !== undefined) return newer;
+    const row = this.#sql(`SELECT ${COLUMNS} FROM sequences WHERE name = ?`).raw(true).get(name) as SequenceRow | undefined;
     return row === undefined ? undefined : toRecord(row);
   }
 
@@ -132,8 +161,19 @@ export class SequenceRows {
     const sql = `SELECT ${COLUMNS} FROM sequences WHERE ${lower}${upper === undefined ? '' : ' AND name < ?'} AND ${live} ORDER BY name LIMIT ?`;
     const params: unknown[] = [useAfter ? query.after : query.prefix];
     if (upper !== undefined) params.push(upper);
-    params.push(query.limit);
-    return (this.#sql(sql).raw(true).all(...params) as Row[]).map(toRecord);
+    const overlay = this.#overlay;
+    const page = (from: unknown, limit: number): SequenceRow[] => {
+      const bounds: unknown[] = [from];
+      if (upper !== undefined) bounds.push(upper);
+      return this.#sql(sql).raw(true).all(...bounds, limit) as SequenceRow[];
+    };
+    if (overlay === undefined) return page(params[0], query.limit).map(toRecord);
+    return mergeOverlay(overlay, query, page, { lower: params[0] as string, after: useAfter, upper });
+  }
+
+  /** Writes a live sequence's whole row, over whatever the table holds under its name (the fold). */
+  upsert(row: SequenceRow): void {
+    this.#sql(`INSERT OR REPLACE INTO sequences (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(...row);
   }
 
   /** A new row: a live sequence, or (`deletedAt` given) a tombstone with the state's marks. */
@@ -147,19 +187,7 @@ export class SequenceRows {
     );
   }
 
-  /** Moves a live sequence forward: its position and marks. */
-  advance(name: string, { position, issued }: Omit<SequenceState, 'options'>, now: number): void {
-    this.#sql('UPDATE sequences SET last_value = ?, is_called = ?, issued_low = ?, issued_high = ?, updated_at = ? WHERE name = ?').run(
-      position.lastValue,
-      position.isCalled ? 1 : 0,
-      issued?.low ?? null,
-      issued?.high ?? null,
-      now,
-      name,
-    );
-  }
-
-  /** A gapless or periodic sequence moved forward: its position, marks, the first value of its series and its period. */
+  /** A gapless sequence moved forward: its position, marks, the first value of its series and its period. */
   advanceWith(name: string, { position, issued }: Omit<SequenceState, 'options'>, { seriesFirst, period }: RowExtras, now: number): void {
     this.#sql(
       `UPDATE sequences SET last_value = ?, is_called = ?, issued_low = ?, issued_high = ?, series_first = ?,
@@ -242,6 +270,39 @@ export class SequenceRows {
   ping(): void {
     this.#sql('SELECT count(*) FROM sqlite_schema').get();
   }
+}
+
+/**
+ * A page of the table with the overlay's rows put in: its rows replace the
+ * table's, and (live rows only) add the names the table does not have yet.
+ * Table rows are read until `limit` of them are not overlaid (or none is
+ * left): every overlay name before the last one read then belongs in the page.
+ */
+function mergeOverlay(
+  overlay: RowOverlay,
+  query: ListQuery,
+  page: (from: unknown, limit: number) => SequenceRow[],
+  range: { lower: string; after: boolean; upper: string | undefined },
+): SequenceRecord[] {
+  const kept: SequenceRecord[] = [];
+  let from = range.lower;
+  let last: string | undefined;
+  let exhausted = false;
+  while (kept.length < query.limit) {
+    const rows = page(from, query.limit);
+    for (const row of rows) if (overlay.get(row[0]) === undefined) kept.push(toRecord(row));
+    last = rows[rows.length - 1]?.[0];
+    if (last === undefined || rows.length < query.limit) {
+      exhausted = true;
+      break;
+    }
+    // Names have no U+0000 (sequence-name.ts): `last` + U+0000 is the least name after `last`.
+    from = range.after ? last : `${last}\u0000`;
+  }
+  if (query.deleted === true) return kept.slice(0, query.limit);
+  const names = overlay.namesBetween(range.lower, range.after, exhausted || last === undefined ? range.upper : `${last}\u0000`);
+  const added = names.map((name) => overlay.get(name) as SequenceRecord).filter((record) => record.name.startsWith(query.prefix));
+  return [...kept, ...added].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name))).slice(0, query.limit);
 }
 
 /**

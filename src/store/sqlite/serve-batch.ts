@@ -5,7 +5,7 @@ import { answerOf, keyId, replayOrRefuse, type RecordedAnswer } from '../../core
 import type { Period } from '../../core/period.js';
 import { enterPeriod, hasLabels, hasPeriods, labelsOf, type AnswerLabels } from '../../core/periodic.js';
 import { firstUseState, reserve, takeValues, widen, type IssuedRange, type SequenceOptions, type SequencePosition, type SequenceState } from '../../core/sequence.js';
-import type { AllocationOutcome, AllocationRequest } from '../../core/store.js';
+import type { AllocationOutcome, AllocationRequest, SequenceRecord } from '../../core/store.js';
 import { reserveIn } from './gapless-batch.js';
 import type { GaplessRows } from './gapless-rows.js';
 import type { SequenceRows } from './rows.js';
@@ -25,6 +25,8 @@ interface Working {
   labelled: boolean;
   /** How the batch writes it: a new row, a tombstone made live again, or the position of a live one. */
   readonly write: 'insert' | 'revive' | 'position';
+  /** When the sequence was created (a new or revived one: now); its row in the allocation log carries it. */
+  readonly createdAt: number;
   changed: boolean;
   /** The staged block of a cached sequence; becomes the cached one only after the commit. */
   block: Block | undefined;
@@ -35,12 +37,13 @@ function working(
   state: SequenceState,
   extras: { seriesFirst: bigint | undefined; period: Period | undefined },
   write: Working['write'],
+  createdAt: number,
   changed: boolean,
   block: Block | undefined,
 ): Working {
   const { options, position, issued } = state;
   const { seriesFirst, period } = extras;
-  return { options, position, issued, seriesFirst, period, periodic: false, labelled: false, write, changed, block };
+  return { options, position, issued, seriesFirst, period, periodic: false, labelled: false, write, createdAt, changed, block };
 }
 
 /**
@@ -70,6 +73,8 @@ export interface BatchResult {
   readonly outcomes: AllocationOutcome[];
   /** Blocks reserved by the batch: used only once its commit is durable; undefined: drop the cached one. */
   readonly staged: [string, Block | undefined][];
+  /** The plain sequences the batch changed, as it leaves them: for the allocation log, never written into `sequences` here. */
+  readonly logged: SequenceRecord[];
 }
 
 /**
@@ -92,11 +97,11 @@ export function serveBatch(rows: SequenceRows, gapless: GaplessRows, blocks: Blo
     let state = states.get(name);
     if (state === undefined) {
       const stored = rows.read(name);
-      state = stored === undefined || stored.deletedAt !== undefined ? null : working(stored, stored, 'position', false, blocks.get(name));
+      state = stored === undefined || stored.deletedAt !== undefined ? null : working(stored, stored, 'position', stored.createdAt, false, blocks.get(name));
       if (state === null && request.create) {
         // First use, or first use again after a delete: then it continues after the deleted one's values.
         const fresh = { seriesFirst: undefined, period: undefined };
-        state = working(firstUseState(stored?.issued), fresh, stored === undefined ? 'insert' : 'revive', true, undefined);
+        state = working(firstUseState(stored?.issued), fresh, stored === undefined ? 'insert' : 'revive', now, true, undefined);
       }
       if (state !== null) enterNow(state, now);
       states.set(name, state);
@@ -120,16 +125,23 @@ export function serveBatch(rows: SequenceRows, gapless: GaplessRows, blocks: Blo
     return { ok: true, first: taken.first, last: taken.last, replayed: false, grant: taken.grant, tookExpired: taken.tookExpired, labels: taken.labels };
   });
   const staged: [string, Block | undefined][] = [];
+  const logged: SequenceRecord[] = [];
   for (const [name, state] of states) {
     if (state === null) continue;
     if (state.block !== undefined || state.periodic) staged.push([name, state.block]);
     if (!state.changed) continue;
-    if (state.write === 'insert') rows.insert(name, state, now, null, state);
+    // Plain sequences go to the allocation log (allocation-log.ts); gapless ones stay direct writes, beside their values.
+    if (!state.options.gapless) logged.push(recordOf(name, state, now));
+    else if (state.write === 'insert') rows.insert(name, state, now, null, state);
     else if (state.write === 'revive') rows.replace(name, state, now, true, state);
-    else if (state.options.gapless || state.periodic) rows.advanceWith(name, state, state, now);
-    else rows.advance(name, state, now);
+    else rows.advanceWith(name, state, state, now);
   }
-  return { outcomes, staged };
+  return { outcomes, staged, logged };
+}
+
+/** A plain sequence as the batch leaves it. */
+function recordOf(name: string, { options, position, issued, seriesFirst, period, createdAt }: Working, now: number): SequenceRecord {
+  return { name, options, position, issued, createdAt, updatedAt: now, deletedAt: undefined, seriesFirst, period, gapless: undefined };
 }
 
 /** Reserves one value of a gapless sequence (gapless-batch.ts), moving the batch's view of it. */

@@ -18,6 +18,7 @@ import {
   type ValuesQuery,
 } from '../../core/store.js';
 import type { TokenStore } from '../../tokens/token-store.js';
+import { AllocationLog } from './allocation-log.js';
 import { settleIn } from './gapless-batch.js';
 import { GaplessRows } from './gapless-rows.js';
 import { serveBatch } from './serve-batch.js';
@@ -55,6 +56,8 @@ export class SqliteStore implements SequenceStore {
   /** Set in write mode: every write transaction first checks the files are still the ones opened. */
   readonly #files: StoreFileGuard | undefined;
   readonly #rows: SequenceRows;
+  /** The allocation log and its overlay (allocation-log.ts), read before the table. */
+  readonly #log: AllocationLog;
   readonly #gapless: GaplessRows;
   readonly #blocks = new BlockCache();
   readonly #now: () => number;
@@ -65,7 +68,8 @@ export class SqliteStore implements SequenceStore {
     this.#db = db;
     this.#lock = writable?.lock;
     this.#files = writable?.guard;
-    this.#rows = new SequenceRows(db);
+    this.#log = new AllocationLog(db);
+    this.#rows = new SequenceRows(db, this.#log);
     this.#gapless = new GaplessRows(db);
     this.#now = clock ?? Date.now;
     this.tokens = new SqliteTokens(db, (work) => this.#write(work));
@@ -73,9 +77,44 @@ export class SqliteStore implements SequenceStore {
 
   /** Opens (in write mode, creating and upgrading) the store at `path`; see SqliteStoreOptions. */
   static open(path: string, options: SqliteStoreOptions): SqliteStore {
-    if (options.mode === 'read') return new SqliteStore(path, openChecked(path, 'read'), options.clock);
+    if (options.mode === 'read') {
+      const store = new SqliteStore(path, openChecked(path, 'read'), options.clock);
+      return store.#opened(path, () => store.#log.load(path));
+    }
     const { db, lock, guard } = openWritable(path);
-    return new SqliteStore(path, db, options.clock, { lock, guard });
+    const store = new SqliteStore(path, db, options.clock, { lock, guard });
+    // Replay: the log a crash left is read and checked before the first request, into the overlay; it is
+    // folded once due, as if this process had logged it (a fold here would write a page per name at start).
+    return store.#opened(path, () => store.#log.load(path));
+  }
+
+  /** The store once `prepare` succeeded; if it throws, the store is closed (its lock released) and the error goes on. */
+  #opened(path: string, prepare: () => void): this {
+    try {
+      prepare();
+      return this;
+    } catch (error) {
+      // Closed as close() does, recorded as stopped cleanly (everything is in the database file), but never folded:
+      // the overlay may hold part of a damaged log.
+      this.#closed = true;
+      try {
+        this.#files?.closing();
+      } finally {
+        this.#db.close();
+        this.#files?.closeFiles();
+        this.#lock?.release();
+      }
+      if (error instanceof StoreOpenError) throw error;
+      throw new StoreOpenError(`Cannot replay the allocation log of the store ${path}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Folds the allocation log into the table (allocation-log.ts), in a transaction of its own. */
+  #fold(): void {
+    this.#write(
+      () => this.#log.fold(this.#rows),
+      () => this.#log.folded(),
+    );
   }
 
   /**
@@ -120,25 +159,59 @@ export class SqliteStore implements SequenceStore {
    * in one transaction (BEGIN IMMEDIATE), then the WAL checked again (and
    * checkpointed once long enough).
    */
-  #write<T>(work: () => T): T {
+  #write<T>(work: () => T, onCommit?: (result: T) => void): T {
     this.#files?.check();
     this.#transaction ??= this.#db.transaction((inner: () => unknown) => inner());
     const result = this.#transaction.immediate(work) as T;
+    // Before the WAL's check, which may throw: what is committed is what reads must see.
+    onCommit?.(result);
     this.#files?.committed();
     return result;
   }
 
+  /** `work` in a transaction that first folds the allocation log: admin writes see, and write over, the table alone. */
+  #writeFolded<T>(work: () => T): T {
+    return this.#write(
+      () => {
+        this.#log.fold(this.#rows);
+        return work();
+      },
+      () => this.#log.folded(),
+    );
+  }
+
   allocateBatch(requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]> {
     return settle(() => {
-      const { outcomes, staged } = this.#write(() => serveBatch(this.#rows, this.#gapless, this.#blocks, requests, this.#now()));
+      const { outcomes, staged } = this.#write(
+        () => {
+          const result = serveBatch(this.#rows, this.#gapless, this.#blocks, requests, this.#now());
+          this.#log.append(result.logged);
+          return result;
+        },
+        ({ logged }) => this.#log.committed(logged),
+      );
       // Blocks reserved by the batch are used only now that their reservation is durable.
       // A sequence that entered a new period drops its block (undefined): it was reserved in the old one.
       for (const [name, block] of staged) {
         if (block === undefined) this.#blocks.delete(name);
         else this.#blocks.set(name, block);
       }
+      if (this.#log.due) this.#foldQuietly();
       return outcomes;
     });
+  }
+
+  /**
+   * A fold after a batch: its answers are durable already, so a fold that
+   * fails (a full disk) is left for the next batch; the log and the overlay
+   * still hold every row. A damaged file is found again by the next write.
+   */
+  #foldQuietly(): void {
+    try {
+      this.#fold();
+    } catch {
+      // Nothing lost: see above.
+    }
   }
 
   settleBatch(requests: readonly SettleRequest[]): Promise<SettleOutcome[]> {
@@ -187,7 +260,7 @@ export class SqliteStore implements SequenceStore {
     return settle(() => {
       // The in-memory block goes first: dropping it can only skip values.
       this.#blocks.delete(name);
-      return this.#write(() => {
+      return this.#writeFolded(() => {
         const current = this.#withSummary(this.#rows.read(name));
         const { write, result } = decide(current);
         this.#apply(name, current, write);
@@ -234,7 +307,7 @@ export class SqliteStore implements SequenceStore {
       }
       return summary;
     };
-    return settle(() => this.#write(run));
+    return settle(() => this.#writeFolded(run));
   }
 
   ping(): Promise<void> {
@@ -253,6 +326,8 @@ export class SqliteStore implements SequenceStore {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
     try {
+      // A clean close leaves the log empty; if this fold fails, the next open replays it.
+      if (this.#files !== undefined) this.#foldQuietly();
       this.#files?.closing();
       return Promise.resolve();
     } catch (error) {

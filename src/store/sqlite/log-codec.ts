@@ -1,0 +1,161 @@
+import { crc32 } from 'node:zlib';
+import { sequenceNameProblem } from '../../core/sequence-name.js';
+import { InvalidOptionsError, resolveOptions, type SequenceOptions } from '../../core/sequence.js';
+import type { SequenceRecord } from '../../core/store.js';
+import { toRecord, type SequenceRow as LiveRow } from './rows.js';
+
+/**
+ * The bytes of one allocation_log row (allocation-log.ts): the absolute rows
+ * of the plain sequences one commit changed, each as the columns of
+ * `sequences` but deleted_at (always NULL: the log holds live sequences
+ * only), in the order of rows.ts's COLUMNS. Each field is a tag byte, then
+ * for an integer 8 bytes (big-endian, signed) and for a text a 32-bit length
+ * and its UTF-8 bytes. The row's checksum is the CRC-32 of these bytes.
+ */
+
+const NULL = 0;
+const INTEGER = 1;
+const TEXT = 2;
+
+/** What each column may hold: t text, i integer, and a ? when it may be NULL. */
+const KINDS = ['t', 'i', 'i', 'i', 'i', 'i', 'i', 'i', 'i', 'i', 'i', 'i?', 'i?', 'i?', 't', 't', 't?', 't?', 'i?', 'i?', 'i', 'i'] as const;
+
+export const checksumOf = (bytes: Uint8Array): number => crc32(bytes);
+
+export function encodeEntries(rows: readonly LiveRow[]): Buffer {
+  let size = 0;
+  const texts: (Buffer | undefined)[] = [];
+  // deleted_at, the last column, is left out: always NULL here.
+  const fieldsOf = (row: LiveRow): LiveRow[number][] => row.slice(0, KINDS.length);
+  for (const row of rows) {
+    for (const field of fieldsOf(row)) {
+      if (typeof field === 'string') {
+        const bytes = Buffer.from(field, 'utf8');
+        texts.push(bytes);
+        size += 5 + bytes.length;
+      } else {
+        size += field === null ? 1 : 9;
+      }
+    }
+  }
+  const out = Buffer.allocUnsafe(size);
+  let offset = 0;
+  let text = 0;
+  for (const row of rows) {
+    for (const field of fieldsOf(row)) {
+      if (field === null) {
+        out[offset++] = NULL;
+      } else if (typeof field === 'bigint') {
+        out[offset++] = INTEGER;
+        out.writeBigInt64BE(field, offset);
+        offset += 8;
+      } else {
+        const bytes = texts[text++] as Buffer;
+        out[offset++] = TEXT;
+        out.writeUInt32BE(bytes.length, offset);
+        bytes.copy(out, offset + 4);
+        offset += 4 + bytes.length;
+      }
+    }
+  }
+  return out;
+}
+
+/** Undecodable or impossible bytes in the log; the message says what, the caller says where. */
+export class LogDamage extends Error {}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The fields of each entry, each of its column's kind; throws LogDamage on any other byte. */
+function decodeRows(bytes: Buffer): LiveRow[] {
+  const rows: LiveRow[] = [];
+  let offset = 0;
+  const need = (count: number): void => {
+    if (offset + count > bytes.length) throw new LogDamage(`entry ${rows.length + 1} is cut short at byte ${offset}`);
+  };
+  while (offset < bytes.length) {
+    const fields: (bigint | string | null)[] = [];
+    for (const [column, kind] of KINDS.entries()) {
+      need(1);
+      const tag = bytes[offset++];
+      if (tag === NULL && kind.endsWith('?')) {
+        fields.push(null);
+      } else if (tag === INTEGER && kind.startsWith('i')) {
+        need(8);
+        fields.push(bytes.readBigInt64BE(offset));
+        offset += 8;
+      } else if (tag === TEXT && kind.startsWith('t')) {
+        need(4);
+        const length = bytes.readUInt32BE(offset);
+        offset += 4;
+        need(length);
+        try {
+          fields.push(utf8.decode(bytes.subarray(offset, offset + length)));
+        } catch {
+          throw new LogDamage(`entry ${rows.length + 1}, column ${column + 1}: its text is not UTF-8`);
+        }
+        offset += length;
+      } else {
+        throw new LogDamage(`entry ${rows.length + 1}, column ${column + 1}: tag ${tag} is not a ${kind}`);
+      }
+    }
+    fields.push(null);
+    rows.push(fields as LiveRow);
+  }
+  if (rows.length === 0) throw new LogDamage('it has no entry');
+  return rows;
+}
+
+/**
+ * Decodes log rows strictly into records: each must be what the store could
+ * have written (a valid name, options, position and marks). Options are
+ * checked once per distinct set and shared by the records that have it (the
+ * overlay's memory: most sequences have the same options).
+ */
+export class EntryDecoder {
+  readonly #options = new Map<string, SequenceOptions>();
+
+  decode(bytes: Buffer): SequenceRecord[] {
+    return decodeRows(bytes).map((row, index) => this.check(row, index + 1));
+  }
+
+  /** The record of a decoded row, or LogDamage saying why it cannot be one. */
+  check(row: LiveRow, index: number): SequenceRecord {
+    const [name, , isCalled, , , , , cycle, , gapless] = row;
+    const fail = (what: string): never => {
+      throw new LogDamage(`entry ${index} (${JSON.stringify(name)}): ${what}`);
+    };
+    const nameProblem = sequenceNameProblem(name);
+    if (nameProblem !== undefined) fail(nameProblem);
+    for (const [flag, value] of [['is_called', isCalled], ['cycle', cycle], ['gapless', gapless]] as const) {
+      if (value !== 0n && value !== 1n) fail(`${flag} is ${value}, not 0 or 1`);
+    }
+    if (gapless === 1n) fail('a gapless sequence, which the log never holds');
+    if ((row[11] === null) !== (row[12] === null)) fail('one of issued_low and issued_high is NULL');
+    const periodNulls = [row[17], row[18], row[19]].filter((field) => field === null).length;
+    if (periodNulls !== 0 && periodNulls !== 3) fail('its period is partly NULL');
+    const record = toRecord(row);
+    if (record.issued !== undefined && record.issued.low > record.issued.high) fail(`issued_low ${record.issued.low} is above issued_high ${record.issued.high}`);
+    const key = [...row.slice(3, 11), ...row.slice(14, 17)].join('|');
+    let options = this.#options.get(key);
+    if (options === undefined) {
+      try {
+        options = resolveOptions(record.options);
+      } catch (error) {
+        if (error instanceof InvalidOptionsError) fail(`invalid options: ${error.message}`);
+        throw error;
+      }
+      if (BigInt(options.leaseSeconds) !== row[10]) fail(`lease_seconds ${row[10]} is out of range`);
+      this.#options.set(key, options);
+    }
+    return { ...record, options };
+  }
+}
+
+/** Decodes a log row's entries strictly, as EntryDecoder does, into rows. */
+export function decodeEntries(bytes: Buffer): LiveRow[] {
+  const decoder = new EntryDecoder();
+  const rows = decodeRows(bytes);
+  rows.forEach((row, index) => decoder.check(row, index + 1));
+  return rows;
+}

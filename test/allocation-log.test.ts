@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { allSequences } from '../src/core/paging.js';
+import { DEFAULT_OPTIONS, resolveOptions } from '../src/core/sequence.js';
+import { StoreOpenError, type AllocationRequest, type SequenceStore } from '../src/core/store.js';
+import { SqliteSnapshot } from '../src/store/sqlite/backup.js';
+import { rowOf } from '../src/store/sqlite/rows.js';
+import { checksumOf, decodeEntries, encodeEntries } from '../src/store/sqlite/log-codec.js';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { tempDir } from './helpers/temp.js';
+
+const one = (name: string): AllocationRequest => ({ name, count: 1n, create: true });
+
+/** The store's files copied while it is open (so its log unfolded): what a crash leaves. */
+function crashCopy(path: string): string {
+  const copy = join(tempDir(), 'copy.db');
+  copyFileSync(path, copy);
+  if (existsSync(`${path}-wal`)) copyFileSync(`${path}-wal`, `${copy}-wal`);
+  return copy;
+}
+
+function logRows(path: string): number {
+  const db = new Database(path);
+  try {
+    return db.prepare('SELECT count(*) FROM allocation_log').pluck().get() as number;
+  } finally {
+    db.close();
+  }
+}
+
+async function lastValues(store: SequenceStore): Promise<Map<string, bigint>> {
+  const values = new Map<string, bigint>();
+  for await (const record of allSequences(store, { pageSize: 7 })) values.set(record.name, record.position.lastValue);
+  return values;
+}
+
+/** Allocates `rounds` batches over `names` names; the last value of each name. */
+async function allocate(store: SequenceStore, names: number, rounds: number): Promise<Map<string, bigint>> {
+  const last = new Map<string, bigint>();
+  for (let round = 0; round < rounds; round += 1) {
+    const requests = Array.from({ length: 16 }, (_, i) => one(`n-${(round * 7 + i * 3) % names}`));
+    const outcomes = await store.allocateBatch(requests);
+    outcomes.forEach((outcome, i) => {
+      assert.ok(outcome.ok);
+      last.set((requests[i] as AllocationRequest).name, outcome.last);
+    });
+  }
+  return last;
+}
+
+describe('the allocation log (SQLite)', () => {
+  it('encodes and decodes entries exactly; the checksum changes with any byte', () => {
+    const plain = rowOf('a', { options: DEFAULT_OPTIONS, position: { lastValue: 7n, isCalled: true }, issued: { low: 1n, high: 7n } }, { seriesFirst: undefined, period: undefined }, 1000, 2000);
+    const options = resolveOptions({ increment: -3n, cycle: true, cache: 20n, restart: 'monthly', timeZone: 'Europe/Berlin', format: 'N{yyyy}{mm}-{value}' });
+    const period = { label: '2026-11', startsAt: 1_793_487_600_000, endsAt: 1_796_079_600_000 };
+    const rich = rowOf('bücher:2026 q1 \u{1F600}', { options, position: { lastValue: -9_223_372_036_854_775_808n, isCalled: false }, issued: undefined }, { seriesFirst: undefined, period }, 5, 6);
+    const bytes = encodeEntries([plain, rich]);
+    assert.deepEqual(decodeEntries(bytes), [plain, rich]);
+    for (const at of [0, 1, 30, bytes.length - 1]) {
+      const changed = Buffer.from(bytes);
+      changed[at] = (changed[at] as number) ^ 1;
+      assert.notEqual(checksumOf(changed), checksumOf(bytes), `byte ${at}`);
+    }
+    assert.throws(() => decodeEntries(bytes.subarray(0, bytes.length - 3)), /cut short/);
+    assert.throws(() => decodeEntries(Buffer.alloc(0)), /no entry/);
+  });
+
+  it('replays an unfolded log after a crash: every name continues after its last value', async () => {
+    const path = join(tempDir(), 'store.db');
+    const store = SqliteStore.open(path, { mode: 'write' });
+    const last = await allocate(store, 50, 30);
+    const copy = crashCopy(path);
+    assert.ok(logRows(copy) > 0, 'the copy holds log rows');
+    await store.close();
+    assert.equal(logRows(path), 0, 'a clean close folds the log');
+    const reopened = SqliteStore.open(copy, { mode: 'write' });
+    // Read into the overlay at open, folded later (here: at close).
+    assert.deepEqual(await lastValues(reopened), last);
+    for (const [name, value] of last) {
+      const [outcome] = await reopened.allocateBatch([one(name)]);
+      assert.equal(outcome?.ok === true ? outcome.first : undefined, value + 1n, name);
+    }
+    await reopened.close();
+    assert.equal(logRows(copy), 0, 'folded at close');
+    const again = SqliteStore.open(copy, { mode: 'read' });
+    assert.deepEqual(await lastValues(again), new Map([...last].map(([name, value]) => [name, value + 1n])));
+    await again.close();
+  });
+
+  it('a reader (export) beside the server sees the latest values from the log', async () => {
+    const path = join(tempDir(), 'store.db');
+    const store = SqliteStore.open(path, { mode: 'write' });
+    const last = await allocate(store, 40, 20);
+    assert.ok(logRows(path) > 0);
+    const reader = SqliteStore.open(path, { mode: 'read' });
+    assert.deepEqual(await lastValues(reader), last);
+    assert.deepEqual(
+      (await reader.listSequences({ prefix: 'n-1', after: 'n-12', limit: 3 })).map((record) => record.name),
+      ['n-13', 'n-14', 'n-15'],
+    );
+    await reader.close();
+    await store.close();
+  });
+
+  it('admin calls right after allocations see the latest values (get, list, reset, delete, put, import, backup)', async () => {
+    const path = join(tempDir(), 'store.db');
+    const store = SqliteStore.open(path, { mode: 'write' });
+    const last = await allocate(store, 30, 10);
+    assert.deepEqual(await lastValues(store), last);
+    assert.equal((await store.getSequence('n-3'))?.position.lastValue, last.get('n-3'));
+    // modifySequence (reset, delete, put) folds first: its decision sees the latest state.
+    const seen = await store.modifySequence('n-3', (current) => ({ write: { kind: 'none' as const }, result: current?.position.lastValue }));
+    assert.equal(seen, last.get('n-3'));
+    assert.equal(logRows(path), 0);
+    const more = await allocate(store, 30, 3);
+    const backup = join(tempDir(), 'backup.db');
+    assert.equal(await SqliteSnapshot.open(path).copyTo(backup), 30);
+    const restored = SqliteStore.open(crashCopy(backup), { mode: 'write' });
+    assert.deepEqual(await lastValues(restored), new Map([...last, ...more]));
+    await restored.close();
+    await store.close();
+  });
+
+  it('refuses a damaged log loudly, naming the row, and leaves it untouched', async () => {
+    const path = join(tempDir(), 'store.db');
+    const store = SqliteStore.open(path, { mode: 'write' });
+    await allocate(store, 10, 5);
+    const flipped = crashCopy(path);
+    const badName = crashCopy(path);
+    await store.close();
+
+    let db = new Database(flipped);
+    db.prepare('UPDATE allocation_log SET entries = CAST(substr(entries, 1, 10) || x\'ff\' || substr(entries, 12) AS BLOB) WHERE seq = 2').run();
+    db.close();
+    assert.throws(() => SqliteStore.open(flipped, { mode: 'write' }), (error: unknown) => {
+      assert.ok(error instanceof StoreOpenError);
+      assert.match(error.message, /allocation log of the store .*row 2 is damaged: its checksum/);
+      return true;
+    });
+    assert.ok(logRows(flipped) >= 5, 'the damaged log is kept as it was');
+
+    // A valid checksum over an impossible entry: a name with a control character.
+    db = new Database(badName);
+    const [seq, entries] = db.prepare('SELECT seq, entries FROM allocation_log ORDER BY seq LIMIT 1').raw(true).get() as [number, Buffer];
+    const [first, ...rest] = decodeEntries(entries);
+    assert.ok(first !== undefined);
+    const bytes = encodeEntries([[`bad\u0001name`, ...first.slice(1)] as typeof first, ...rest]);
+    db.prepare('UPDATE allocation_log SET entries = ?, checksum = ? WHERE seq = ?').run(bytes, checksumOf(bytes), seq);
+    db.close();
+    assert.throws(() => SqliteStore.open(badName, { mode: 'read' }), /row 1 is damaged: entry 1 .*control character/);
+    assert.throws(() => SqliteStore.open(badName, { mode: 'write' }), /row 1 is damaged: entry 1 .*control character/);
+    // Refused again at the next start: nothing was folded or skipped.
+    assert.throws(() => SqliteStore.open(badName, { mode: 'write' }), StoreOpenError);
+  });
+
+  it('folds once the overlay reaches its threshold, and opens with an unfolded log of 20,000 entries', async () => {
+    const path = join(tempDir(), 'store.db');
+    const store = SqliteStore.open(path, { mode: 'write' });
+    const last = new Map<string, bigint>();
+    for (let batch = 0; batch < 40; batch += 1) {
+      const requests = Array.from({ length: 400 }, (_, i) => one(`s-${batch * 400 + i}`));
+      await store.allocateBatch(requests);
+      for (const { name } of requests) last.set(name, 1n);
+    }
+    // 16,000 entries: below the default threshold (allocation-log.ts), so all still in the log.
+    assert.equal(logRows(path), 40);
+    const copy = crashCopy(path);
+    await store.allocateBatch(Array.from({ length: 4000 }, (_, i) => one(`t-${i}`)));
+    assert.equal(logRows(path), 0, '20,000 entries: folded');
+    await store.close();
+    const reopened = SqliteStore.open(copy, { mode: 'write' });
+    const values = await lastValues(reopened);
+    assert.equal(values.size, 16_000);
+    assert.deepEqual(values, last);
+    await reopened.close();
+  });
+
+  it('lists overlaid names in UTF-8 byte order, as the table does', async () => {
+    const path = join(tempDir(), 'store.db');
+    const store = SqliteStore.open(path, { mode: 'write' });
+    const names = ['z', 'é', '\uE000', '\u{10000}', 'a', 'ab', 'a\u{10FFFF}'];
+    await store.allocateBatch(names.map(one));
+    const before = (await store.listSequences({ prefix: '', after: undefined, limit: 100 })).map((record) => record.name);
+    const prefixed = (await store.listSequences({ prefix: 'a', after: 'a', limit: 1 })).map((record) => record.name);
+    await store.modifySequence('a', () => ({ write: { kind: 'none' as const }, result: undefined }));
+    assert.equal(logRows(path), 0);
+    assert.deepEqual(before, (await store.listSequences({ prefix: '', after: undefined, limit: 100 })).map((record) => record.name));
+    assert.deepEqual(before, ['a', 'ab', 'a\u{10FFFF}', 'z', 'é', '\uE000', '\u{10000}']);
+    assert.deepEqual(prefixed, ['ab']);
+    await store.close();
+  });
+});
