@@ -69,7 +69,7 @@ export async function loadRedis(options: { connections: number; seconds: number;
     const run = await benchmark(port, options.connections, requests);
     const cpu = cpuMicros(child.pid) - cpuBefore;
     clearInterval(sampler);
-    return { rps: run.rps, p50Ms: run.p50Ms, p99Ms: run.p99Ms, errors: 0, cpuUs: cpu / requests, rssMb: peak, out: run.out };
+    return { rps: run.rps, p50Ms: run.p50Ms, p99Ms: run.p99Ms, errors: 0, errorKinds: '', cpuUs: cpu / requests, rssMb: peak, out: run.out };
   } finally {
     await stop(started);
   }

@@ -19,7 +19,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { coldStart } from './cold-start.js';
 import { hasRedis, redisInstallHint } from './redis.js';
@@ -32,6 +32,8 @@ const runs = Number(process.env.RUNS ?? 3);
 const connectionCounts = (process.env.CONNECTIONS ?? '64,256').split(',').map(Number);
 const coldSequences = Number(process.env.SEQUENCES ?? 1_000_000);
 const save = process.argv.includes('--save');
+/** How busy the machine was (1-minute load average) when the run began: other processes share the cores with wrk and the servers. */
+const loadBefore = loadavg()[0] ?? 0;
 
 if (spawnSync('wrk', ['--version']).error !== undefined) {
   console.error('npm run bench needs wrk (a load generator that costs little CPU): apt-get install wrk');
@@ -47,6 +49,8 @@ for (const connections of connectionCounts) {
     for (const row of table) {
       if (row.missing !== undefined || (row.firstConnectionsOnly === true && connections !== connectionCounts[0])) continue;
       const measure = await row.measure({ connections, seconds, warmupSeconds });
+      // Progress on stderr (the report is stdout): a run takes SECONDS + WARMUP, a full bench some minutes.
+      console.error(`round ${round + 1}/${runs}, ${connections} connections: ${row.what}: ${Math.round(measure.rps)} requests/s, ${measure.errors} errors`);
       measured.set(key(row, connections), [...(measured.get(key(row, connections)) ?? []), measure]);
     }
   }
@@ -69,6 +73,7 @@ interface Summary {
   readonly cpuUs: number;
   readonly rssMb: number;
   readonly errors: number;
+  readonly errorKinds: string;
 }
 
 function summary(row: Row, connections: number): Summary | undefined {
@@ -83,6 +88,10 @@ function summary(row: Row, connections: number): Summary | undefined {
     cpuUs: of((m) => m.cpuUs),
     rssMb: Math.max(...all.map((m) => m.rssMb)),
     errors: all.reduce((sum, m) => sum + m.errors, 0),
+    errorKinds: all
+      .map((m) => m.errorKinds)
+      .filter((kinds) => kinds !== '')
+      .join('; '),
   };
 }
 
@@ -106,7 +115,7 @@ for (const connections of connectionCounts) {
     const counts = s.errors === 0;
     const ratio = (of: Summary): string => (counts ? `${(s.rps / of.rps).toFixed(2)}×` : 'does not count');
     lines.push(
-      `| ${row.what} | ${connections} | ${whole(s.throughput)} ${row.unit}${requests} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} (${(s.p99Ms / durable.p99Ms).toFixed(1)}× durable's ${ms(durable.p99Ms)}) | ${ratio(durable)} | ${ratio(floor)} | ${s.cpuUs.toFixed(1)} µs | ${s.rssMb.toFixed(0)} MB | ${counts ? '0' : `${s.errors}: does not count`} |`,
+      `| ${row.what} | ${connections} | ${whole(s.throughput)} ${row.unit}${requests} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} (${(s.p99Ms / durable.p99Ms).toFixed(1)}× durable's ${ms(durable.p99Ms)}) | ${ratio(durable)} | ${ratio(floor)} | ${s.cpuUs.toFixed(1)} µs | ${s.rssMb.toFixed(0)} MB | ${counts ? '0' : `${s.errors} (${s.errorKinds}): does not count`} |`,
     );
   }
 }
@@ -131,7 +140,7 @@ const command = `SECONDS=${seconds} WARMUP=${warmupSeconds} RUNS=${runs} CONNECT
 const report = [
   `# npm run bench (${date})`,
   '',
-  `Machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}. Load: wrk -t1 (Redis: redis-benchmark), on loopback, sharing the machine with the servers; ${warmupSeconds} s warm-up then ${seconds} s a run; the median of ${runs} runs, the rows alternated within each round; a fresh store (and a fresh server) for each run. Every number the service answers is fsynced (SQLite WAL, synchronous=FULL) before it is answered.`,
+  `Machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}. Load: wrk -t1 (Redis: redis-benchmark), on loopback, sharing the machine with the servers; ${warmupSeconds} s warm-up then ${seconds} s a run; the median of ${runs} runs, the rows alternated within each round; a fresh store (and a fresh server) for each run. Every number the service answers is fsynced (SQLite WAL, synchronous=FULL) before it is answered. Load average (1 min) when the run began: ${loadBefore.toFixed(1)}, at its end: ${(loadavg()[0] ?? 0).toFixed(1)} (the bench's own processes count about 1-2 of it; more means other processes shared the cores).`,
   '',
   '| what | connections | throughput | p50 | p99 | vs durable floor | vs floor | server CPU / request | peak RSS | errors |',
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

@@ -104,6 +104,8 @@ export interface Measure {
   readonly p99Ms: number;
   /** Socket errors plus non-2xx answers: a run with any does not count. */
   readonly errors: number;
+  /** What they were, e.g. "timeout 12, non-2xx 3" (empty without errors). */
+  readonly errorKinds: string;
   /** The server's CPU time per request, µs. */
   readonly cpuUs: number;
   readonly rssMb: number;
@@ -154,11 +156,17 @@ export async function load(started: Started, path: string, options: LoadOptions)
   clearInterval(sampler);
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)?.slice(1) ?? [];
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const kinds = (['connect', 'read', 'write', 'timeout'] as const).map((kind, i) => [kind, Number(socketErrors[i] ?? 0)] as const);
   return {
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
     p50Ms: milliseconds(/ 50%\s+(\S+)/.exec(out)?.[1]),
     p99Ms: milliseconds(/ 99%\s+(\S+)/.exec(out)?.[1]),
-    errors: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + socketErrors.reduce((sum, n) => sum + Number(n), 0),
+    errors: non2xx + kinds.reduce((sum, [, n]) => sum + n, 0),
+    errorKinds: [...kinds, ['non-2xx', non2xx] as const]
+      .filter(([, n]) => n > 0)
+      .map(([kind, n]) => `${kind} ${n}`)
+      .join(', '),
     cpuUs: requests > 0 ? cpu / requests : Number.NaN,
     rssMb: peak,
     out,
