@@ -8,23 +8,12 @@
  *
  *   DATA_DIR=/tmp/x PORT=5000 node --import tsx bench/fastify-durable.ts
  */
-import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import Fastify from 'fastify';
+import { groupCommit } from './group-commit.js';
 
-const fd = openSync(join(process.env.DATA_DIR ?? '.', 'fastify-durable.log'), 'a');
+const log = groupCommit(join(process.env.DATA_DIR ?? '.', 'fastify-durable.log'));
 let value = 0;
-let waiting: (() => void)[] = [];
-let scheduled = false;
-
-function commit(): void {
-  scheduled = false;
-  const batch = waiting;
-  waiting = [];
-  writeSync(fd, Buffer.alloc(32 * batch.length, 1));
-  fdatasyncSync(fd);
-  for (const answer of batch) answer();
-}
 
 const app = Fastify();
 app.post(
@@ -32,21 +21,17 @@ app.post(
   { schema: { response: { 200: { type: 'object', properties: { sequence_id: { type: 'string' }, next_value: { type: 'integer' } } } } } },
   (request) =>
     new Promise((resolve) => {
-      waiting.push(() => {
+      log.wait(() => {
         value += 1;
         resolve({ sequence_id: (request.params as { name: string }).name, next_value: value });
       });
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(commit);
-      }
     }),
 );
 app.get('/healthz', () => ({ status: 'ok' }));
 await app.listen({ port: Number(process.env.PORT ?? 0), host: '127.0.0.1' });
 process.on('SIGTERM', () => {
   void app.close().then(() => {
-    closeSync(fd);
+    log.close();
     process.exit(0);
   });
 });
