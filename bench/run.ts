@@ -120,12 +120,13 @@ for (const connections of connectionCounts) {
   }
 }
 
-// The SDK's rows: bench/sdk.ts (issue 15) starts its own server and prints one line per figure.
+// The SDK's rows: bench/sdk.ts (issue 15) starts its own server and prints one line per figure
+// (CALLERS concurrent callers: the first connection count).
 const sdkLines: string[] = [];
 if (existsSync(join(root, 'bench/sdk.ts'))) {
   const sdk = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'bench/sdk.ts')], {
     cwd: root,
-    env: { ...process.env, SECONDS: String(seconds), CONNECTIONS: String(connectionCounts[0]) },
+    env: { ...process.env, SECONDS: String(seconds), CALLERS: String(connectionCounts[0]) },
     encoding: 'utf8',
   });
   if (sdk.status !== 0) throw new Error(`bench/sdk.ts exited (${sdk.status}): ${sdk.stderr}`);
