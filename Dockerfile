@@ -6,7 +6,8 @@
 # entrypoint, environment and health check outside a container.
 
 # Build: compile better-sqlite3's SQLite from source (against this Debian's
-# glibc, the runtime's too), build dist/, then drop the dev dependencies.
+# glibc, the runtime's too), build the client SDK and dist/, then drop the dev
+# dependencies.
 FROM node:20-bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
@@ -16,13 +17,22 @@ ENV npm_config_build_from_source=true \
     npm_config_nodedir=/usr/local
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The client SDK is an npm workspace the CLI depends on: npm ci needs its manifest.
+COPY packages/client/package.json ./packages/client/
 # Scripts run below, once the sources are here (prepare would build without them).
 RUN npm ci --ignore-scripts \
  && npm rebuild better-sqlite3
 COPY tsconfig.json tsconfig.build.json ./
+COPY packages/client/tsconfig.json ./packages/client/
+COPY packages/client/src ./packages/client/src
 COPY src ./src
+# node_modules/take-a-number-client is a link to packages/client, which the
+# runtime stage does not copy: it becomes a real copy of the built package.
 RUN npm run build \
- && npm prune --omit=dev
+ && npm prune --omit=dev \
+ && rm node_modules/take-a-number-client \
+ && mkdir node_modules/take-a-number-client \
+ && cp -r packages/client/package.json packages/client/dist node_modules/take-a-number-client/
 
 # Runtime: Node, the built service and its production dependencies; no compilers.
 FROM node:20-bookworm-slim AS runtime
