@@ -31,6 +31,8 @@ test('the benchmark script runs end to end (tiny smoke run)', { skip }, () => {
   // Reservations were confirmed (the script read their ids from the answers), none refused.
   assert.match(result.stdout, new RegExp(`\\| POST /next/gapless \\+ …/confirm .*\\| ${figure} pairs/s \\(${figure} requests/s\\) .*\\| 0 \\|`), 'the gapless row confirmed pairs without errors');
   assert.match(result.stdout, new RegExp(`\\| POST /next/batch\\?count=1000 \\| 8 \\| ${figure} numbers/s`), 'the count=1000 row counts numbers');
+  // The SDK's figures (bench/sdk.ts) come in the same report.
+  assert.match(result.stdout, /SDK \(bench\/sdk\.ts\):\n\n- sdk tan\.next\(\) .*calls\/s/, 'the SDK rows are in the report');
   if (hasRedis()) assert.match(result.stdout, new RegExp(`\\| Redis INCR[^|]* \\| 8 \\| ${figure} commands/s`), 'the Redis row ran');
   else assert.match(result.stdout, /\| Redis INCR[^|]* \| 8 \| not run: redis-server is not installed: apt-get install redis-server/, 'the Redis row says how to install it');
 });
