@@ -1,211 +1,162 @@
 /**
- * `npm run bench`: the real CLI (`serve`, SQLite store in a temporary folder)
- * against a bare node:http floor server, loaded in turn by the same client
- * (wrk) in one run, so the ratio is meaningful on a noisy machine.
+ * `npm run bench`: the service beside its yardsticks, in one run, on one
+ * machine: the bare node:http floor, the durable floor (the same with one
+ * append + fdatasync per event-loop turn, every answer after its sync) and
+ * Redis `INCR` with `appendfsync always`; then the real `serve` (SQLite store,
+ * a fresh one per row): one hot sequence, 100,000 random names, count=1000,
+ * gapless reserve + confirm; the SDK's rows (bench/sdk.ts, when present);
+ * and a cold start with SEQUENCES sequences.
  *
- *   npm run bench                       # 10 s per row, 64 connections
- *   SECONDS=3 SEQUENCES=100000 npm run bench
- *   npm run bench -- --save             # also writes bench/results/DATE-bench.md
+ * Conditions (as ../shared/bench/suite.sh): wrk -t1, WARMUP s (2) then
+ * SECONDS s (5) a run, --log-level warn, RUNS (3) rounds with the rows
+ * alternated (floor, durable, Redis, service…, floor, durable, …), the median
+ * of the rounds reported, ratios to the durable floor at the same number of
+ * connections. A row with socket errors or non-2xx answers does not count.
  *
- * Rows: one hot sequence (POST), reserve + confirm pairs on one gapless
- * sequence (pairs/s), 100,000 random names, count=1000 (numbers/s), and a
- * cold start with SEQUENCES (default 1,000,000) sequences in the store.
+ *   npm run bench                          # 64 and 256 connections
+ *   CONNECTIONS=64 RUNS=1 SECONDS=3 npm run bench
+ *   npm run bench -- --save                # also writes bench/results/DATE-bench.md
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { seedEntries } from '../src/core/import-rules.js';
-import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { coldStart } from './cold-start.js';
+import { hasRedis, redisInstallHint } from './redis.js';
+import { DURABLE_FLOOR, FLOOR, rows, type Row } from './rows.js';
+import { root, type Measure } from './servers.js';
 
-const seconds = Number(process.env.SECONDS ?? 10);
-const connections = Number(process.env.CONNECTIONS ?? 64);
+const seconds = Number(process.env.SECONDS ?? 5);
+const warmupSeconds = Number(process.env.WARMUP ?? 2);
+const runs = Number(process.env.RUNS ?? 3);
+const connectionCounts = (process.env.CONNECTIONS ?? '64,256').split(',').map(Number);
 const coldSequences = Number(process.env.SEQUENCES ?? 1_000_000);
 const save = process.argv.includes('--save');
-const root = new URL('..', import.meta.url).pathname;
-const dir = mkdtempSync(join(tmpdir(), 'takeanumber-bench-'));
+/** How busy the machine was (1-minute load average) when the run began: other processes share the cores with wrk and the servers. */
+const loadBefore = loadavg()[0] ?? 0;
 
 if (spawnSync('wrk', ['--version']).error !== undefined) {
   console.error('npm run bench needs wrk (a load generator that costs little CPU): apt-get install wrk');
   process.exit(1);
 }
 
-interface Started {
-  readonly child: ChildProcess;
-  readonly url: string;
-  readonly readyMs: number;
-}
+const table = rows(hasRedis() ? undefined : `redis-server is not installed: ${redisInstallHint}`);
+const measured = new Map<string, Measure[]>();
+const key = (row: Row, connections: number): string => `${row.what}@${connections}`;
 
-/** Starts a server printing a JSON line with `take-a-number ready` and its url; resolves when it does. */
-function start(args: string[]): Promise<Started> {
-  const began = performance.now();
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let buffer = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      buffer += chunk;
-      const line = buffer.split('\n').find((l) => l.includes('take-a-number ready'));
-      if (line !== undefined) resolve({ child, url: (JSON.parse(line) as { url: string }).url, readyMs: performance.now() - began });
-    });
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited (${code}) before it was ready`)));
-  });
-}
-
-async function stop(started: Started): Promise<void> {
-  started.child.kill('SIGTERM');
-  await new Promise((resolve) => started.child.once('exit', resolve));
-}
-
-function rssMb(pid: number | undefined): number {
-  const status = readFileSync(`/proc/${pid ?? 0}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
-
-interface Load {
-  /** wrk's text, for what a script prints in its done(). */
-  out: string;
-  rps: number;
-  p50: string;
-  p99: string;
-  errors: number;
-  rssMb: number;
-}
-
-async function load(started: Started, path: string, script?: string): Promise<Load> {
-  const args = ['-t1', `-c${connections}`, '--latency'];
-  if (script !== undefined) {
-    const file = join(dir, `${Math.random().toString(36).slice(2)}.lua`);
-    writeFileSync(file, script);
-    args.push('-s', file);
+for (const connections of connectionCounts) {
+  for (let round = 0; round < runs; round += 1) {
+    for (const row of table) {
+      if (row.missing !== undefined || (row.firstConnectionsOnly === true && connections !== connectionCounts[0])) continue;
+      const measure = await row.measure({ connections, seconds, warmupSeconds });
+      // Progress on stderr (the report is stdout): a run takes SECONDS + WARMUP, a full bench some minutes.
+      console.error(`round ${round + 1}/${runs}, ${connections} connections: ${row.what}: ${Math.round(measure.rps)} requests/s, ${measure.errors} errors`);
+      measured.set(key(row, connections), [...(measured.get(key(row, connections)) ?? []), measure]);
+    }
   }
-  const run = (duration: number): Promise<string> =>
-    new Promise((resolve) => {
-      const wrk = spawn('wrk', [...args, `-d${duration}s`, `${started.url}${path}`]);
-      let out = '';
-      wrk.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-      wrk.on('exit', () => resolve(out));
-    });
-  await run(Math.min(2, seconds)); // warm-up
-  let peak = 0;
-  const sampler = setInterval(() => (peak = Math.max(peak, rssMb(started.child.pid))), 250);
-  const out = await run(seconds);
-  clearInterval(sampler);
-  const errors =
-    Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) +
-    (/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0);
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] ?? Number.NaN) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+}
+
+const ms = (value: number): string => (Number.isNaN(value) ? '?' : `${value.toFixed(2)} ms`);
+const whole = (value: number): string => Math.round(value).toLocaleString('en-US');
+
+interface Summary {
+  readonly throughput: number;
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly cpuUs: number;
+  readonly rssMb: number;
+  readonly errors: number;
+  readonly errorKinds: string;
+}
+
+function summary(row: Row, connections: number): Summary | undefined {
+  const all = measured.get(key(row, connections));
+  if (all === undefined) return undefined;
+  const of = (field: (measure: Measure) => number): number => median(all.map(field));
   return {
-    out,
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
-    p50: / 50%\s+(\S+)/.exec(out)?.[1] ?? '?',
-    p99: / 99%\s+(\S+)/.exec(out)?.[1] ?? '?',
-    errors,
-    rssMb: peak,
+    throughput: of(row.throughput),
+    rps: of((m) => m.rps),
+    p50Ms: of((m) => m.p50Ms),
+    p99Ms: of((m) => m.p99Ms),
+    cpuUs: of((m) => m.cpuUs),
+    rssMb: Math.max(...all.map((m) => m.rssMb)),
+    errors: all.reduce((sum, m) => sum + m.errors, 0),
+    errorKinds: all
+      .map((m) => m.errorKinds)
+      .filter((kinds) => kinds !== '')
+      .join('; '),
   };
 }
 
-const post = 'wrk.method = "POST"\n';
-const random = 'math.randomseed(42)\nrequest = function() return wrk.format("POST", "/next/r-" .. math.random(1, 100000)) end\n';
-/**
- * Reserve + confirm pairs on the gapless sequence `gapless`: each answer to
- * /next queues its reservation, and the next request a connection sends
- * confirms the oldest queued one (else reserves). Every request is one
- * durable commit (group-committed). done() prints the pairs confirmed and the
- * run's length, read by `pairsPerSecond`.
- */
-const gaplessPairs = `
-local pending = {}
-confirmed = 0
-request = function()
-  local id = table.remove(pending, 1)
-  if id then return wrk.format("POST", "/sequences/gapless/reservations/" .. id .. "/confirm") end
-  return wrk.format("POST", "/next/gapless")
-end
-response = function(status, headers, body)
-  local id = string.match(body, '"reservation":"([A-Za-z0-9_-]+)"')
-  if id then table.insert(pending, id) elseif status == 200 then confirmed = confirmed + 1 end
-end
-local threads = {}
-setup = function(thread) table.insert(threads, thread) end
-done = function(summary, latency, requests)
-  local pairs = 0
-  for _, thread in ipairs(threads) do pairs = pairs + thread:get("confirmed") end
-  io.write(string.format("confirmed pairs: %d in %d us\\n", pairs, summary.duration))
-end
-`;
-const pairsPerSecond = (result: Load): number => {
-  const match = /confirmed pairs: (\d+) in (\d+) us/.exec(result.out);
-  return match === null ? 0 : Number(match[1]) / (Number(match[2]) / 1e6);
-};
-const serveArgs = (store: string): string[] => [join(root, 'dist/cli.js'), 'serve', '--port', '0', '--host', '127.0.0.1', '--store', store, '--log-level', 'info'];
-const rows: string[] = [];
-const row = (what: string, result: Load, floor: number, unit = 'requests/s', factor = 1): void => {
-  rows.push(
-    `| ${what} | ${(result.rps * factor).toFixed(0)} ${unit} | ${result.p50} | ${result.p99} | ${floor > 0 ? `${(result.rps / floor).toFixed(2)}×` : ''} | ${result.rssMb.toFixed(0)} MB | ${result.errors} |`,
-  );
-};
-
-try {
-  const floorServer = await start(['--import', 'tsx', join(root, 'bench/floor.ts')]);
-  const floor = await load(floorServer, '/next/bench', post);
-  await stop(floorServer);
-  row('floor: bare node:http, constant body', floor, floor.rps);
-
-  const hotServer = await start(serveArgs(`sqlite:${join(dir, 'hot.db')}`));
-  row('POST /next/hot (one hot sequence)', await load(hotServer, '/next/hot', post), floor.rps);
-  const created = await fetch(`${hotServer.url}/sequences/gapless`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"gapless":true}' });
-  if (created.status !== 201) throw new Error(`PUT /sequences/gapless answered ${created.status}: ${await created.text()}`);
-  const gapless = await load(hotServer, '/', gaplessPairs);
-  rows.push(
-    `| POST /next/gapless + …/confirm (reserve + confirm pairs, one gapless sequence) | ${pairsPerSecond(gapless).toFixed(0)} pairs/s (${gapless.rps.toFixed(0)} requests/s) | ${gapless.p50} | ${gapless.p99} | ${(gapless.rps / floor.rps).toFixed(2)}× | ${gapless.rssMb.toFixed(0)} MB | ${gapless.errors} |`,
-  );
-  row('POST /next/r-N (100,000 random names)', await load(hotServer, '/', random), floor.rps);
-  const batch = await load(hotServer, '/next/batch?count=1000', post);
-  rows.push(
-    `| POST /next/batch?count=1000 | ${(batch.rps * 1000).toFixed(0)} numbers/s (${batch.rps.toFixed(0)} requests/s) | ${batch.p50} | ${batch.p99} | ${(batch.rps / floor.rps).toFixed(2)}× | ${batch.rssMb.toFixed(0)} MB | ${batch.errors} |`,
-  );
-  await stop(hotServer);
-
-  // Cold start with many sequences in the store.
-  const coldPath = join(dir, 'cold.db');
-  const store = SqliteStore.open(coldPath, { mode: 'write' });
-  for (let from = 0; from < coldSequences; from += 100_000) {
-    const chunk = new Map<string, bigint>();
-    for (let i = from; i < Math.min(coldSequences, from + 100_000); i += 1) chunk.set(`customer-${i}`, BigInt(i + 1));
-    await store.importSequences(seedEntries(chunk));
+const lines: string[] = [];
+for (const connections of connectionCounts) {
+  const byName = (what: string): Summary | undefined => {
+    const row = table.find((r) => r.what === what);
+    return row === undefined ? undefined : summary(row, connections);
+  };
+  const durable = byName(DURABLE_FLOOR);
+  const floor = byName(FLOOR);
+  for (const row of table) {
+    if (row.firstConnectionsOnly === true && connections !== connectionCounts[0]) continue;
+    if (row.missing !== undefined) {
+      lines.push(`| ${row.what} | ${connections} | not run: ${row.missing} | | | | | | | |`);
+      continue;
+    }
+    const s = summary(row, connections);
+    if (s === undefined || durable === undefined || floor === undefined) continue;
+    const requests = row.unit === 'requests/s' || row.unit === 'commands/s' ? '' : ` (${whole(s.rps)} requests/s)`;
+    const counts = s.errors === 0;
+    const ratio = (of: Summary): string => (counts ? `${(s.rps / of.rps).toFixed(2)}×` : 'does not count');
+    lines.push(
+      `| ${row.what} | ${connections} | ${whole(s.throughput)} ${row.unit}${requests} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} (${(s.p99Ms / durable.p99Ms).toFixed(1)}× durable's ${ms(durable.p99Ms)}) | ${ratio(durable)} | ${ratio(floor)} | ${s.cpuUs.toFixed(1)} µs | ${s.rssMb.toFixed(0)} MB | ${counts ? '0' : `${s.errors} (${s.errorKinds}): does not count`} |`,
+    );
   }
-  await store.close();
-  const cold = await start(serveArgs(`sqlite:${coldPath}`));
-  const t0 = performance.now();
-  const first = await fetch(`${cold.url}/next/customer-${Math.floor(coldSequences / 2)}`, { method: 'POST' });
-  const firstMs = performance.now() - t0 + cold.readyMs;
-  if (first.status !== 200) throw new Error(`cold start: first answer ${first.status}`);
-  await sleep(200);
-  const coldRss = rssMb(cold.child.pid);
-  await stop(cold);
+}
 
-  const header = [
-    `# npm run bench (${new Date().toISOString().slice(0, 10)})`,
-    '',
-    `Machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}. Load: wrk, 1 thread, ${connections} connections, ${seconds} s a row after a warm-up, on loopback. Every number is fsynced (SQLite WAL, synchronous=FULL) before it is answered.`,
-    '',
-    '| what | throughput | p50 | p99 | vs floor | peak RSS | errors |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ];
-  const footer = [
-    '',
-    'The gapless row: each connection reserves (POST /next/gapless) and confirms a reservation in turn; its latencies are per request, a pair is two.',
-    '',
-    `Cold start with ${coldSequences.toLocaleString('en-US')} sequences in the store: ready (listening) after ${cold.readyMs.toFixed(0)} ms, first answer after ${firstMs.toFixed(0)} ms, RSS ${coldRss.toFixed(0)} MB.`,
-  ];
-  const report = [...header, ...rows, ...footer].join('\n');
-  console.log(report);
-  if (save) {
-    const file = join(root, 'bench/results', `${new Date().toISOString().slice(0, 10)}-bench.md`);
-    writeFileSync(file, `${report}\n\nCommand: \`SECONDS=${seconds} CONNECTIONS=${connections} SEQUENCES=${coldSequences} npm run bench -- --save\`\n`);
-    console.log(`\nsaved to ${file}`);
-  }
-} finally {
-  rmSync(dir, { recursive: true, force: true });
+// The SDK's rows: bench/sdk.ts (issue 15) starts its own server and prints one line per figure
+// (CALLERS concurrent callers: the first connection count).
+const sdkLines: string[] = [];
+if (existsSync(join(root, 'bench/sdk.ts'))) {
+  const sdk = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'bench/sdk.ts')], {
+    cwd: root,
+    env: { ...process.env, SECONDS: String(seconds), CALLERS: String(connectionCounts[0]) },
+    encoding: 'utf8',
+  });
+  if (sdk.status !== 0) throw new Error(`bench/sdk.ts exited (${sdk.status}): ${sdk.stderr}`);
+  sdkLines.push('', 'SDK (bench/sdk.ts):', '', ...sdk.stdout.split('\n').filter((line) => line.trim() !== '').map((line) => `- ${line.trim()}`));
+} else {
+  sdkLines.push('', 'SDK: no bench/sdk.ts in this checkout (issue 15 adds it; its lines are printed here when it exists).');
+}
+
+const cold = await coldStart(coldSequences);
+const date = new Date().toISOString().slice(0, 10);
+const command = `SECONDS=${seconds} WARMUP=${warmupSeconds} RUNS=${runs} CONNECTIONS=${connectionCounts.join(',')} SEQUENCES=${coldSequences} npm run bench${save ? ' -- --save' : ''}`;
+const report = [
+  `# npm run bench (${date})`,
+  '',
+  `Machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}. Load: wrk -t1 (Redis: redis-benchmark), on loopback, sharing the machine with the servers; ${warmupSeconds} s warm-up then ${seconds} s a run; the median of ${runs} runs, the rows alternated within each round; a fresh store (and a fresh server) for each run. Every number the service answers is fsynced (SQLite WAL, synchronous=FULL) before it is answered. Load average (1 min) when the run began: ${loadBefore.toFixed(1)}, at its end: ${(loadavg()[0] ?? 0).toFixed(1)} (the bench's own processes count about 1-2 of it; more means other processes shared the cores).`,
+  '',
+  '| what | connections | throughput | p50 | p99 | vs durable floor | vs floor | server CPU / request | peak RSS | errors |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...lines,
+  ...sdkLines,
+  '',
+  'The gapless row: each connection reserves (POST /next/gapless) and confirms a reservation in turn; its latencies are per request, a pair is two. Server CPU / request: user + system time of the server process (/proc/PID/stat) over the measured run, divided by the requests answered.',
+  '',
+  `Cold start with ${coldSequences.toLocaleString('en-US')} sequences in the store: ready (listening) after ${cold.readyMs.toFixed(0)} ms, first answer after ${cold.firstAnswerMs.toFixed(0)} ms, RSS ${cold.rssMb.toFixed(0)} MB.`,
+  '',
+  `Command: \`${command}\``,
+].join('\n');
+console.log(report);
+if (save) {
+  const file = join(root, 'bench/results', `${date}-bench.md`);
+  writeFileSync(file, `${report}\n`);
+  console.log(`\nsaved to ${file}`);
 }
