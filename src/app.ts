@@ -18,6 +18,9 @@ import { ErrorResponse, SequenceView } from './http/schemas.js';
 import { registerSequenceRoutes } from './http/sequence-routes.js';
 import { registerGaplessRoutes } from './http/gapless-routes.js';
 import { Metrics } from './metrics.js';
+import type { ErrorCode } from './errors.js';
+import { registerStatsRoute } from './http/stats-route.js';
+import { CONSOLE_DIR, registerConsole } from './http/console-route.js';
 import { SERVE_DEFAULTS } from './settings.js';
 import { MAX_NAME_BYTES } from './core/sequence-name.js';
 import { StoreUnavailableError, type SequenceStore } from './core/store.js';
@@ -56,6 +59,10 @@ export interface AppOptions {
   readonly tokenRefreshMs?: number;
   /** Requests per second per token (or client address); 0: no limit. */
   readonly rateLimit?: number;
+  /** Serve the web console at /console (default on). */
+  readonly console?: boolean;
+  /** Where the console's built files are (default: dist/console of this package). */
+  readonly consoleDir?: string;
 }
 
 const PURGE_INTERVAL_MS = 60_000;
@@ -67,6 +74,8 @@ const MAX_PARAM_LENGTH = MAX_NAME_BYTES * 3 * 4;
 
 /** Builds the HTTP application (without listening): routes, error handling, allocator. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const metrics = new Metrics({ perSequence: options.metricsPerSequence ?? SERVE_DEFAULTS.metricsPerSequence });
+  const countError = (code: ErrorCode): void => metrics.live.failed(code);
   // The server itself (HTTP or HTTPS, timeouts, the cap on pipelined requests, shutdown) is made in http/connections.ts.
   const connections = new Connections();
   const serverSettings = {
@@ -84,8 +93,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Requests arriving during shutdown are answered by the allocator (shutting_down), in our error shape.
     return503OnClosing: false,
-    frameworkErrors: frameworkErrorHandler,
-    clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler(countError),
+    clientErrorHandler: clientErrorHandler(countError),
   } satisfies FastifyHttpOptions<Server>;
   // The server comes from the factory (HTTPS too, with the same request and response
   // types); Fastify reads `https` only to say https:// in the URLs it logs.
@@ -98,7 +107,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addSchema(SequenceView);
   registerRequestIds(app);
   registerNoStore(app);
-  registerErrorHandling(app);
+  registerErrorHandling(app, countError);
   // Input is checked by http/inputs.ts, which keeps 64-bit integers exact and
   // answers with the catalogue's codes; Ajv sees a bigint as no integer at all.
   // The route schemas describe the input for OpenAPI and serialize the output.
@@ -107,7 +116,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   registerBodyParsers(app);
 
-  const metrics = new Metrics({ perSequence: options.metricsPerSequence ?? SERVE_DEFAULTS.metricsPerSequence });
   const allocator = new Allocator(options.store, {
     onCommit: metrics.onCommit,
     // A fault of the store is logged with what the store reported (its cause); a bug with its own stack.
@@ -139,6 +147,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     metrics,
   });
   registerMetrics(app, metrics, allocator);
+  metrics.live.start();
+  app.addHook('onClose', () => metrics.live.stop());
+  registerStatsRoute(app, metrics.live, options.store.location);
+  if (options.console ?? SERVE_DEFAULTS.console) registerConsole(app, options.consoleDir ?? CONSOLE_DIR);
   registerSequenceRoutes(app, options.store);
   registerGaplessRoutes(app, allocator, options.store, metrics);
   schedulePurge(app, options.store, options.idempotencyTtlMs ?? SERVE_DEFAULTS.idempotencyTtlMs);

@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CommitInfo } from './core/allocator.js';
 import { asAppError, type ErrorCode } from './errors.js';
+import { LiveStats } from './live-stats.js';
 
 /** Every metric's name starts with this, the process and Node.js ones too. */
 export const METRICS_PREFIX = 'takeanumber_';
@@ -127,6 +128,8 @@ export interface MetricsOptions {
  */
 export class Metrics {
   readonly registry = new Registry();
+  /** The same events, as the per-second series and rates of GET /stats. */
+  readonly live: LiveStats;
   readonly perSequence: boolean;
   readonly #httpDurations = new RequestDurations(`${METRICS_PREFIX}http_request_duration_seconds`);
   readonly #valuesAllocated: Counter<'sequence'>;
@@ -141,6 +144,7 @@ export class Metrics {
 
   constructor(options: MetricsOptions = {}) {
     this.perSequence = options.perSequence ?? false;
+    this.live = new LiveStats({ pending: () => this.#pending() });
     const registers = [this.registry];
     const durations = this.#httpDurations;
     // prom-client's registry takes any object shaped like its metrics; its typings list only its own classes.
@@ -230,12 +234,14 @@ export class Metrics {
   /** Records one answered HTTP request; `route` is the route pattern, undefined when none matched. */
   observeRequest(route: string | undefined, method: string, statusCode: number, elapsedMs: number): void {
     this.#httpDurations.observe(route ?? UNMATCHED_ROUTE, method, statusCode, elapsedMs / 1000);
+    this.live.answered();
   }
 
   /** Records `count` numbers handed out from sequence `name` (not for replays). */
   allocated(name: string, count: number): void {
     if (this.perSequence) this.#valuesAllocated.inc({ sequence: name }, count);
     else this.#valuesAllocated.inc(count);
+    this.live.allocated(name, count);
   }
 
   /** Records how a gapless reservation ended (not for a repeated action, which changed nothing). */
@@ -259,6 +265,7 @@ export class Metrics {
     this.#commitDuration.observe(info.durationMs / 1000);
     this.#commitSize.observe(info.size);
     if (!info.ok) this.#commitFailures.inc();
+    this.live.onCommit(info);
   };
 
   /** The Content-Type of `render()`. */

@@ -251,6 +251,13 @@ your load balancer's idle timeout (default ${s.default})`,
     help: (s) => `Label allocation metrics by sequence name (one series per sequence;
 env ${s.env}; default ${onOff(s.default)})`,
   },
+  /** The web console at /console (static files; its data comes from the API with the page's token). */
+  console: {
+    field: 'console', env: 'TAKEANUMBER_CONSOLE', flag: '--no-console', switchTo: 'false', default: 'true',
+    parse: boolean,
+    help: (s) => `Turn off the web console: /console answers 404 (env
+${s.env}=${s.switchTo}; default on)`,
+  },
 } as const satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SERVE_SETTINGS;

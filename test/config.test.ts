@@ -22,6 +22,7 @@ const OPERATIONS_DEFAULTS = {
       shutdownTimeoutMs: 10_000,
       bodyLimit: 65_536,
       metricsPerSequence: false,
+      console: true,
 };
 
 describe('serve configuration', () => {

@@ -70,6 +70,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       metricsPerSequence: config.metricsPerSequence,
       tokens: store.tokens,
       rateLimit: config.rateLimit,
+      console: config.console,
       https: tls === undefined ? undefined : readTls(tls),
     });
   } catch (error) {

@@ -54,25 +54,29 @@ function clientFacing(error: FastifyError): ClientFacingError | undefined {
   return undefined;
 }
 
-function sendError(reply: FastifyReply, code: ErrorCode, status: number, message: string, field?: string): FastifyReply {
+/** Told the code of every error answer (GET /stats counts them). */
+export type ErrorCounter = (code: ErrorCode) => void;
+
+function sendError(reply: FastifyReply, count: ErrorCounter, code: ErrorCode, status: number, message: string, field?: string): FastifyReply {
+  count(code);
   // An error is about one request: never cached (also where the onSend hook of http/caching.ts does not run).
   return reply.code(status).header('Cache-Control', 'no-store').type('application/json; charset=utf-8').send(errorBody(code, message, field));
 }
 
 /** Every error a client sees has the shape `{"error": {"code", "message"}}`, from the one catalogue. */
-export function registerErrorHandling(app: FastifyInstance): void {
+export function registerErrorHandling(app: FastifyInstance, count: ErrorCounter): void {
   // Fastify types the error as its own; routes throw AppError, stores StoreUnavailableError, bugs anything.
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const known = clientFacing(error);
     if (known === undefined) {
       request.log.error({ err: error }, 'unexpected error');
-      return sendError(reply, 'internal_error', 500, ERROR_CATALOGUE.internal_error.message);
+      return sendError(reply, count, 'internal_error', 500, ERROR_CATALOGUE.internal_error.message);
     }
     // Overload is logged once per episode by the allocator, not once per refused request.
     if (known.status >= 500 && known.code !== 'overloaded') request.log.warn({ err: error.cause ?? error }, known.message);
     if (known.retryAfterSeconds !== undefined) void reply.header('Retry-After', String(known.retryAfterSeconds));
     if (known.code === 'unauthorized') void reply.header('WWW-Authenticate', 'Bearer realm="take-a-number"');
-    return sendError(reply, known.code, known.status, known.message, known.field);
+    return sendError(reply, count, known.code, known.status, known.message, known.field);
   });
   app.addHook('onRequest', (request, _reply, done) => {
     try {
@@ -84,7 +88,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     done();
   });
   app.setNotFoundHandler((request, reply) =>
-    sendError(reply, 'not_found', 404, `No route ${request.method} ${request.url.split('?')[0] ?? ''}.`),
+    sendError(reply, count, 'not_found', 404, `No route ${request.method} ${request.url.split('?')[0] ?? ''}.`),
   );
 }
 
@@ -108,15 +112,22 @@ function checkRequestHeaders(request: FastifyRequest): void {
 }
 
 /** Fastify's `frameworkErrors` option: errors raised before routing (a malformed URL, an over-long name). */
-export function frameworkErrorHandler(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
-  const known = clientFacing(error) ?? { code: 'bad_request', status: 400, message: error.message };
-  void sendError(reply, known.code, known.status, known.message);
+export function frameworkErrorHandler(count: ErrorCounter) {
+  return (error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void => {
+    const known = clientFacing(error) ?? { code: 'bad_request', status: 400, message: error.message };
+    void sendError(reply, count, known.code, known.status, known.message);
+  };
 }
 
 /** Fastify's `clientErrorHandler` option: requests Node's HTTP parser rejects. */
-export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+export function clientErrorHandler(count: ErrorCounter) {
+  return (error: Error & { code?: string }, socket: Socket): void => answerClientError(error, socket, count);
+}
+
+function answerClientError(error: Error & { code?: string }, socket: Socket, count: ErrorCounter): void {
   if (!socket.writable) return;
   const code: ErrorCode = error.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : 'bad_request';
+  count(code);
   const { status, message } = ERROR_CATALOGUE[code];
   const body = JSON.stringify(errorBody(code, message));
   socket.end(

@@ -1,0 +1,124 @@
+/** A name's numbers per second over the window (live-stats.ts). */
+export interface NameRate {
+  readonly name: string;
+  readonly numbersPerSecond: number;
+}
+
+export interface RateWindowOptions {
+  /** Seconds the window covers: the running second and the ones before it. */
+  readonly seconds?: number;
+  /** Most names one second keeps; numbers of further names count only in `untracked`. */
+  readonly maxNames?: number;
+}
+
+/** A divisor under a second would turn the first numbers after a start into absurd rates. */
+const MIN_SPAN_MS = 1000;
+/** Windows with more names than this compute `busiest` once per second; smaller ones at every call. */
+const CACHE_ABOVE_NAMES = 2000;
+
+/**
+ * Numbers handed out per sequence over the last few seconds, bounded in
+ * memory and cost whatever the number of sequences: one Map per second (a
+ * ring of `seconds` of them), each keeping at most `maxNames` names; the
+ * numbers of names beyond that are only summed (`untracked`). Recording is
+ * one Map increment and builds nothing; the caller closes each second
+ * (`rotate`). Rates divide by the time the window really covers (less after
+ * a start; more when a second was closed late).
+ */
+export class RateWindow {
+  readonly #maxNames: number;
+  readonly #buckets: Map<string, number>[];
+  /** When each bucket started (ms); NaN: never used. */
+  readonly #starts: Float64Array;
+  readonly #untracked: Float64Array;
+  #index = 0;
+  #current: Map<string, number>;
+  /** Bumped at every rotation: what `busiest` caches against. */
+  #rotations = 0;
+  #busiest: { readonly rotations: number; readonly limit: number; readonly rates: readonly NameRate[] } | undefined;
+
+  constructor(now: number, options: RateWindowOptions = {}) {
+    const seconds = options.seconds ?? 10;
+    this.#maxNames = options.maxNames ?? 10_000;
+    this.#buckets = Array.from({ length: seconds }, () => new Map<string, number>());
+    this.#starts = new Float64Array(seconds).fill(Number.NaN);
+    this.#untracked = new Float64Array(seconds);
+    this.#starts[0] = now;
+    this.#current = this.#buckets[0] as Map<string, number>;
+  }
+
+  /** Records `count` numbers of `name` in the running second. */
+  add(name: string, count: number): void {
+    const bucket = this.#current;
+    const had = bucket.get(name);
+    if (had !== undefined) bucket.set(name, had + count);
+    else if (bucket.size < this.#maxNames) bucket.set(name, count);
+    else this.#untracked[this.#index] = (this.#untracked[this.#index] as number) + count;
+  }
+
+  /** Closes the running second at `now` (ms) and starts the next, dropping the oldest. */
+  rotate(now: number): void {
+    this.#index = (this.#index + 1) % this.#buckets.length;
+    this.#current = this.#buckets[this.#index] as Map<string, number>;
+    this.#current.clear();
+    this.#untracked[this.#index] = 0;
+    this.#starts[this.#index] = now;
+    this.#rotations += 1;
+  }
+
+  /** Milliseconds the window covers at `now`: from its oldest second's start. */
+  #spanMs(now: number): number {
+    let oldest = this.#starts[this.#index] as number;
+    for (const start of this.#starts) if (start < oldest) oldest = start;
+    return Math.max(MIN_SPAN_MS, now - oldest);
+  }
+
+  /** Numbers per second of each name over the window (0 for names not seen, or not tracked). */
+  rates(names: readonly string[], now: number): Map<string, number> {
+    const perMs = 1000 / this.#spanMs(now);
+    const rates = new Map<string, number>();
+    for (const name of names) {
+      let total = 0;
+      for (const bucket of this.#buckets) total += bucket.get(name) ?? 0;
+      rates.set(name, total * perMs);
+    }
+    return rates;
+  }
+
+  /** Numbers per second over the window of names beyond the per-second limit. */
+  untracked(now: number): number {
+    let total = 0;
+    for (const numbers of this.#untracked) total += numbers;
+    return (total * 1000) / this.#spanMs(now);
+  }
+
+  /**
+   * The `limit` names with the most numbers over the window, busiest first
+   * (ties by name). Costs a pass over the window's names (at most
+   * seconds × maxNames): over many names it is computed once per second at most.
+   */
+  busiest(limit: number, now: number): readonly NameRate[] {
+    const cached = this.#busiest;
+    if (cached !== undefined && cached.rotations === this.#rotations && cached.limit === limit) return cached.rates;
+    const totals = new Map<string, number>();
+    for (const bucket of this.#buckets) for (const [name, count] of bucket) totals.set(name, (totals.get(name) ?? 0) + count);
+    // The top `limit` kept sorted, busiest first: a pass over the names, each compared with the last kept.
+    const top: [string, number][] = [];
+    for (const entry of totals) {
+      if (top.length === limit && !before(entry, top[limit - 1] as [string, number])) continue;
+      let at = top.length === limit ? limit - 1 : top.length;
+      while (at > 0 && before(entry, top[at - 1] as [string, number])) at -= 1;
+      top.splice(at, 0, entry);
+      if (top.length > limit) top.pop();
+    }
+    const perMs = 1000 / this.#spanMs(now);
+    const rates = top.map(([name, count]) => ({ name, numbersPerSecond: count * perMs }));
+    this.#busiest = totals.size > CACHE_ABOVE_NAMES ? { rotations: this.#rotations, limit, rates } : undefined;
+    return rates;
+  }
+}
+
+/** Busier first, then by name. */
+function before(a: readonly [string, number], b: readonly [string, number]): boolean {
+  return a[1] > b[1] || (a[1] === b[1] && a[0] < b[0]);
+}
