@@ -52,7 +52,8 @@ export interface ValuePage {
   readonly next_cursor: string | null;
 }
 
-export type Series = Record<string, Int[] | undefined>;
+/** Per-second series; commit latencies and batch size are null for a second without commits. */
+export type Series = Record<string, (Int | null)[] | undefined>;
 
 export interface Stats {
   readonly version: string;

@@ -2,6 +2,9 @@
 import uPlot from 'uplot';
 import { h } from './dom.js';
 
+/** The span every chart shows: the last 5 minutes. */
+const WINDOW_SECONDS = 300;
+
 export interface ChartLine {
   readonly label: string;
   /** A CSS custom property of style.css holding the line's colour. */
@@ -60,7 +63,7 @@ export class LiveChart {
       ...size,
       legend: { show: true },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+      scales: { x: { time: true, range: (_u, _min, max) => [max - WINDOW_SECONDS, max] }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
       axes: [axis, { ...axis, size: 56, values: (_u, ticks) => ticks.map((tick) => `${formatNumber(tick)}${unit}`) }],
       series: [{}, ...this.lines.map((line) => ({ label: line.label, stroke: colour(line.colour), width: 2, points: { show: false } }))],
     };

@@ -19,11 +19,11 @@ const CHARTS: readonly { title: string; unit: string; lines: readonly { key: str
   { title: 'Errors', unit: '/s', lines: [{ key: 'errors_per_second', label: 'errors/s', colour: '--line-3' }] },
 ];
 
-export function numbers(values: readonly string[] | undefined, length: number): (number | null)[] {
+export function numbers(values: readonly (string | null)[] | undefined, length: number): (number | null)[] {
   const out: (number | null)[] = [];
   for (let i = 0; i < length; i++) {
     const value = values?.[i];
-    out.push(value === undefined ? null : Number(value));
+    out.push(value === undefined || value === null ? null : Number(value));
   }
   return out;
 }

@@ -42,9 +42,10 @@ export async function launchBrowser(): Promise<Browser> {
   );
   return puppeteer.launch({
     executablePath,
-    args: chromium.args,
+    // A definite UI language: without one, navigator.language may come from a POSIX locale that Intl refuses.
+    args: [...chromium.args, '--lang=en-US'],
     headless: 'shell',
     defaultViewport: { width: 1280, height: 900 },
-    env: { ...process.env, HOME: folder, FONTCONFIG_PATH: fontconfig },
+    env: { ...process.env, HOME: folder, FONTCONFIG_PATH: fontconfig, LANG: 'en_US.UTF-8', LANGUAGE: 'en_US' },
   });
 }
