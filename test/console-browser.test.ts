@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import type { Browser, Page } from 'puppeteer-core';
+import type { Browser, ElementHandle, Page } from 'puppeteer-core';
 import { launchBrowser } from './helpers/browser.js';
 import { nextValue, runCli, startServer, type RunningServer } from './helpers/cli.js';
 import { tempDir } from './helpers/temp.js';
@@ -96,6 +96,17 @@ it('the web console in a browser, against a real server with traffic flowing', a
     return cells;
   };
 
+  /** Opens `name`'s page, asks to reset it to `value`, and returns the confirmation's button. */
+  const askReset = async (page: Page, name: string, value: string): Promise<ElementHandle> => {
+    await page.goto(`${server.url}/console#/sequence/${encodeURIComponent(name)}`);
+    await page.waitForSelector('input[name="next_value"]', { timeout: WAIT_MS });
+    await page.type('input[name="next_value"]', value);
+    await page.click('form[aria-labelledby="reset-title"] button[type="submit"]');
+    const confirm = await page.waitForSelector('.confirm:not([hidden]) button', { timeout: WAIT_MS });
+    assert.ok(confirm !== null);
+    return confirm;
+  };
+
   const waitForRate = (page: Page, name: string): Promise<unknown> =>
     page.waitForFunction(
       (wanted) => {
@@ -159,14 +170,10 @@ it('the web console in a browser, against a real server with traffic flowing', a
       await nextValue(server.url, 'reset-me');
       const watched = await open();
       const { page } = watched;
-      await page.goto(`${server.url}/console#/sequence/reset-me`);
-      await page.waitForSelector('input[name="next_value"]', { timeout: WAIT_MS });
-      await page.type('input[name="next_value"]', '5000');
-      await page.click('form[aria-labelledby="reset-title"] button[type="submit"]');
-      const confirm = await page.waitForSelector('.confirm:not([hidden]) button', { timeout: WAIT_MS });
+      const confirm = await askReset(page, 'reset-me', '5000');
       assert.match(await textOf(page, '#reset-question'), /Set the next value of “reset-me” to 5000\?/);
       assert.equal(await nextValue(server.url, 'reset-me'), 2n, 'nothing changes before the confirmation');
-      await confirm?.click();
+      await confirm.click();
       await page.waitForFunction(() => document.querySelector('.notice.done')?.textContent.includes('next value is 5000') === true, { timeout: WAIT_MS });
       assert.equal(await nextValue(server.url, 'reset-me'), 5000n);
       await assertClean(watched);
@@ -175,11 +182,7 @@ it('the web console in a browser, against a real server with traffic flowing', a
     await t.test('shows an API refusal with its code and message', async () => {
       const watched = await open();
       const { page } = watched;
-      await page.goto(`${server.url}/console#/sequence/reset-me`);
-      await page.waitForSelector('input[name="next_value"]', { timeout: WAIT_MS });
-      await page.type('input[name="next_value"]', '1');
-      await page.click('form[aria-labelledby="reset-title"] button[type="submit"]');
-      await (await page.waitForSelector('.confirm:not([hidden]) button', { timeout: WAIT_MS }))?.click();
+      await (await askReset(page, 'reset-me', '1')).click();
       const notice = await page.waitForSelector('.notice.error', { timeout: WAIT_MS });
       assert.match((await notice?.evaluate((element) => element.textContent)) ?? '', /^would_reissue \(409\): Resetting 'reset-me' to 1 moves it back/);
       await assertClean(watched, ['409 POST /sequences/reset-me/reset']);
