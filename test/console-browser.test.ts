@@ -37,11 +37,11 @@ interface Watched {
 // One test with subtests: the server and the browser live as long as the parent test.
 it('the web console in a browser, against a real server with traffic flowing', async (t) => {
 
-  const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> => {
-    const response = await fetch(`${server.url}${path}`, {
-      method,
-      ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-    });
+  const api = async (method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; text: string }> => {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (token !== undefined) headers.authorization = `Bearer ${token}`;
+    const response = await fetch(`${server.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     return { status: response.status, text: await response.text() };
   };
 
@@ -209,15 +209,17 @@ it('the web console in a browser, against a real server with traffic flowing', a
       const reader = await runCli(['token', 'create', '--name', 'console-viewer', '--scope', 'read', '--store', store]);
       assert.equal(admin.code, 0, admin.stderr);
       assert.equal(reader.code, 0, reader.stderr);
-      // Servers reload the tokens every 2 seconds: wait until this one asks for a token.
+      // Servers reload the tokens every 2 seconds: wait until this one asks for a token and knows the read one.
+      const readToken = lastLine(reader.stdout);
       await waitUntil(async () => (await api('GET', '/sequences')).status === 401);
+      await waitUntil(async () => (await api('GET', '/sequences', undefined, readToken)).status === 200);
 
       const watched = await open();
       const { page } = watched;
       await page.goto(`${server.url}/console`);
       await page.waitForSelector('#token-form:not([hidden])', { timeout: WAIT_MS });
       assert.match(await textOf(page, '#token-message'), /needs an API token/);
-      await page.type('#token-input', lastLine(reader.stdout));
+      await page.type('#token-input', readToken);
       await page.click('#token-form button[type="submit"]');
       assert.match((await rowOf(page, 'orders'))['Next value'] ?? '', /^\d+$/);
       await waitForRate(page, 'orders');

@@ -131,7 +131,7 @@ export const createView: View = (root, context) => {
   const options = optionsForm();
   const create = h('button', { type: 'submit' }, 'Create');
   const reasonSlot = h('div');
-  const form = h('form', { class: 'action create' }, field('Name', name, '1 to 255 bytes; anything but control characters'), options.element, create, reasonSlot);
+  const form = h('form', { class: 'action create' }, field('Name', name, '1 to 255 bytes, no control characters. An existing name is not created again: the options given change it.'), options.element, create, reasonSlot);
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const body = options.body();

@@ -3,9 +3,11 @@
  * says which sequence names it wants live rates for, and is handed every
  * answer. A failed poll is reported once per error code, not every second.
  */
-import { api, ApiError, type Stats } from './api.js';
+import { api, ApiError, type Series, type Stats } from './api.js';
 
 export const POLL_MS = 1000;
+/** Points kept a series: the 5 minutes /stats keeps. */
+const POINTS = 300;
 
 type Listener = (stats: Stats) => void;
 
@@ -16,6 +18,8 @@ export class StatsPoller {
   private running = false;
   private lastError = '';
   latest: Stats | undefined;
+  /** The series so far: after the first poll, each asks only for the points after the last one (?since=). */
+  private series: Series = {};
 
   constructor(private readonly onError: (error: ApiError | null) => void) {}
 
@@ -50,9 +54,16 @@ export class StatsPoller {
   }
 
   private async tick(): Promise<void> {
-    const query = this.names.length === 0 ? '' : `?names=${this.names.map(encodeURIComponent).join(',')}`;
+    const query = new URLSearchParams();
+    const last = this.series.t?.at(-1);
+    if (typeof last === 'string') query.set('since', last);
+    // Names joined by raw commas, each percent-encoded (a comma inside a name is %2C).
+    const names = this.names.length === 0 ? '' : `names=${this.names.map(encodeURIComponent).join(',')}`;
+    const search = [names, query.toString()].filter((part) => part !== '').join('&');
     try {
-      const stats = await api<Stats>('GET', `/stats${query}`);
+      const answer = await api<Stats>('GET', `/stats${search === '' ? '' : `?${search}`}`);
+      this.series = appendSeries(this.series, answer.series);
+      const stats: Stats = { ...answer, series: this.series };
       this.latest = stats;
       if (this.lastError !== '') this.onError(null);
       this.lastError = '';
@@ -72,4 +83,13 @@ export class StatsPoller {
       void this.tick();
     }, POLL_MS);
   }
+}
+
+/** `older` followed by `newer`, each series cut to its last POINTS points. */
+function appendSeries(older: Series, newer: Series): Series {
+  const out: Series = {};
+  for (const [key, values] of Object.entries(newer)) {
+    out[key] = [...(older[key] ?? []), ...(values ?? [])].slice(-POINTS);
+  }
+  return out;
 }
