@@ -85,11 +85,19 @@ export class StatsPoller {
   }
 }
 
-/** `older` followed by `newer`, each series cut to its last POINTS points. */
+/**
+ * `older` followed by the points of `newer` after its last one (two polls in
+ * flight at once may answer the same seconds), each series cut to its last
+ * POINTS points.
+ */
 function appendSeries(older: Series, newer: Series): Series {
+  const last = older.t?.at(-1);
+  const times = newer.t ?? [];
+  const from = last === undefined || last === null ? 0 : times.findIndex((t) => t !== null && Number(t) > Number(last));
+  const start = from === -1 ? times.length : from;
   const out: Series = {};
   for (const [key, values] of Object.entries(newer)) {
-    out[key] = [...(older[key] ?? []), ...(values ?? [])].slice(-POINTS);
+    out[key] = [...(older[key] ?? []), ...(values ?? []).slice(start)].slice(-POINTS);
   }
   return out;
 }

@@ -144,7 +144,11 @@ export class SequenceTable {
       this.renderBusiest(stats);
       return;
     }
-    for (const [name, cell] of this.rateCells) cell.textContent = formatRate(stats.rates?.[name]);
+    // A poll sent before this page's names were watched has no rates for them: keep what is shown.
+    for (const [name, cell] of this.rateCells) {
+      const rate = stats.rates?.[name];
+      if (rate !== undefined) cell.textContent = formatRate(rate);
+    }
   }
 
   private renderBusiest(stats: Stats): void {
