@@ -161,19 +161,20 @@ export class LiveStats {
 
   /** The closed seconds that started after `since` (unix seconds), oldest first. */
   series(since = Number.NEGATIVE_INFINITY): StatsSeries {
-    const result: Record<keyof StatsSeries, (number | null)[]> = { t: [] } as unknown as Record<keyof StatsSeries, (number | null)[]>;
-    for (const name of SERIES) result[name] = [];
+    const t: number[] = [];
+    const values = Object.fromEntries(SERIES.map((name) => [name, [] as (number | null)[]])) as Record<SeriesName, (number | null)[]>;
     for (let i = 0; i < this.#size; i += 1) {
       const at = (this.#head + i) % STATS_POINTS;
-      const t = this.#t[at] as number;
-      if (t <= since) continue;
-      result.t.push(t);
+      const start = this.#t[at] as number;
+      if (start <= since) continue;
+      t.push(start);
       for (const name of SERIES) {
         const value = this.#points[name][at] as number;
-        result[name].push(Number.isNaN(value) ? null : round(value));
+        values[name].push(Number.isNaN(value) ? null : round(value));
       }
     }
-    return result as unknown as StatsSeries;
+    // Only the three commit series hold nulls (NaN: a second without commits); the others are always numbers.
+    return { t, ...values } as StatsSeries;
   }
 
   /** Error answers since the start, by code (codes never answered are left out). */

@@ -33,13 +33,15 @@ export class RateWindow {
   readonly #untracked: Float64Array;
   #index = 0;
   #current: Map<string, number>;
+  /** The sums of the closed seconds in the window, kept as seconds close: reads never merge the buckets. */
+  readonly #closed = new Map<string, number>();
   /** Bumped at every rotation: what `busiest` caches against. */
   #rotations = 0;
   #busiest: { readonly rotations: number; readonly limit: number; readonly rates: readonly NameRate[] } | undefined;
 
   constructor(now: number, options: RateWindowOptions = {}) {
     const seconds = options.seconds ?? 10;
-    this.#maxNames = options.maxNames ?? 10_000;
+    this.#maxNames = options.maxNames ?? 5000;
     this.#buckets = Array.from({ length: seconds }, () => new Map<string, number>());
     this.#starts = new Float64Array(seconds).fill(Number.NaN);
     this.#untracked = new Float64Array(seconds);
@@ -56,10 +58,20 @@ export class RateWindow {
     else this.#untracked[this.#index] = (this.#untracked[this.#index] as number) + count;
   }
 
-  /** Closes the running second at `now` (ms) and starts the next, dropping the oldest. */
+  /**
+   * Closes the running second at `now` (ms) and starts the next, dropping
+   * the oldest: its names are added to the window's sums, the oldest's taken
+   * out (at most 2 × maxNames Map updates, once a second, off the requests).
+   */
   rotate(now: number): void {
+    for (const [name, count] of this.#current) this.#closed.set(name, (this.#closed.get(name) ?? 0) + count);
     this.#index = (this.#index + 1) % this.#buckets.length;
     this.#current = this.#buckets[this.#index] as Map<string, number>;
+    for (const [name, count] of this.#current) {
+      const left = (this.#closed.get(name) ?? 0) - count;
+      if (left > 0) this.#closed.set(name, left);
+      else this.#closed.delete(name);
+    }
     this.#current.clear();
     this.#untracked[this.#index] = 0;
     this.#starts[this.#index] = now;
@@ -77,11 +89,7 @@ export class RateWindow {
   rates(names: readonly string[], now: number): Map<string, number> {
     const perMs = 1000 / this.#spanMs(now);
     const rates = new Map<string, number>();
-    for (const name of names) {
-      let total = 0;
-      for (const bucket of this.#buckets) total += bucket.get(name) ?? 0;
-      rates.set(name, total * perMs);
-    }
+    for (const name of names) rates.set(name, ((this.#closed.get(name) ?? 0) + (this.#current.get(name) ?? 0)) * perMs);
     return rates;
   }
 
@@ -95,30 +103,32 @@ export class RateWindow {
   /**
    * The `limit` names with the most numbers over the window, busiest first
    * (ties by name). Costs a pass over the window's names (at most
-   * seconds × maxNames): over many names it is computed once per second at most.
+   * seconds × maxNames, no Map built): over many names it is computed once
+   * per second at most.
    */
   busiest(limit: number, now: number): readonly NameRate[] {
     const cached = this.#busiest;
     if (cached !== undefined && cached.rotations === this.#rotations && cached.limit === limit) return cached.rates;
-    const totals = new Map<string, number>();
-    for (const bucket of this.#buckets) for (const [name, count] of bucket) totals.set(name, (totals.get(name) ?? 0) + count);
-    // The top `limit` kept sorted, busiest first: a pass over the names, each compared with the last kept.
+    // The top `limit` kept sorted, busiest first: one pass over the window's names, each compared with the last kept.
     const top: [string, number][] = [];
-    for (const entry of totals) {
-      if (top.length === limit && !before(entry, top[limit - 1] as [string, number])) continue;
+    const consider = (name: string, count: number): void => {
+      if (top.length === limit && !before(name, count, top[limit - 1] as [string, number])) return;
       let at = top.length === limit ? limit - 1 : top.length;
-      while (at > 0 && before(entry, top[at - 1] as [string, number])) at -= 1;
-      top.splice(at, 0, entry);
+      while (at > 0 && before(name, count, top[at - 1] as [string, number])) at -= 1;
+      top.splice(at, 0, [name, count]);
       if (top.length > limit) top.pop();
-    }
+    };
+    const current = this.#current;
+    for (const [name, count] of this.#closed) consider(name, count + (current.get(name) ?? 0));
+    for (const [name, count] of current) if (!this.#closed.has(name)) consider(name, count);
     const perMs = 1000 / this.#spanMs(now);
     const rates = top.map(([name, count]) => ({ name, numbersPerSecond: count * perMs }));
-    this.#busiest = totals.size > CACHE_ABOVE_NAMES ? { rotations: this.#rotations, limit, rates } : undefined;
+    this.#busiest = this.#closed.size + current.size > CACHE_ABOVE_NAMES ? { rotations: this.#rotations, limit, rates } : undefined;
     return rates;
   }
 }
 
 /** Busier first, then by name. */
-function before(a: readonly [string, number], b: readonly [string, number]): boolean {
-  return a[1] > b[1] || (a[1] === b[1] && a[0] < b[0]);
+function before(name: string, count: number, other: readonly [string, number]): boolean {
+  return count > other[1] || (count === other[1] && name < other[0]);
 }

@@ -151,6 +151,9 @@ describe('operations settings', () => {
       [100, 5000, 70_000, 0, 2048, true],
     );
     assert.equal(resolveServeConfig({}, { TAKEANUMBER_METRICS_PER_SEQUENCE: 'yes' }, cwd).metricsPerSequence, true);
+    assert.equal(resolveServeConfig({ noConsole: true }, {}, cwd).console, false, '--no-console');
+    assert.equal(resolveServeConfig({}, { TAKEANUMBER_CONSOLE: 'false' }, cwd).console, false);
+    assert.equal(resolveServeConfig({}, {}, cwd).console, true, 'the console is on by default');
     assert.throws(() => resolveServeConfig({ bodyLimit: '10' }, {}, cwd), /--body-limit: expected bytes from 1024/);
     assert.throws(() => resolveServeConfig({}, { TAKEANUMBER_RATE_LIMIT: '-1' }, cwd), /TAKEANUMBER_RATE_LIMIT: expected requests per second/);
     assert.throws(() => resolveServeConfig({ keepAliveTimeout: '10' }, {}, cwd), /--keep-alive-timeout: expected milliseconds from 1000/);
