@@ -26,6 +26,8 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY packages/client/tsconfig.json ./packages/client/
 COPY packages/client/src ./packages/client/src
 COPY src ./src
+COPY console ./console
+COPY scripts/build-console.ts ./scripts/
 # node_modules/take-a-number-client is a link to packages/client, which the
 # runtime stage does not copy: it becomes a real copy of the built package.
 RUN npm run build \
