@@ -40,8 +40,14 @@ export class NumberBuffer {
   private left = 0;
   /** Ranges received and not yet started, in order. */
   private readonly queued: Range[] = [];
-  /** Values left in all, the current range's and the queued ones. */
+  /** Values left in all (the current range's and the queued ones) as of the last `settle()`; `size` counts now. */
   private available = 0;
+  /**
+   * `take()` calls `settle()` once `left` falls to this: when the range runs
+   * out, or when fewer than lowWater values are left in all. Between, a value
+   * costs an addition and a comparison (`next()` is the hot path).
+   */
+  private watch = 0;
   private readonly waiters: Waiter[] = [];
   private fetching: Promise<void> | undefined;
   /** The key of the range request under way, kept until a request with it succeeds. */
@@ -63,7 +69,9 @@ export class NumberBuffer {
 
   /** Values left in memory (not counting a range on its way). */
   get size(): number {
-    return this.available;
+    let queued = 0;
+    for (const range of this.queued) queued += range.left;
+    return this.left + queued;
   }
 
   /**
@@ -99,6 +107,7 @@ export class NumberBuffer {
     for (const waiter of this.waiters.splice(0)) waiter.reject(closedError());
     this.left = 0;
     this.available = 0;
+    this.watch = 0;
     this.queued.length = 0;
     await this.fetching;
   }
@@ -107,19 +116,26 @@ export class NumberBuffer {
   private take(): bigint {
     const value = this.value;
     this.value = value + this.step;
-    this.available -= 1;
-    if (--this.left === 0) this.advance();
-    if (this.available < this.lowWater && this.fetching === undefined) this.refill();
+    if (--this.left <= this.watch) this.settle();
     return value;
   }
 
-  /** Moves to the next queued range, if any. */
-  private advance(): void {
-    const range = this.queued.shift();
-    if (range === undefined) return;
-    this.value = range.next;
-    this.step = range.step;
-    this.left = range.left;
+  /** Moves to the next queued range when this one ran out, counts what is left, refills below lowWater. */
+  private settle(): void {
+    if (this.left === 0) {
+      const range = this.queued.shift();
+      if (range !== undefined) {
+        this.value = range.next;
+        this.step = range.step;
+        this.left = range.left;
+      }
+    }
+    let queued = 0;
+    for (const range of this.queued) queued += range.left;
+    this.available = this.left + queued;
+    // available < lowWater  ⟺  left < lowWater - queued
+    this.watch = Math.max(0, this.lowWater - queued - 1);
+    if (this.available < this.lowWater && this.fetching === undefined) this.refill();
   }
 
   /** Answers the waiting calls, oldest first, from memory. */
@@ -177,7 +193,7 @@ export class NumberBuffer {
     } else {
       this.queued.push(range);
     }
-    this.available += this.batch;
+    this.settle();
   }
 
   /** A gapless sequence (batch 1 gets a reservation): its value goes back, and the buffer refuses. */
