@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { allocationOf, type Allocation } from './answers.js';
 import { TakeANumberError } from './errors.js';
 import type { Transport } from './transport.js';
@@ -146,7 +145,7 @@ export class NumberBuffer {
   /** Starts a range request unless one is under way. */
   private refill(): void {
     if (this.fetching !== undefined || this.closed) return;
-    const key = (this.key ??= randomUUID());
+    const key = (this.key ??= crypto.randomUUID());
     this.fetching = this.transport
       .send({
         method: 'POST',

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { allocationOf, settledOf, type Allocation, type Settled } from './answers.js';
 import { NumberBuffer, type BufferOptions } from './buffer.js';
 import { TakeANumberError } from './errors.js';
@@ -44,7 +43,7 @@ export interface AllocateOptions extends KeyOptions {
 const KEY = /^[\x20-\x7e]{1,255}$/;
 
 function keyOf(options: KeyOptions): string {
-  const key = options.idempotencyKey ?? randomUUID();
+  const key = options.idempotencyKey ?? crypto.randomUUID();
   if (!KEY.test(key)) throw new TakeANumberError('invalid_idempotency_key', 'An Idempotency-Key is 1 to 255 printable ASCII characters.');
   return key;
 }
