@@ -17,8 +17,10 @@ export const DEFAULT_FOLD_ENTRIES = 20_000;
 
 /**
  * Names a commit writes into `sequences` while a pass runs: bounds the work a
- * pass adds to one commit (about 2 ms of upserts at 512 on the development
- * machine; bench/results). `TAKEANUMBER_FOLD_CHUNK` changes it (the crash tests set 1).
+ * pass adds to one commit (a few ms at 512 on the development machine, where
+ * the whole fold of 20,000 held the event loop for up to ~100 ms:
+ * bench/results/2026-11-30-chunked-fold.md). `TAKEANUMBER_FOLD_CHUNK` changes
+ * it (the crash and chaos tests set 2).
  */
 export const DEFAULT_FOLD_CHUNK = 512;
 
