@@ -37,10 +37,33 @@ async function lastValues(store: SequenceStore): Promise<Map<string, bigint>> {
   return values;
 }
 
-/** Allocates `rounds` batches over `names` names; the last value of each name. */
-async function allocate(store: SequenceStore, names: number, rounds: number): Promise<Map<string, bigint>> {
+/** The sequences table alone (what a fold wrote), read beside the store: name → last value. */
+function tableValues(path: string): Map<string, bigint> {
+  const db = new Database(path, { readonly: true });
+  try {
+    const rows = db.prepare('SELECT name, last_value FROM sequences ORDER BY name').raw(true).safeIntegers(true).all() as [string, bigint][];
+    return new Map(rows);
+  } finally {
+    db.close();
+  }
+}
+
+/** A store opened with these fold settings (read when the store opens). */
+function withFolding<T>(entries: number, chunk: number, open: () => T): T {
+  process.env.TAKEANUMBER_FOLD_ENTRIES = String(entries);
+  process.env.TAKEANUMBER_FOLD_CHUNK = String(chunk);
+  try {
+    return open();
+  } finally {
+    delete process.env.TAKEANUMBER_FOLD_ENTRIES;
+    delete process.env.TAKEANUMBER_FOLD_CHUNK;
+  }
+}
+
+/** Allocates `rounds` batches over `names` names (from round `first`); the last value of each name. */
+async function allocate(store: SequenceStore, names: number, rounds: number, first = 0): Promise<Map<string, bigint>> {
   const last = new Map<string, bigint>();
-  for (let round = 0; round < rounds; round += 1) {
+  for (let round = first; round < first + rounds; round += 1) {
     const requests = Array.from({ length: 16 }, (_, i) => one(`n-${(round * 7 + i * 3) % names}`));
     const outcomes = await store.allocateBatch(requests);
     outcomes.forEach((outcome, i) => {
@@ -156,7 +179,7 @@ describe('the allocation log (SQLite)', () => {
     assert.throws(() => SqliteStore.open(badName, { mode: 'write' }), StoreOpenError);
   });
 
-  it('folds once the overlay reaches its threshold, and opens with an unfolded log of 20,000 entries', async () => {
+  it('starts a chunked pass once the log holds 20,000 entries, and opens with an unfolded log of 16,000', async () => {
     const path = join(tempDir(), 'store.db');
     const store = SqliteStore.open(path, { mode: 'write' });
     const last = new Map<string, bigint>();
@@ -169,13 +192,100 @@ describe('the allocation log (SQLite)', () => {
     assert.equal(logRows(path), 40);
     const copy = crashCopy(path);
     await store.allocateBatch(Array.from({ length: 4000 }, (_, i) => one(`t-${i}`)));
-    assert.equal(logRows(path), 0, '20,000 entries: folded');
+    assert.equal(logRows(path), 41, '20,000 entries: a pass starts, nothing written yet');
+    // 512 names a commit (allocation-log.ts): the 40th commit writes the last of the 20,000 and deletes the 41 rows.
+    for (let batch = 1; batch <= 40; batch += 1) {
+      await store.allocateBatch([one('u')]);
+      assert.equal(logRows(path), batch < 40 ? 41 + batch : 40, `after batch ${batch}`);
+    }
+    assert.equal(tableValues(path).size, 20_000);
     await store.close();
     const reopened = SqliteStore.open(copy, { mode: 'write' });
     const values = await lastValues(reopened);
     assert.equal(values.size, 16_000);
     assert.deepEqual(values, last);
     await reopened.close();
+  });
+
+  it('a chunked pass writes a chunk of the snapshot per commit, then deletes the log rows it covers', async () => {
+    const path = join(tempDir(), 'store.db');
+    const store = withFolding(100, 10, () => SqliteStore.open(path, { mode: 'write' }));
+    const names = Array.from({ length: 100 }, (_, i) => `p-${String(i).padStart(3, '0')}`);
+    await store.allocateBatch(names.map(one));
+    assert.equal(tableValues(path).size, 0, 'the snapshot is taken; nothing written yet');
+    for (let batch = 1; batch <= 10; batch += 1) {
+      await store.allocateBatch([one('q')]);
+      const table = tableValues(path);
+      assert.equal(table.size, 10 * batch, `batch ${batch} wrote the next 10 names, in order`);
+      assert.ok(names.slice(0, 10 * batch).every((name) => table.get(name) === 1n));
+      // The first row (the 100 names) goes with the last chunk; q's rows came after the snapshot and stay.
+      assert.equal(logRows(path), batch < 10 ? 1 + batch : 10, `log rows after batch ${batch}`);
+    }
+    const expected = new Map([...names.map((name): [string, bigint] => [name, 1n]), ['q', 10n]]);
+    assert.deepEqual(await lastValues(store), expected);
+    const copy = crashCopy(path);
+    await store.close();
+    assert.equal(logRows(path), 0, 'a clean close folds the rest');
+    assert.deepEqual(tableValues(path), expected, 'the table holds every name at its last value');
+    const reopened = SqliteStore.open(copy, { mode: 'read' });
+    assert.deepEqual(await lastValues(reopened), expected);
+    await reopened.close();
+  });
+
+  it('a name changed after its chunk was written stays in the overlay, and its later value survives a crash', async () => {
+    const path = join(tempDir(), 'store.db');
+    const store = withFolding(100, 10, () => SqliteStore.open(path, { mode: 'write' }));
+    const names = Array.from({ length: 100 }, (_, i) => `p-${String(i).padStart(3, '0')}`);
+    await store.allocateBatch(names.map(one));
+    // p-000: changed in the commit that writes its chunk (written as it was); p-005: changed after it;
+    // p-095: changed before its chunk, which then writes the new value.
+    await store.allocateBatch([one('p-000'), one('p-095')]);
+    await store.allocateBatch([one('p-005')]);
+    for (let batch = 0; batch < 8; batch += 1) await store.allocateBatch([one('q')]);
+    const table = tableValues(path);
+    assert.equal(table.size, 100, 'the pass is over');
+    assert.deepEqual([table.get('p-000'), table.get('p-005'), table.get('p-095'), table.get('p-050')], [1n, 1n, 2n, 1n]);
+    assert.equal(logRows(path), 10, 'only the rows after the snapshot are left');
+    const expected = new Map([...names.map((name): [string, bigint] => [name, 1n]), ['q', 8n]]);
+    for (const name of ['p-000', 'p-005', 'p-095']) expected.set(name, 2n);
+    assert.deepEqual(await lastValues(store), expected, 'the overlay still holds p-000 and p-005 at 2');
+    const copy = crashCopy(path);
+    await store.close();
+    assert.deepEqual(tableValues(path), expected);
+    const reopened = SqliteStore.open(copy, { mode: 'write' });
+    assert.deepEqual(await lastValues(reopened), expected);
+    for (const name of ['p-000', 'p-005', 'p-095', 'p-050']) {
+      const [outcome] = await reopened.allocateBatch([one(name)]);
+      assert.equal(outcome?.ok === true ? outcome.first : undefined, (expected.get(name) as bigint) + 1n, name);
+    }
+    await reopened.close();
+  });
+
+  it('a crash at any commit of passes (files copied after each) replays every name at its last value', async () => {
+    const path = join(tempDir(), 'store.db');
+    const store = withFolding(40, 7, () => SqliteStore.open(path, { mode: 'write' }));
+    const copies: [string, Map<string, bigint>][] = [];
+    const last = new Map<string, bigint>();
+    let passesEnded = 0;
+    for (let round = 0; round < 60; round += 1) {
+      const before = logRows(path);
+      for (const [name, value] of await allocate(store, 90, 1, round)) last.set(name, value);
+      if (logRows(path) < before) passesEnded += 1;
+      copies.push([crashCopy(path), new Map(last)]);
+    }
+    assert.ok(passesEnded >= 3, `passes ended (${passesEnded})`);
+    await store.close();
+    for (const [copy, expected] of copies) {
+      const reopened = SqliteStore.open(copy, { mode: 'write' });
+      assert.deepEqual(await lastValues(reopened), expected);
+      const outcomes = await reopened.allocateBatch([...expected.keys()].map(one));
+      assert.deepEqual(
+        outcomes.map((outcome) => (outcome.ok ? outcome.first : undefined)),
+        [...expected.values()].map((value) => value + 1n),
+        'the next value of every name is after its last answered one',
+      );
+      await reopened.close();
+    }
   });
 
   it('lists overlaid names in UTF-8 byte order, as the table does', async () => {

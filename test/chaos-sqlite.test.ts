@@ -29,7 +29,7 @@ const CALLERS = 16;
 
 /**
  * One server on a new store file; a restarted one is the next process `pN`.
- * Its allocation log is folded every 5 entries, so kills land during folds too.
+ * A pass folds its allocation log every 5 entries, 2 names a commit, so kills land during passes and folds too.
  */
 const sqliteServers = (file: string, onStart?: (process: string) => void): ChaosServers =>
   new ChaosServers({
@@ -38,7 +38,7 @@ const sqliteServers = (file: string, onStart?: (process: string) => void): Chaos
     name: (_slot, generation) => `p${generation}`,
     onStart,
     startTimeoutMs: 10_000,
-    env: { TAKEANUMBER_FOLD_ENTRIES: '5' },
+    env: { TAKEANUMBER_FOLD_ENTRIES: '5', TAKEANUMBER_FOLD_CHUNK: '2' },
   });
 
 test(`kill -9 at random moments under mixed load, ${CYCLES} cycles: the history has no violation`, { timeout: 60_000 + CYCLES * 10_000 }, async () => {

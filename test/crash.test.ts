@@ -94,9 +94,10 @@ test('kill -9 under concurrent load: no number is handed out twice, and numbers 
 });
 
 test('kill -9 under load over many names, folding the allocation log every few entries (kills during folds too)', async () => {
-  // Seven entries a fold: nearly every commit is followed by a fold, so kills land before, during and after them.
+  // A pass every seven entries, two names a commit: nearly every commit writes a chunk of a pass, many end one
+  // (deleting log rows) and some fold the whole log (the pass behind by 3x), so kills land before, during and after them.
   await killUnderLoad(
     Array.from({ length: 97 }, (_, i) => `r-${i}`),
-    { TAKEANUMBER_FOLD_ENTRIES: '7' },
+    { TAKEANUMBER_FOLD_ENTRIES: '7', TAKEANUMBER_FOLD_CHUNK: '2' },
   );
 });

@@ -105,11 +105,14 @@ describe('store files rewritten in place under a running server', () => {
     const names = ['a-first', ...Array.from({ length: 300 }, (_, i) => `m-${String(i).padStart(3, '0')}-${'x'.repeat(40)}`), 'z-last'];
     writeFileSync(join(dir, 'seed.json'), JSON.stringify(Object.fromEntries(names.map((name) => [name, 10]))));
     assert.equal((await runCli(['import', join(dir, 'seed.json'), '--store', store])).code, 0);
-    // Each allocation folded at once: a-first and z-last then live on pages of their own (not on the allocation log's).
+    // Each allocation folded by the next commit (a pass of one name): a-first and z-last then live on pages of their
+    // own (not on the allocation log's).
     const server = await startServer({ store, env: { TAKEANUMBER_CHECKPOINT_FRAMES: '4', TAKEANUMBER_FOLD_ENTRIES: '1' } });
     const old = join(dir, 'old.db');
     copyFileSync(path, old);
     assert.equal(await nextValue(server.url, 'a-first'), 11n);
+    // This commit writes a-first's 11 into its page; its own name lives on a page of the middle.
+    assert.equal(await nextValue(server.url, names[150] as string), 11n);
     // A reader (as `export` and `backup` are) holds a snapshot that has seen 'a-first' at 11, then 'z-last' moves on.
     const reader = new Database(path, { readonly: true });
     try {

@@ -6,48 +6,62 @@ import { rowOfRecord, type RowOverlay, type SequenceRows } from './rows.js';
 import { statementsOf } from './statements.js';
 
 /**
- * Entries logged after which the server folds the log into `sequences`:
- * bounds the overlay (memory) and the replay at start. Each fold writes
- * every overlaid row at once, so the larger it is the fewer pages a commit
- * costs on average, and the longer one fold holds the event loop.
- * `TAKEANUMBER_FOLD_ENTRIES` changes it (the crash tests set a few).
+ * Entries in the log after which a chunked fold pass starts (see
+ * AllocationLog): bounds the overlay (memory) and the replay at start. A
+ * pass writes each page of `sequences` it touches about once, so the larger
+ * it is the fewer pages a name costs on average. At 3x this (a pass that
+ * cannot keep up) the whole overlay is folded at once. `TAKEANUMBER_FOLD_ENTRIES`
+ * changes it (the crash tests set a few).
  */
 export const DEFAULT_FOLD_ENTRIES = 20_000;
 
-export function foldEntries(env: NodeJS.ProcessEnv = process.env): number {
-  const setting = env.TAKEANUMBER_FOLD_ENTRIES;
-  const entries = setting === undefined ? Number.NaN : Number(setting);
-  return Number.isSafeInteger(entries) && entries > 0 ? entries : DEFAULT_FOLD_ENTRIES;
+/**
+ * Names a commit writes into `sequences` while a pass runs: bounds the work a
+ * pass adds to one commit (a few ms at 512 on the development machine, where
+ * the whole fold of 20,000 held the event loop for up to ~100 ms:
+ * bench/results/2026-11-30-chunked-fold.md). `TAKEANUMBER_FOLD_CHUNK` changes
+ * it (the crash and chaos tests set 2).
+ */
+export const DEFAULT_FOLD_CHUNK = 512;
+
+const positiveSetting = (setting: string | undefined, fallback: number): number => {
+  const value = setting === undefined ? Number.NaN : Number(setting);
+  return Number.isSafeInteger(value) && value > 0 ? value : fallback;
+};
+
+export const foldEntries = (env: NodeJS.ProcessEnv = process.env): number => positiveSetting(env.TAKEANUMBER_FOLD_ENTRIES, DEFAULT_FOLD_ENTRIES);
+
+export const foldChunk = (env: NodeJS.ProcessEnv = process.env): number => positiveSetting(env.TAKEANUMBER_FOLD_CHUNK, DEFAULT_FOLD_CHUNK);
+
+/** A chunked pass: the log rows up to `foldSeq` are deleted once every name of the snapshot is written. */
+interface FoldPass {
+  readonly foldSeq: bigint;
+  /** The overlay's names at the snapshot, sorted (each chunk a narrow key range of the table). */
+  readonly names: readonly string[];
+  /** The index of the first name not yet written (committed). */
+  next: number;
+  /** The entries in the log rows up to foldSeq. */
+  readonly entries: number;
 }
 
-/**
- * The allocation log: why a commit of many names writes a few pages, not
- * every page of `sequences` it touches. A batch's plain (not gapless)
- * sequences are not written into `sequences`: one row of `allocation_log`,
- * appended in the batch's transaction (the rightmost leaf of its b-tree),
- * carries each one's whole row as the batch leaves it (log-codec.ts), with a
- * checksum. Absolute rows make replay idempotent: the last entry of a name
- * wins. The rows logged since the last fold live in memory too (the overlay,
- * read before the table: rows.ts), so each sequence's latest state is in
- * exactly one place, the overlay (and log) or the table.
- *
- * A fold writes every overlaid row into `sequences` and deletes every log
- * row, in one transaction: after a crash either the log still holds them
- * (replayed at the next open) or the table does. It runs once the overlay
- * reaches foldEntries(), before every admin write and at close. Opening
- * replays the log: every row's checksum and entries checked, its entries
- * read into the overlay in order (the last one of a name wins), folded
- * later as if logged by this process; a damaged log refuses the store
- * (StoreOpenError), it is never skipped. A read-only store (export) reads
- * the log into its overlay and never folds.
- */
+/** What a batch's transaction wrote of the pass (AllocationLog.step), applied once it is committed. */
+export interface FoldStep {
+  readonly written: readonly SequenceRecord[];
+  readonly next: number;
+  /** Whether the log rows up to foldSeq were deleted: the pass is over. */
+  readonly finished: boolean;
+}
+
 export class AllocationLog implements RowOverlay {
   readonly #sql: (sql: string) => Database.Statement;
   readonly #overlay = new Map<string, SequenceRecord>();
   /** The overlay's names (and their UTF-8 bytes) in byte order, built when a listing needs them. */
   #sorted: [string, Buffer][] | undefined;
+  /** Entries in the log rows (all of them, replayed ones included). */
   #entries = 0;
   readonly #threshold = foldEntries();
+  readonly #chunk = foldChunk();
+  #pass: FoldPass | undefined;
 
   constructor(db: Database.Database) {
     this.#sql = statementsOf(db);
@@ -82,16 +96,65 @@ export class AllocationLog implements RowOverlay {
     this.#sql('INSERT INTO allocation_log (entries, checksum) VALUES (?, ?)').run(bytes, checksumOf(bytes));
   }
 
-  /** After the batch's commit: its rows become the overlay's. */
-  committed(records: readonly SequenceRecord[]): void {
+  /**
+   * Inside a batch's transaction, after its log row: the running pass's next
+   * chunk of names written with their current records, and the log rows up to
+   * foldSeq deleted if that was the last; `committed` applies it.
+   */
+  step(rows: SequenceRows): FoldStep | undefined {
+    const pass = this.#pass;
+    if (pass === undefined) return undefined;
+    const written: SequenceRecord[] = [];
+    const end = Math.min(pass.next + this.#chunk, pass.names.length);
+    for (let index = pass.next; index < end; index += 1) {
+      // Absent only if a full fold ran since, which ends the pass: never here.
+      const record = this.#overlay.get(pass.names[index] as string);
+      if (record === undefined) continue;
+      rows.upsert(rowOfRecord(record));
+      written.push(record);
+    }
+    const finished = end === pass.names.length;
+    if (finished) this.#sql('DELETE FROM allocation_log WHERE seq <= ?').run(pass.foldSeq);
+    return { written, next: end, finished };
+  }
+
+  /**
+   * After the batch's commit: its rows become the overlay's, the pass's step
+   * is applied (entries still the records written leave the overlay), and a
+   * pass starts if the log holds enough entries and none runs.
+   */
+  committed(records: readonly SequenceRecord[], step: FoldStep | undefined): void {
+    this.#overlaid(records);
+    if (step !== undefined && this.#pass !== undefined) {
+      for (const record of step.written) {
+        if (this.#overlay.get(record.name) === record) this.#overlay.delete(record.name);
+      }
+      if (step.written.length > 0) this.#sorted = undefined;
+      this.#pass.next = step.next;
+      if (step.finished) {
+        this.#entries -= this.#pass.entries;
+        this.#pass = undefined;
+      }
+    }
+    if (this.#pass === undefined && this.#entries >= this.#threshold) this.#snapshot();
+  }
+
+  #overlaid(records: readonly SequenceRecord[]): void {
     for (const record of records) this.#overlay.set(record.name, record);
     this.#entries += records.length;
     if (records.length > 0) this.#sorted = undefined;
   }
 
-  /** Whether enough was logged since the last fold to fold now. */
+  /** A pass's start: foldSeq and the overlay's names (sorted by code unit: only locality depends on the order). */
+  #snapshot(): void {
+    const foldSeq = this.#sql('SELECT max(seq) FROM allocation_log').pluck().get() as bigint | null;
+    if (foldSeq === null) return;
+    this.#pass = { foldSeq, names: [...this.#overlay.keys()].sort(), next: 0, entries: this.#entries };
+  }
+
+  /** Whether a full fold is due: the log reached 3x the threshold (a pass that does not keep up). */
   get due(): boolean {
-    return this.#entries >= this.#threshold;
+    return this.#entries >= 3 * this.#threshold;
   }
 
   /**
@@ -103,11 +166,12 @@ export class AllocationLog implements RowOverlay {
     this.#sql('DELETE FROM allocation_log').run();
   }
 
-  /** The fold committed: the table holds every row, the overlay is empty. */
+  /** The fold committed: the table holds every row, the overlay and the log are empty, a running pass is over. */
   folded(): void {
     this.#overlay.clear();
     this.#sorted = undefined;
     this.#entries = 0;
+    this.#pass = undefined;
   }
 
   /** Reads the whole log into the overlay (last entry wins), checking every row; throws StoreOpenError naming the row. */
@@ -127,7 +191,7 @@ export class AllocationLog implements RowOverlay {
       const bytes = entries as Buffer;
       if (BigInt(checksumOf(bytes)) !== checksum) refuse(`its checksum ${String(checksum)} does not match its entries (${checksumOf(bytes)})`);
       try {
-        this.committed(decoder.decode(bytes));
+        this.#overlaid(decoder.decode(bytes));
       } catch (error) {
         if (error instanceof LogDamage) refuse(error.message);
         throw error;

@@ -84,7 +84,7 @@ export class SqliteStore implements SequenceStore {
     const { db, lock, guard } = openWritable(path);
     const store = new SqliteStore(path, db, options.clock, { lock, guard });
     // Replay: the log a crash left is read and checked before the first request, into the overlay; it is
-    // folded once due, as if this process had logged it (a fold here would write a page per name at start).
+    // folded by a pass once due, as if this process had logged it (a fold here would write a page per name at start).
     return store.#opened(path, () => store.#log.load(path));
   }
 
@@ -186,9 +186,10 @@ export class SqliteStore implements SequenceStore {
         () => {
           const result = serveBatch(this.#rows, this.#gapless, this.#blocks, requests, this.#now());
           this.#log.append(result.logged);
-          return result;
+          // The running fold pass's next chunk, in this transaction (no commit of its own: no fsync of its own).
+          return { ...result, step: this.#log.step(this.#rows) };
         },
-        ({ logged }) => this.#log.committed(logged),
+        ({ logged, step }) => this.#log.committed(logged, step),
       );
       // Blocks reserved by the batch are used only now that their reservation is durable.
       // A sequence that entered a new period drops its block (undefined): it was reserved in the old one.
