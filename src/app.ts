@@ -20,6 +20,7 @@ import { registerGaplessRoutes } from './http/gapless-routes.js';
 import { Metrics } from './metrics.js';
 import type { ErrorCode } from './errors.js';
 import { registerStatsRoute } from './http/stats-route.js';
+import { registerTokenRoute } from './http/token-route.js';
 import { CONSOLE_DIR, registerConsole } from './http/console-route.js';
 import { SERVE_DEFAULTS } from './settings.js';
 import { MAX_NAME_BYTES } from './core/sequence-name.js';
@@ -159,6 +160,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   metrics.live.start();
   app.addHook('onClose', () => metrics.live.stop());
   registerStatsRoute(app, metrics.live, options.store.location);
+  registerTokenRoute(app);
   if (options.console ?? SERVE_DEFAULTS.console) registerConsole(app, options.consoleDir ?? CONSOLE_DIR);
   registerSequenceRoutes(app, options.store);
   registerGaplessRoutes(app, allocator, options.store, metrics);

@@ -34,6 +34,7 @@ const LIVE: readonly (InjectOptions & { readonly status: number })[] = [
   { method: 'HEAD', url: '/healthz', status: 200 },
   { method: 'GET', url: '/readyz', status: 200 },
   { method: 'GET', url: '/metrics', status: 200 },
+  { method: 'GET', url: '/token', status: 200 },
   // Errors: of the framework, of the routes, of the body parser.
   { method: 'GET', url: '/next/%ZZ', status: 400 },
   { method: 'GET', url: `/next/${'n'.repeat(800)}`, status: 400 },

@@ -117,6 +117,11 @@ describe('the client SDK against a server', () => {
     assert.throws(() => tan.buffer('orders', { batch: 0 }), TypeError);
   });
 
+  test('token() without tokens on the server: none required, none described', async () => {
+    assert.deepEqual(await tan.token(), { tokens_required: false, token: null });
+    assert.deepEqual(await new TakeANumber({ url: server.url, token: 'tan_not-checked' }).token(), { tokens_required: false, token: null });
+  });
+
   test('the built package exports the same API (npm run build first)', async () => {
     const built = await import('take-a-number-client');
     const client = new built.TakeANumber({ url: server.url });
@@ -126,7 +131,7 @@ describe('the client SDK against a server', () => {
 });
 
 describe('the client SDK with API tokens', () => {
-  test('no token is 401, a token without the scope 403, a next-scope token takes values', async () => {
+  test('no token is 401, a token without the scope 403, a next-scope token takes values and token() describes it', async () => {
     const dir = tempDir();
     const store = `sqlite:${join(dir, 'tokens.db')}`;
     const created = await runCli(['token', 'create', '--name', 'app', '--scope', 'next', '--store', store]);
@@ -138,6 +143,14 @@ describe('the client SDK with API tokens', () => {
       assert.deepEqual([anonymous.code, anonymous.status, anonymous.retryable], ['unauthorized', 401, false]);
       const app = new TakeANumber({ url: server.url, token });
       assert.equal(await app.next('orders'), 1n);
+      const described = await app.token();
+      assert.deepEqual(
+        { ...described, token: described.token === null ? null : { ...described.token, created_at: typeof described.token.created_at } },
+        { tokens_required: true, token: { name: 'app', scopes: ['next'], prefix: null, created_at: 'string', expires_at: null } },
+        'token() describes the token sent, whatever its scope',
+      );
+      const unknown = await rejection(new TakeANumber({ url: server.url, token: 'tan_unknown' }).token());
+      assert.deepEqual([unknown.code, unknown.status], ['unauthorized', 401]);
       const forbidden = await rejection(app.sequences.put('orders', { cache: 10 }));
       assert.deepEqual([forbidden.code, forbidden.status, forbidden.retryable], ['forbidden', 403, false]);
     } finally {

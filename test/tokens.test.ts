@@ -1,70 +1,14 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../src/app.js';
 import { generateToken, hashToken, type Scope } from '../src/tokens/tokens.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { TokenNameTakenError, type TokenStore } from '../src/tokens/token-store.js';
 import { startPostgres } from './helpers/postgres.js';
+import { bearer, harness, type Harness } from './helpers/token-harness.js';
 import { tempDir } from './helpers/temp.js';
-
-interface Harness {
-  readonly app: FastifyInstance;
-  readonly store: SqliteStore;
-  readonly dir: string;
-  readonly logs: string[];
-  /** Creates a token in the store and returns it (the app sees it after its next refresh). */
-  add(name: string, scopes: Scope[], extra?: { prefix?: string; expiresAt?: number }): Promise<string>;
-  close(): Promise<void>;
-}
-
-async function harness(
-  options: { rateLimit?: number; trustProxy?: boolean | string[]; tokens?: [string, Scope[], { prefix?: string; expiresAt?: number }?][] } = {},
-) {
-  const dir = tempDir();
-  const store = SqliteStore.open(join(dir, 'tokens.db'), { mode: 'write' });
-  const add = async (name: string, scopes: Scope[], extra: { prefix?: string; expiresAt?: number } = {}): Promise<string> => {
-    const token = generateToken();
-    await store.tokens.createToken({ name, hash: hashToken(token), scopes, prefix: extra.prefix, createdAt: Date.now(), expiresAt: extra.expiresAt });
-    return token;
-  };
-  const created = new Map<string, string>();
-  for (const [name, scopes, extra] of options.tokens ?? []) created.set(name, await add(name, scopes, extra));
-  const logs: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      logs.push(chunk.toString());
-      callback();
-    },
-  });
-  const app = await buildApp({
-    store,
-    tokens: store.tokens,
-    tokenRefreshMs: 25,
-    rateLimit: options.rateLimit,
-    trustProxy: options.trustProxy,
-    logger: { level: 'info', stream },
-  });
-  await app.ready();
-  const h: Harness = {
-    app,
-    store,
-    dir,
-    logs,
-    add,
-    async close() {
-      await app.close();
-      await store.close();
-    },
-  };
-  return { h, token: (name: string) => created.get(name) as string };
-}
-
-const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
 
 describe('API tokens over HTTP', () => {
   it('leaves every endpoint open while no token exists', async () => {

@@ -144,22 +144,57 @@ export interface Ability {
   readonly reason: string;
 }
 
+/** What `GET /token` answers: whether the service needs a token, and what the one sent may do. */
+export interface TokenInfo {
+  readonly tokens_required: boolean;
+  readonly token: {
+    readonly name: string;
+    readonly scopes: readonly string[];
+    readonly prefix: string | null;
+    readonly created_at: string;
+    readonly expires_at: string | null;
+  } | null;
+}
+
+const CAN_ACT: Ability = { canAct: true, reason: '' };
+
 /**
- * Learns whether the token may use the admin routes, without changing
- * anything: a DELETE whose `forget` is invalid is checked for its scope
- * before the query (403 forbidden without admin), and then refused by the
- * query check (400) before anything is deleted. Without a token the API is
- * either open (the service has no tokens) or asks for one (401).
+ * What the token may do to the sequence `name` (to a new one, without a
+ * name), by what `GET /token` says of it: the admin routes need the `admin`
+ * scope, and a token with a prefix only reaches names starting with it.
  */
-export async function probeAbility(name: string): Promise<Ability> {
-  if (storedToken() === null) return { canAct: true, reason: '' };
+export function abilityOf(info: TokenInfo, name?: string): Ability {
+  const token = info.token;
+  if (token === null) return CAN_ACT; // no token required: the API is open
+  if (!token.scopes.includes('admin')) {
+    return {
+      canAct: false,
+      reason: `Your token cannot change sequences: The token '${token.name}' lacks the 'admin' scope these actions need (it has ${token.scopes.join(', ')}).`,
+    };
+  }
+  if (token.prefix !== null && name !== undefined && !name.startsWith(token.prefix)) {
+    return { canAct: false, reason: `Your token cannot change this sequence: The token '${token.name}' may only use sequences whose names start with '${token.prefix}'.` };
+  }
+  return CAN_ACT;
+}
+
+/**
+ * Learns once what the stored token may do (`GET /token`, which changes
+ * nothing and any valid token may ask), and answers for any sequence name
+ * from that. Without a stored token the API is either open or asks for one
+ * (the other calls' 401 brings up the token form); an unknown token is told
+ * so; if the service cannot say, the buttons stay enabled (the API checks).
+ */
+export async function learnAbility(): Promise<(name?: string) => Ability> {
+  if (storedToken() === null) return () => CAN_ACT;
   try {
-    await api('DELETE', sequencePath(name, '?forget=scope-check'));
-    return { canAct: true, reason: '' };
+    const info = await api<TokenInfo>('GET', '/token');
+    return (name) => abilityOf(info, name);
   } catch (error) {
-    if (error instanceof ApiError && (error.status === 403 || error.status === 401)) {
-      return { canAct: false, reason: `Your token cannot change sequences: ${error.message}` };
+    if (error instanceof ApiError && error.status === 401) {
+      const refused: Ability = { canAct: false, reason: `Your token cannot change sequences: ${error.message}` };
+      return () => refused;
     }
-    return { canAct: true, reason: '' };
+    return () => CAN_ACT;
   }
 }

@@ -4,7 +4,7 @@ import type { StatsPoller } from './poller.js';
 
 export interface ViewContext {
   readonly poller: StatsPoller;
-  /** Whether the token may change sequences (learned once per token). */
+  /** Whether the token may change the sequence `name` (a new one, without a name); learned once per token from GET /token. */
   readonly ability: (name?: string) => Promise<Ability>;
   /** Shows an API error (code and message) or any other failure in the page's notice area. */
   readonly showError: (error: unknown) => void;

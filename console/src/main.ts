@@ -6,7 +6,7 @@
  *   #/new          create a sequence
  *   #/sequence/N   one sequence (N percent-encoded)
  */
-import { ApiError, onUnauthorized, probeAbility, storedToken, storeToken, type Ability, type Stats } from './api.js';
+import { ApiError, learnAbility, onUnauthorized, storedToken, storeToken, type Ability, type Stats } from './api.js';
 import { createView } from './actions.js';
 import type { View, ViewContext } from './context.js';
 import { byId, h, replace } from './dom.js';
@@ -38,18 +38,18 @@ const poller = new StatsPoller((error) => {
   else if (error.status !== 401) showError(error);
 });
 
-/** The ability of the current token, learned once per token (and per name for prefix tokens). */
-const abilities = new Map<string, Promise<Ability>>();
+/** What each token may do, learned once per token (GET /token), then judged per sequence name. */
+const abilities = new Map<string, Promise<(name?: string) => Ability>>();
 const context: ViewContext = {
   poller,
-  ability: (name = 'take-a-number console scope check') => {
-    const key = `${storedToken() ?? ''}\u0000${name}`;
-    let ability = abilities.get(key);
-    if (ability === undefined) {
-      ability = probeAbility(name);
-      abilities.set(key, ability);
+  ability: async (name) => {
+    const key = storedToken() ?? '';
+    let judge = abilities.get(key);
+    if (judge === undefined) {
+      judge = learnAbility();
+      abilities.set(key, judge);
     }
-    return ability;
+    return (await judge)(name);
   },
   showError,
   showDone,

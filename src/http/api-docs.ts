@@ -127,7 +127,7 @@ export async function registerApiDocs(app: FastifyInstance): Promise<void> {
             type: 'http',
             scheme: 'bearer',
             description:
-              'Needed once any API token exists (take-a-number token create). Scopes: next (/next, and confirm, release, void of reservations), read (GET /sequences…, /metrics), admin (all).',
+              'Needed once any API token exists (take-a-number token create). Scopes: next (/next, and confirm, release, void of reservations), read (GET /sequences…, /metrics, /stats), admin (all); GET /token takes any valid token.',
           },
         },
       },

@@ -7,12 +7,16 @@ import { addressKey, tokenKey, type RateLimit } from './rate-limit.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The token scope a route needs once tokens exist; routes without one are public. */
-    scope?: Scope;
     /**
-     * The route confines itself to a token's name prefix (the sequence list).
-     * Routes with a `name` parameter are checked here; any other scoped route
-     * (e.g. /metrics, which covers every sequence) refuses prefixed tokens.
+     * The token scope a route needs once tokens exist (`any`: any valid token,
+     * whatever its scopes: GET /token); routes without one are public.
+     */
+    scope?: Scope | 'any';
+    /**
+     * The route confines itself to a token's name prefix (the sequence list),
+     * or touches no sequence (GET /token). Routes with a `name` parameter are
+     * checked here; any other scoped route (e.g. /metrics, which covers every
+     * sequence) refuses prefixed tokens.
      */
     confinesToPrefix?: boolean;
   }
@@ -67,7 +71,7 @@ export function registerAuth(app: FastifyInstance, tokens: TokenCache, limit?: R
       );
       return;
     }
-    if (!allows(token.scopes, scope)) {
+    if (scope !== 'any' && !allows(token.scopes, scope)) {
       refuse(tokenKey(token.name), new AppError('forbidden', `The token '${token.name}' lacks the '${scope}' scope this endpoint needs.`));
       return;
     }

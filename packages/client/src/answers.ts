@@ -164,3 +164,36 @@ export function settledOf(body: JsonValue | undefined): Settled {
   bigintField(answer, 'value');
   return answer as unknown as Settled;
 }
+
+/** A scope of an API token: `admin` implies `read` and `next`. */
+export type Scope = 'next' | 'read' | 'admin';
+
+/** What `tan.token()` answers (`GET /token`), with the API's own field names. */
+export interface TokenInfo {
+  /** Whether the server needs a token: once any token exists. */
+  readonly tokens_required: boolean;
+  /** The token the client sent; null when none is required (a token sent then is not checked). */
+  readonly token: {
+    readonly name: string;
+    /** As created: `admin` implies `read` and `next`. */
+    readonly scopes: readonly Scope[];
+    /** Only sequences whose names start with this; null for every sequence. */
+    readonly prefix: string | null;
+    /** ISO 8601, UTC. */
+    readonly created_at: string;
+    /** When it stops being accepted (ISO 8601, UTC); null for never. */
+    readonly expires_at: string | null;
+  } | null;
+}
+
+/** Reads a `GET /token` answer. */
+export function tokenInfoOf(body: JsonValue | undefined): TokenInfo {
+  const answer = objectOf(body);
+  const required = answer.tokens_required;
+  if (typeof required !== 'boolean') throw unexpected('boolean tokens_required', answer);
+  if (answer.token === null) return { tokens_required: required, token: null };
+  const token = objectOf(answer.token);
+  stringField(token, 'name');
+  if (!Array.isArray(token.scopes)) throw unexpected('scopes array', answer);
+  return answer as unknown as TokenInfo;
+}

@@ -1,4 +1,4 @@
-import { allocationOf, settledOf, type Allocation, type Settled } from './answers.js';
+import { allocationOf, settledOf, tokenInfoOf, type Allocation, type Settled, type TokenInfo } from './answers.js';
 import { NumberBuffer, type BufferOptions } from './buffer.js';
 import { TakeANumberError } from './errors.js';
 import { toInt64 } from './json.js';
@@ -143,6 +143,15 @@ export class TakeANumber {
   /** Voids a reservation by its id, with an optional reason. */
   void(name: string, reservation: string, reason?: string): Promise<Settled> {
     return this.settle(name, reservation, 'void', reason);
+  }
+
+  /**
+   * `GET /token`: whether the server needs a token, and the name, scopes,
+   * prefix and expiry of the one this client sends (any valid token may ask;
+   * without a valid one, once tokens exist, it fails with `unauthorized`).
+   */
+  async token(): Promise<TokenInfo> {
+    return tokenInfoOf((await this.transport.send({ method: 'GET', path: '/token', retry: 'safe' })).body);
   }
 
   /**

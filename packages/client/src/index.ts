@@ -9,6 +9,6 @@ export { NumberBuffer } from './buffer.js';
 export type { BufferOptions } from './buffer.js';
 export { Sequences } from './sequences.js';
 export type { Int64Input, SequenceOptions, ListOptions } from './sequences.js';
-export type { Allocation, Sequence, SequencePage, Settled } from './answers.js';
+export type { Allocation, Scope, Sequence, SequencePage, Settled, TokenInfo } from './answers.js';
 export { parseJson, stringifyJson } from './json.js';
 export type { JsonValue } from './json.js';
