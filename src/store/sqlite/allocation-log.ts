@@ -71,15 +71,15 @@ export class AllocationLog implements RowOverlay {
     return this.#overlay.get(name);
   }
 
-  namesBetween(lower: string, after: boolean, upper: string | undefined): string[] {
+  namesBetween(lower: string, after: boolean, upper: string | undefined, prefix: string, limit: number): string[] {
     const sorted = (this.#sorted ??= [...this.#overlay.keys()].map((name): [string, Buffer] => [name, Buffer.from(name)]).sort((a, b) => Buffer.compare(a[1], b[1])));
     const low = Buffer.from(lower);
     const high = upper === undefined ? undefined : Buffer.from(upper);
     const names: string[] = [];
-    for (let index = firstAtOrAbove(sorted, low); index < sorted.length; index += 1) {
+    for (let index = firstAtOrAbove(sorted, low); index < sorted.length && names.length < limit; index += 1) {
       const [name, bytes] = sorted[index] as [string, Buffer];
       if (high !== undefined && Buffer.compare(bytes, high) >= 0) break;
-      if (!after || Buffer.compare(bytes, low) > 0) names.push(name);
+      if ((!after || Buffer.compare(bytes, low) > 0) && name.startsWith(prefix)) names.push(name);
     }
     return names;
   }

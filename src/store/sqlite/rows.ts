@@ -131,8 +131,11 @@ export function rowOfRecord(record: SequenceRecord): SequenceRow {
 /** Records newer than the table's rows (the allocation log's overlay), read before them. */
 export interface RowOverlay {
   get(name: string): SequenceRecord | undefined;
-  /** Its names from `lower` (excluded when `after`) to `upper` (excluded), in the table's (UTF-8 byte) order. */
-  namesBetween(lower: string, after: boolean, upper: string | undefined): string[];
+  /**
+   * Its first `limit` names starting with `prefix` from `lower` (excluded when
+   * `after`) to `upper` (excluded), in the table's (UTF-8 byte) order.
+   */
+  namesBetween(lower: string, after: boolean, upper: string | undefined, prefix: string, limit: number): string[];
 }
 
 export class SequenceRows {
@@ -300,9 +303,14 @@ function mergeOverlay(
     from = range.after ? last : `${last}\u0000`;
   }
   if (query.deleted === true) return kept.slice(0, query.limit);
-  const names = overlay.namesBetween(range.lower, range.after, exhausted || last === undefined ? range.upper : `${last}\u0000`);
-  const added = names.map((name) => overlay.get(name) as SequenceRecord).filter((record) => record.name.startsWith(query.prefix));
-  return [...kept, ...added].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name))).slice(0, query.limit);
+  // Only the overlay's first `limit` names of the range can be among the page's first `limit`.
+  const names = overlay.namesBetween(range.lower, range.after, exhausted || last === undefined ? range.upper : `${last}\u0000`, query.prefix, query.limit);
+  if (names.length === 0) return kept.slice(0, query.limit);
+  const merged = [...kept, ...names.map((name) => overlay.get(name) as SequenceRecord)].map((record): [Buffer, SequenceRecord] => [Buffer.from(record.name), record]);
+  return merged
+    .sort((a, b) => Buffer.compare(a[0], b[0]))
+    .slice(0, query.limit)
+    .map(([, record]) => record);
 }
 
 /**
