@@ -4,7 +4,7 @@
  * append + fdatasync per event-loop turn, every answer after its sync) and
  * Redis `INCR` with `appendfsync always`; then the real `serve` (SQLite store,
  * a fresh one per row): one hot sequence, 100,000 random names, count=1000,
- * gapless reserve + confirm; the SDK's rows (bench/sdk.ts, when present);
+ * gapless reserve + confirm; the SDK's rows (bench/sdk.ts);
  * and a cold start with SEQUENCES sequences.
  *
  * Conditions (as ../shared/bench/suite.sh): wrk -t1, WARMUP s (2) then
@@ -18,7 +18,7 @@
  *   npm run bench -- --save                # also writes bench/results/DATE-bench.md
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { coldStart } from './cold-start.js';
@@ -120,20 +120,15 @@ for (const connections of connectionCounts) {
   }
 }
 
-// The SDK's rows: bench/sdk.ts (issue 15) starts its own server and prints one line per figure
+// The SDK's rows: bench/sdk.ts starts its own server and prints one line per figure
 // (CALLERS concurrent callers: the first connection count).
-const sdkLines: string[] = [];
-if (existsSync(join(root, 'bench/sdk.ts'))) {
-  const sdk = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'bench/sdk.ts')], {
-    cwd: root,
-    env: { ...process.env, SECONDS: String(seconds), CALLERS: String(connectionCounts[0]) },
-    encoding: 'utf8',
-  });
-  if (sdk.status !== 0) throw new Error(`bench/sdk.ts exited (${sdk.status}): ${sdk.stderr}`);
-  sdkLines.push('', 'SDK (bench/sdk.ts):', '', ...sdk.stdout.split('\n').filter((line) => line.trim() !== '').map((line) => `- ${line.trim()}`));
-} else {
-  sdkLines.push('', 'SDK: no bench/sdk.ts in this checkout (issue 15 adds it; its lines are printed here when it exists).');
-}
+const sdk = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'bench/sdk.ts')], {
+  cwd: root,
+  env: { ...process.env, SECONDS: String(seconds), CALLERS: String(connectionCounts[0]) },
+  encoding: 'utf8',
+});
+if (sdk.status !== 0) throw new Error(`bench/sdk.ts exited (${sdk.status}): ${sdk.stderr}`);
+const sdkLines = ['', 'SDK (bench/sdk.ts):', '', ...sdk.stdout.split('\n').filter((line) => line.trim() !== '').map((line) => `- ${line.trim()}`)];
 
 const cold = await coldStart(coldSequences);
 const date = new Date().toISOString().slice(0, 10);

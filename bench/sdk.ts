@@ -4,50 +4,25 @@
  *   node --import tsx bench/sdk.ts          # 5 s per row
  *   SECONDS=2 node --import tsx bench/sdk.ts
  *
- * Rows: `tan.next()` calls per second against a spawned server (SQLite in a
- * temporary folder), 64 concurrent callers in this process, then a bare
+ * Rows: `tan.next()` calls per second against a spawned server (bench/servers.ts:
+ * serve on a fresh SQLite store, as the other rows), 64 concurrent callers in this process, then a bare
  * `fetch` POST the same way as the floor it is compared with; and
  * `buffer.next()` / `nextSync()` values per second in process with batch
  * 10000: sustained (refilled from the server in the background, so bound by
  * its round trip when values go faster) and from memory (only the calls a
  * range in memory answers are timed).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { TakeANumber, type NumberBuffer } from '../packages/client/src/index.js';
+import { serveArgs, start, stop } from './servers.js';
 
 const seconds = Number(process.env.SECONDS ?? 5);
 const callers = Number(process.env.CALLERS ?? 64);
-const root = new URL('..', import.meta.url).pathname;
-const dir = mkdtempSync(join(tmpdir(), 'takeanumber-bench-sdk-'));
-
-function start(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--port', '0', '--host', '127.0.0.1', '--store', `sqlite:${join(dir, 'sdk.db')}`], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let buffer: string | undefined = '';
-    // The log is read to the end (a full pipe would stall the server), kept only until ready.
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      if (buffer === undefined) return;
-      buffer += chunk;
-      const line = buffer.split('\n').find((l) => l.includes('take-a-number ready'));
-      if (line === undefined) return;
-      buffer = undefined;
-      resolve({ child, url: (JSON.parse(line) as { url: string }).url });
-    });
-    child.once('exit', (code) => reject(new Error(`the server exited (${code}) before it was ready`)));
-  });
-}
 
 const format = (perSecond: number): string => Math.round(perSecond).toLocaleString('en-US');
 
-const server = await start();
+const server = await start(serveArgs());
 try {
   const tan = new TakeANumber({ url: server.url });
 
@@ -134,7 +109,5 @@ try {
     await ids.close();
   }
 } finally {
-  server.child.kill('SIGTERM');
-  await new Promise((resolve) => server.child.once('exit', resolve));
-  rmSync(dir, { recursive: true, force: true });
+  await stop(server);
 }
