@@ -17,17 +17,22 @@ export interface ColdStart {
   readonly rssMb: number;
 }
 
+/** A new SQLite store at `path` holding `sequences` sequences, customer-0 (at 1) to customer-(sequences-1). */
+export async function seedStore(path: string, sequences: number): Promise<void> {
+  const store = SqliteStore.open(path, { mode: 'write' });
+  for (let from = 0; from < sequences; from += 100_000) {
+    const chunk = new Map<string, bigint>();
+    for (let i = from; i < Math.min(sequences, from + 100_000); i += 1) chunk.set(`customer-${i}`, BigInt(i + 1));
+    await store.importSequences(seedEntries(chunk));
+  }
+  await store.close();
+}
+
 export async function coldStart(sequences: number): Promise<ColdStart> {
   const dir = mkdtempSync(join(tmpdir(), 'takeanumber-bench-cold-'));
   try {
     const path = join(dir, 'cold.db');
-    const store = SqliteStore.open(path, { mode: 'write' });
-    for (let from = 0; from < sequences; from += 100_000) {
-      const chunk = new Map<string, bigint>();
-      for (let i = from; i < Math.min(sequences, from + 100_000); i += 1) chunk.set(`customer-${i}`, BigInt(i + 1));
-      await store.importSequences(seedEntries(chunk));
-    }
-    await store.close();
+    await seedStore(path, sequences);
     const server = await start(serveArgs(`sqlite:${path}`));
     try {
       const t0 = performance.now();

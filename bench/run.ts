@@ -16,6 +16,7 @@
  *   npm run bench                          # 64 and 256 connections
  *   CONNECTIONS=64 RUNS=1 SECONDS=3 npm run bench
  *   npm run bench -- --save                # also writes bench/results/DATE-bench.md
+ *   ROWS=floor,hot,random npm run bench    # only the rows whose name contains one of these words
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -40,7 +41,11 @@ if (spawnSync('wrk', ['--version']).error !== undefined) {
   process.exit(1);
 }
 
-const table = rows(hasRedis() ? undefined : `redis-server is not installed: ${redisInstallHint}`);
+/** ROWS=word,word keeps the rows whose name contains one of the words (both floors are always kept: the ratios are to them). */
+const rowFilter = (process.env.ROWS ?? '').split(',').filter((word) => word !== '');
+const table = rows(hasRedis() ? undefined : `redis-server is not installed: ${redisInstallHint}`).filter(
+  (row) => rowFilter.length === 0 || row.what === DURABLE_FLOOR || row.what === FLOOR || rowFilter.some((word) => row.what.includes(word)),
+);
 const measured = new Map<string, Measure[]>();
 const key = (row: Row, connections: number): string => `${row.what}@${connections}`;
 
@@ -122,17 +127,22 @@ for (const connections of connectionCounts) {
 
 // The SDK's rows: bench/sdk.ts starts its own server and prints one line per figure
 // (CALLERS concurrent callers: the first connection count).
-const sdk = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'bench/sdk.ts')], {
-  cwd: root,
-  env: { ...process.env, SECONDS: String(seconds), CALLERS: String(connectionCounts[0]) },
-  encoding: 'utf8',
-});
-if (sdk.status !== 0) throw new Error(`bench/sdk.ts exited (${sdk.status}): ${sdk.stderr}`);
-const sdkLines = ['', 'SDK (bench/sdk.ts):', '', ...sdk.stdout.split('\n').filter((line) => line.trim() !== '').map((line) => `- ${line.trim()}`)];
+// With ROWS set, they run only when it names them ('sdk', 'cold').
+const wanted = (word: string): boolean => rowFilter.length === 0 || rowFilter.includes(word);
+const sdkLines: string[] = [];
+if (wanted('sdk')) {
+  const sdk = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'bench/sdk.ts')], {
+    cwd: root,
+    env: { ...process.env, SECONDS: String(seconds), CALLERS: String(connectionCounts[0]) },
+    encoding: 'utf8',
+  });
+  if (sdk.status !== 0) throw new Error(`bench/sdk.ts exited (${sdk.status}): ${sdk.stderr}`);
+  sdkLines.push('', 'SDK (bench/sdk.ts):', '', ...sdk.stdout.split('\n').filter((line) => line.trim() !== '').map((line) => `- ${line.trim()}`));
+}
 
-const cold = await coldStart(coldSequences);
+const cold = wanted('cold') ? await coldStart(coldSequences) : undefined;
 const date = new Date().toISOString().slice(0, 10);
-const command = `SECONDS=${seconds} WARMUP=${warmupSeconds} RUNS=${runs} CONNECTIONS=${connectionCounts.join(',')} SEQUENCES=${coldSequences} npm run bench${save ? ' -- --save' : ''}`;
+const command = `${rowFilter.length === 0 ? '' : `ROWS=${rowFilter.join(',')} `}SECONDS=${seconds} WARMUP=${warmupSeconds} RUNS=${runs} CONNECTIONS=${connectionCounts.join(',')} SEQUENCES=${coldSequences} npm run bench${save ? ' -- --save' : ''}`;
 const report = [
   `# npm run bench (${date})`,
   '',
@@ -145,8 +155,12 @@ const report = [
   '',
   'The gapless row: each connection reserves (POST /next/gapless) and confirms a reservation in turn; its latencies are per request, a pair is two. Server CPU / request: user + system time of the server process (/proc/PID/stat) over the measured run, divided by the requests answered.',
   '',
-  `Cold start with ${coldSequences.toLocaleString('en-US')} sequences in the store: ready (listening) after ${cold.readyMs.toFixed(0)} ms, first answer after ${cold.firstAnswerMs.toFixed(0)} ms, RSS ${cold.rssMb.toFixed(0)} MB.`,
-  '',
+  ...(cold === undefined
+    ? []
+    : [
+        `Cold start with ${coldSequences.toLocaleString('en-US')} sequences in the store: ready (listening) after ${cold.readyMs.toFixed(0)} ms, first answer after ${cold.firstAnswerMs.toFixed(0)} ms, RSS ${cold.rssMb.toFixed(0)} MB.`,
+        '',
+      ]),
   `Command: \`${command}\``,
 ].join('\n');
 console.log(report);

@@ -36,16 +36,16 @@ export function freePort(): Promise<number> {
  * Starts `node args…` on a free port with DATA_DIR set to a fresh folder
  * (`{port}` and `{dir}` in args are replaced by them; PORT and DATA_DIR are
  * also set). Ready when it answers HTTP at all (at `--log-level warn` serve
- * prints no ready line): polled every 10 ms.
+ * prints no ready line): polled every 10 ms. `env` is added to this process's.
  */
-export async function start(args: readonly string[]): Promise<Started> {
+export async function start(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<Started> {
   const dir = mkdtempSync(join(tmpdir(), 'takeanumber-bench-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const began = performance.now();
   const child = spawn(process.execPath, args.map((arg) => arg.replaceAll('{dir}', dir).replaceAll('{port}', String(port))), {
     cwd: root,
-    env: { ...process.env, DATA_DIR: dir, PORT: String(port) },
+    env: { ...process.env, ...env, DATA_DIR: dir, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   let exited: number | null | undefined;

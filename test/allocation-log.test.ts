@@ -193,10 +193,10 @@ describe('the allocation log (SQLite)', () => {
     const copy = crashCopy(path);
     await store.allocateBatch(Array.from({ length: 4000 }, (_, i) => one(`t-${i}`)));
     assert.equal(logRows(path), 41, '20,000 entries: a pass starts, nothing written yet');
-    // 512 names a commit (allocation-log.ts): the 40th commit writes the last of the 20,000 and deletes the 41 rows.
-    for (let batch = 1; batch <= 40; batch += 1) {
+    // 64 names a commit of one entry (allocation-log.ts): the 313th writes the last of the 20,000 and deletes the 41 rows.
+    for (let batch = 1; batch <= 313; batch += 1) {
       await store.allocateBatch([one('u')]);
-      assert.equal(logRows(path), batch < 40 ? 41 + batch : 40, `after batch ${batch}`);
+      assert.equal(logRows(path), batch < 313 ? 41 + batch : 313, `after batch ${batch}`);
     }
     assert.equal(tableValues(path).size, 20_000);
     await store.close();
@@ -286,6 +286,62 @@ describe('the allocation log (SQLite)', () => {
       );
       await reopened.close();
     }
+  });
+
+  it('a pass writes twice the entries each commit logs, so the log stays bounded under batches of new names', async () => {
+    const path = join(tempDir(), 'store.db');
+    const store = withFolding(100, 2, () => SqliteStore.open(path, { mode: 'write' }));
+    const last = new Map<string, bigint>();
+    let most = 0;
+    let passesEnded = 0;
+    // 40 new names a batch: a fixed chunk of 2 names a commit would never catch up with them.
+    for (let batch = 0; batch < 60; batch += 1) {
+      const requests = Array.from({ length: 40 }, (_, i) => one(`b-${batch * 40 + i}`));
+      const before = logRows(path);
+      await store.allocateBatch(requests);
+      for (const { name } of requests) last.set(name, 1n);
+      if (logRows(path) < before) passesEnded += 1;
+      most = Math.max(most, logRows(path) * 40);
+    }
+    assert.ok(passesEnded >= 10, `passes ended (${passesEnded})`);
+    // At most (1 + 1/2) x (100 + one batch of 40) entries, as allocation-log.ts's FOLD_PACE says.
+    assert.ok(most <= 210, `the log held at most ${most} entries`);
+    assert.ok(tableValues(path).size >= 2000, 'the passes wrote most names into the table');
+    const copy = crashCopy(path);
+    await store.close();
+    const reopened = SqliteStore.open(copy, { mode: 'write' });
+    assert.deepEqual(await lastValues(reopened), last);
+    await reopened.close();
+  });
+
+  it('a start that replays a long log folds it by passes, never in one transaction', async () => {
+    const path = join(tempDir(), 'store.db');
+    // 3,000 entries logged while the threshold was far away, then a crash.
+    const store = withFolding(1_000_000, 64, () => SqliteStore.open(path, { mode: 'write' }));
+    const last = new Map<string, bigint>();
+    for (let batch = 0; batch < 30; batch += 1) {
+      const requests = Array.from({ length: 100 }, (_, i) => one(`r-${batch * 100 + i}`));
+      await store.allocateBatch(requests);
+      for (const { name } of requests) last.set(name, 1n);
+    }
+    const copy = crashCopy(path);
+    await store.close();
+    // Opened with a threshold of 100: the log is 30 times over it.
+    const reopened = withFolding(100, 64, () => SqliteStore.open(copy, { mode: 'write' }));
+    await reopened.allocateBatch([one('x')]);
+    assert.equal(tableValues(copy).size, 0, 'the first commit after the start starts a pass and writes nothing of it');
+    const sizes: number[] = [];
+    for (let batch = 0; batch < 47; batch += 1) {
+      await reopened.allocateBatch([one('x')]);
+      sizes.push(tableValues(copy).size);
+    }
+    // 64 names a commit of one entry: 3,001 names (x included) in 47 commits, the log rows then deleted.
+    assert.deepEqual(sizes.slice(0, 3), [64, 128, 192]);
+    assert.equal(sizes.at(-1), 3001);
+    assert.equal(logRows(copy), 47, 'only the rows after the snapshot are left');
+    last.set('x', 48n);
+    assert.deepEqual(await lastValues(reopened), last);
+    await reopened.close();
   });
 
   it('lists overlaid names in UTF-8 byte order, as the table does', async () => {

@@ -9,20 +9,34 @@ import { statementsOf } from './statements.js';
  * Entries in the log after which a chunked fold pass starts (see
  * AllocationLog): bounds the overlay (memory) and the replay at start. A
  * pass writes each page of `sequences` it touches about once, so the larger
- * it is the fewer pages a name costs on average. At 3x this (a pass that
- * cannot keep up) the whole overlay is folded at once. `TAKEANUMBER_FOLD_ENTRIES`
+ * it is the fewer pages a name costs on average. `TAKEANUMBER_FOLD_ENTRIES`
  * changes it (the crash tests set a few).
  */
 export const DEFAULT_FOLD_ENTRIES = 20_000;
 
 /**
- * Names a commit writes into `sequences` while a pass runs: bounds the work a
- * pass adds to one commit (a few ms at 512 on the development machine, where
- * the whole fold of 20,000 held the event loop for up to ~100 ms:
- * bench/results/2026-11-30-chunked-fold.md). `TAKEANUMBER_FOLD_CHUNK` changes
- * it (the crash and chaos tests set 2).
+ * The fewest names a commit writes into `sequences` while a pass runs; a
+ * commit whose batch logged more entries writes PACE times as many names
+ * (see `step`). Work of a pass is so spread over the commits in proportion
+ * to their batches: no commit carries much more than its own batch's worth,
+ * which is what the p99 latency sees (a fixed 512 names a commit made one
+ * commit in nine take 2.5-10 ms under 100,000 random names; the whole fold
+ * of 20,000 in one go held the event loop for up to ~100 ms:
+ * bench/results/2026-11-30-chunked-fold.md). `TAKEANUMBER_FOLD_CHUNK`
+ * changes it (the crash and chaos tests set 2).
  */
-export const DEFAULT_FOLD_CHUNK = 512;
+export const DEFAULT_FOLD_CHUNK = 64;
+
+/**
+ * Names a commit of a pass writes for each entry its own batch logged. Above
+ * 1, a pass always ends: it writes at least PACE names for each entry added
+ * meanwhile, so a pass over N names (N at most the entries it covers) ends
+ * after at most N / PACE more entries, and the log never holds much more
+ * than (1 + 1 / PACE) times the threshold (plus one batch). No backstop fold
+ * of the whole overlay is needed, at run time or after a start that replayed
+ * a long log (the first commit after it starts a pass).
+ */
+export const FOLD_PACE = 2;
 
 const positiveSetting = (setting: string | undefined, fallback: number): number => {
   const value = setting === undefined ? Number.NaN : Number(setting);
@@ -97,15 +111,16 @@ export class AllocationLog implements RowOverlay {
   }
 
   /**
-   * Inside a batch's transaction, after its log row: the running pass's next
-   * chunk of names written with their current records, and the log rows up to
-   * foldSeq deleted if that was the last; `committed` applies it.
+   * Inside a batch's transaction, after its log row of `logged` entries: the
+   * running pass's next chunk of names (FOLD_PACE per entry logged, at least
+   * the chunk setting) written with their current records, and the log rows
+   * up to foldSeq deleted if that was the last; `committed` applies it.
    */
-  step(rows: SequenceRows): FoldStep | undefined {
+  step(rows: SequenceRows, logged: number): FoldStep | undefined {
     const pass = this.#pass;
     if (pass === undefined) return undefined;
     const written: SequenceRecord[] = [];
-    const end = Math.min(pass.next + this.#chunk, pass.names.length);
+    const end = Math.min(pass.next + Math.max(this.#chunk, FOLD_PACE * logged), pass.names.length);
     for (let index = pass.next; index < end; index += 1) {
       // Absent only if a full fold ran since, which ends the pass: never here.
       const record = this.#overlay.get(pass.names[index] as string);
@@ -150,11 +165,6 @@ export class AllocationLog implements RowOverlay {
     const foldSeq = this.#sql('SELECT max(seq) FROM allocation_log').pluck().get() as bigint | null;
     if (foldSeq === null) return;
     this.#pass = { foldSeq, names: [...this.#overlay.keys()].sort(), next: 0, entries: this.#entries };
-  }
-
-  /** Whether a full fold is due: the log reached 3x the threshold (a pass that does not keep up). */
-  get due(): boolean {
-    return this.#entries >= 3 * this.#threshold;
   }
 
   /**

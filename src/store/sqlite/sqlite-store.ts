@@ -187,7 +187,7 @@ export class SqliteStore implements SequenceStore {
           const result = serveBatch(this.#rows, this.#gapless, this.#blocks, requests, this.#now());
           this.#log.append(result.logged);
           // The running fold pass's next chunk, in this transaction (no commit of its own: no fsync of its own).
-          return { ...result, step: this.#log.step(this.#rows) };
+          return { ...result, step: this.#log.step(this.#rows, result.logged.length) };
         },
         ({ logged, step }) => this.#log.committed(logged, step),
       );
@@ -197,15 +197,14 @@ export class SqliteStore implements SequenceStore {
         if (block === undefined) this.#blocks.delete(name);
         else this.#blocks.set(name, block);
       }
-      if (this.#log.due) this.#foldQuietly();
       return outcomes;
     });
   }
 
   /**
-   * A fold after a batch: its answers are durable already, so a fold that
-   * fails (a full disk) is left for the next batch; the log and the overlay
-   * still hold every row. A damaged file is found again by the next write.
+   * The fold at a clean close: every answer is durable already, so a fold
+   * that fails (a full disk) is left for the next open, which replays the
+   * log; the log still holds every row.
    */
   #foldQuietly(): void {
     try {
