@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { allSequences } from '../src/core/paging.js';
-import { DEFAULT_OPTIONS, resolveOptions } from '../src/core/sequence.js';
+import { DEFAULT_OPTIONS, resolveOptions, type SequenceState } from '../src/core/sequence.js';
 import { StoreOpenError, type AllocationRequest, type SequenceStore } from '../src/core/store.js';
 import { SqliteSnapshot } from '../src/store/sqlite/backup.js';
-import { rowOf } from '../src/store/sqlite/rows.js';
+import { rowOf, type SequenceRow } from '../src/store/sqlite/rows.js';
 import { checksumOf, decodeEntries, encodeEntries } from '../src/store/sqlite/log-codec.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { tempDir } from './helpers/temp.js';
@@ -89,6 +89,35 @@ describe('the allocation log (SQLite)', () => {
     }
     assert.throws(() => decodeEntries(bytes.subarray(0, bytes.length - 3)), /cut short/);
     assert.throws(() => decodeEntries(Buffer.alloc(0)), /no entry/);
+  });
+
+  it('writes each integer in the fewest bytes that hold it, and reads the all-8-byte rows of schema 8', () => {
+    const edges = [0n, -128n, 127n, -129n, 128n, 2n ** 47n - 1n, -(2n ** 47n), 2n ** 47n, -(2n ** 47n) - 1n, 2n ** 63n - 1n, -(2n ** 63n)];
+    const state = (lastValue: bigint): SequenceState => ({ options: DEFAULT_OPTIONS, position: { lastValue, isCalled: true }, issued: undefined });
+    const rows = edges.map((value, i) => rowOf(`e-${String(i).padStart(2, "0")}`, state(value), { seriesFirst: undefined, period: undefined }, 1_764_000_000_000, 1_764_000_000_001));
+    assert.deepEqual(decodeEntries(encodeEntries(rows)), rows);
+    // last_value alone differs between the rows: its bytes are 1 (tag) + 1, 6 or 8.
+    const sizes = rows.map((row) => encodeEntries([row]).length - encodeEntries([rows[0] as SequenceRow]).length);
+    assert.deepEqual(sizes, [0, 0, 0, 5, 5, 5, 5, 7, 7, 7, 7]);
+    // Schema 8's encoding: tag 1 and 8 bytes for every integer.
+    const schema8 = (row: SequenceRow): Buffer =>
+      Buffer.concat(
+        row.slice(0, 22).map((field) => {
+          if (field === null) return Buffer.from([0]);
+          if (typeof field === 'string') {
+            const text = Buffer.from(field, 'utf8');
+            const head = Buffer.alloc(5);
+            head[0] = 2;
+            head.writeUInt32BE(text.length, 1);
+            return Buffer.concat([head, text]);
+          }
+          const integer = Buffer.alloc(9);
+          integer[0] = 1;
+          integer.writeBigInt64BE(field, 1);
+          return integer;
+        }),
+      );
+    assert.deepEqual(decodeEntries(Buffer.concat(rows.map(schema8))), rows);
   });
 
   it('replays an unfolded log after a crash: every name continues after its last value', async () => {

@@ -9,56 +9,72 @@ import { toRecord, type SequenceRow as LiveRow } from './rows.js';
  * of the plain sequences one commit changed, each as the columns of
  * `sequences` but deleted_at (always NULL: the log holds live sequences
  * only), in the order of rows.ts's COLUMNS. Each field is a tag byte, then
- * for an integer 8 bytes (big-endian, signed) and for a text a 32-bit length
- * and its UTF-8 bytes. The row's checksum is the CRC-32 of these bytes.
+ * for an integer its two's complement big-endian in 1 (INT8), 6 (INT48) or
+ * 8 (INT64) bytes, the shortest that holds it, and for a text a 32-bit
+ * length and its UTF-8 bytes. The row's checksum is the CRC-32 of these
+ * bytes. Schema 8 wrote every integer as INT64; those rows read the same.
  */
 
 const NULL = 0;
-const INTEGER = 1;
+const INT64 = 1;
 const TEXT = 2;
+const INT8 = 3;
+const INT48 = 4;
+
+/** Integers INT48 holds: Buffer's writeIntBE takes a Number, exact up to 2^47 in 6 bytes. */
+const INT48_MIN = -(2n ** 47n);
+const INT48_MAX = 2n ** 47n - 1n;
 
 /** What each column may hold: t text, i integer, and a ? when it may be NULL. */
 const KINDS = ['t', 'i', 'i', 'i', 'i', 'i', 'i', 'i', 'i', 'i', 'i', 'i?', 'i?', 'i?', 't', 't', 't?', 't?', 'i?', 'i?', 'i', 'i'] as const;
 
 export const checksumOf = (bytes: Uint8Array): number => crc32(bytes);
 
+/**
+ * The bytes of `rows` (see above). One pass into a buffer sized for the
+ * longest encoding (UTF-8 takes at most 3 bytes per UTF-16 unit), cut to
+ * what was written: a log row is written per commit, with up to a batch of
+ * entries, on the path of every answer.
+ */
 export function encodeEntries(rows: readonly LiveRow[]): Buffer {
-  let size = 0;
-  const texts: (Buffer | undefined)[] = [];
-  // deleted_at, the last column, is left out: always NULL here.
-  const fieldsOf = (row: LiveRow): LiveRow[number][] => row.slice(0, KINDS.length);
+  let bound = 0;
   for (const row of rows) {
-    for (const field of fieldsOf(row)) {
-      if (typeof field === 'string') {
-        const bytes = Buffer.from(field, 'utf8');
-        texts.push(bytes);
-        size += 5 + bytes.length;
-      } else {
-        size += field === null ? 1 : 9;
-      }
+    for (let column = 0; column < KINDS.length; column += 1) {
+      const field = row[column];
+      bound += typeof field === 'string' ? 5 + 3 * field.length : 9;
     }
   }
-  const out = Buffer.allocUnsafe(size);
+  const out = Buffer.allocUnsafe(bound);
   let offset = 0;
-  let text = 0;
+  // deleted_at, the last column, is left out: always NULL here.
   for (const row of rows) {
-    for (const field of fieldsOf(row)) {
-      if (field === null) {
+    for (let column = 0; column < KINDS.length; column += 1) {
+      const field = row[column];
+      if (field === null || field === undefined) {
         out[offset++] = NULL;
       } else if (typeof field === 'bigint') {
-        out[offset++] = INTEGER;
-        out.writeBigInt64BE(field, offset);
-        offset += 8;
+        if (field >= -128n && field <= 127n) {
+          out[offset++] = INT8;
+          out.writeInt8(Number(field), offset);
+          offset += 1;
+        } else if (field >= INT48_MIN && field <= INT48_MAX) {
+          out[offset++] = INT48;
+          out.writeIntBE(Number(field), offset, 6);
+          offset += 6;
+        } else {
+          out[offset++] = INT64;
+          out.writeBigInt64BE(field, offset);
+          offset += 8;
+        }
       } else {
-        const bytes = texts[text++] as Buffer;
         out[offset++] = TEXT;
-        out.writeUInt32BE(bytes.length, offset);
-        bytes.copy(out, offset + 4);
-        offset += 4 + bytes.length;
+        const length = out.write(field, offset + 4, 'utf8');
+        out.writeUInt32BE(length, offset);
+        offset += 4 + length;
       }
     }
   }
-  return out;
+  return out.subarray(0, offset);
 }
 
 /** Undecodable or impossible bytes in the log; the message says what, the caller says where. */
@@ -80,10 +96,18 @@ function decodeRows(bytes: Buffer): LiveRow[] {
       const tag = bytes[offset++];
       if (tag === NULL && kind.endsWith('?')) {
         fields.push(null);
-      } else if (tag === INTEGER && kind.startsWith('i')) {
+      } else if (tag === INT64 && kind.startsWith('i')) {
         need(8);
         fields.push(bytes.readBigInt64BE(offset));
         offset += 8;
+      } else if (tag === INT48 && kind.startsWith('i')) {
+        need(6);
+        fields.push(BigInt(bytes.readIntBE(offset, 6)));
+        offset += 6;
+      } else if (tag === INT8 && kind.startsWith('i')) {
+        need(1);
+        fields.push(BigInt(bytes.readInt8(offset)));
+        offset += 1;
       } else if (tag === TEXT && kind.startsWith('t')) {
         need(4);
         const length = bytes.readUInt32BE(offset);
