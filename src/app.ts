@@ -12,6 +12,7 @@ import { registerMetrics } from './http/metrics-route.js';
 import { registerRequestIds } from './http/request-ids.js';
 import { RateLimit, registerRateLimit } from './http/rate-limit.js';
 import { registerNextRoute } from './http/next-route.js';
+import { nextFastPath, type FastPath } from './http/next-fast-path.js';
 import { RequestLogsAtDebug } from './http/request-logs.js';
 import { registerApiDocs } from './http/api-docs.js';
 import { ErrorResponse, SequenceView } from './http/schemas.js';
@@ -88,13 +89,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const countError = (code: ErrorCode): void => metrics.live.failed(code);
   // The server itself (HTTP or HTTPS, timeouts, the cap on pipelined requests, shutdown) is made in http/connections.ts.
   const connections = new Connections();
+  // The /next fast path (http/next-fast-path.ts), set once the allocator exists; until then every request goes to Fastify.
+  let fastPath: FastPath | undefined = undefined;
   const serverSettings = {
     https: options.https,
     requestTimeoutMs: options.requestTimeoutMs ?? SERVE_DEFAULTS.requestTimeoutMs,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? SERVE_DEFAULTS.keepAliveTimeoutMs,
   };
   const serverOptions = {
-    serverFactory: (handler) => connections.createServer(serverSettings, handler),
+    serverFactory: (handler) =>
+      connections.createServer(serverSettings, (request, response) => {
+        if (fastPath === undefined || !fastPath(request, response)) handler(request, response);
+      }),
     // Fastify takes a hop count too (it trusts that many proxies); its type omits it.
     trustProxy: (options.trustProxy ?? SERVE_DEFAULTS.trustProxy) as FastifyServerOptions['trustProxy'],
     logger: options.logger ?? false,
@@ -139,11 +145,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   const perSecond = options.rateLimit ?? SERVE_DEFAULTS.rateLimit;
   const rateLimit = perSecond > 0 ? new RateLimit(perSecond) : undefined;
-  if (options.tokens !== undefined) {
-    const tokens = new TokenCache(options.tokens, {
-      refreshMs: options.tokenRefreshMs,
-      onError: (error) => app.log.warn({ err: error }, 'reloading API tokens failed; using the ones loaded before'),
-    });
+  const tokens =
+    options.tokens === undefined
+      ? undefined
+      : new TokenCache(options.tokens, {
+          refreshMs: options.tokenRefreshMs,
+          onError: (error) => app.log.warn({ err: error }, 'reloading API tokens failed; using the ones loaded before'),
+        });
+  if (tokens !== undefined) {
     await tokens.start();
     app.addHook('onClose', () => tokens.close());
     registerAuth(app, tokens, rateLimit);
@@ -151,10 +160,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (rateLimit !== undefined) registerRateLimit(app, rateLimit);
 
   registerHealthRoutes(app, options.store);
-  registerNextRoute(app, allocator, {
-    autoCreate: options.autoCreate ?? SERVE_DEFAULTS.autoCreate,
-    maxCount: options.maxCount ?? SERVE_DEFAULTS.maxCount,
+  const autoCreate = options.autoCreate ?? SERVE_DEFAULTS.autoCreate;
+  registerNextRoute(app, allocator, { autoCreate, maxCount: options.maxCount ?? SERVE_DEFAULTS.maxCount, metrics });
+  // Per-request log lines (--log-level debug) are written by Fastify: the fast path stands aside for them.
+  const perRequestLogs = app.log.level === 'debug' || app.log.level === 'trace';
+  fastPath = nextFastPath({
+    allocator,
     metrics,
+    countError,
+    autoCreate,
+    log: app.log,
+    // Tokens can appear while the server runs (`token create`): asked per request.
+    enabled: () => tokens?.enabled !== true && rateLimit === undefined && !perRequestLogs,
   });
   registerMetrics(app, metrics, allocator);
   metrics.live.start();

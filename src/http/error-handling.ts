@@ -1,6 +1,7 @@
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, asAppError, ERROR_CATALOGUE, errorBody, type ErrorCode } from '../errors.js';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, asAppError, ERROR_CATALOGUE, errorBody, type ErrorBody, type ErrorCode } from '../errors.js';
 
 /** Fastify's own error codes, as the catalogue names them for clients. */
 const FASTIFY_CODES: Readonly<Record<string, ErrorCode>> = {
@@ -63,29 +64,47 @@ function sendError(reply: FastifyReply, count: ErrorCounter, code: ErrorCode, st
   return reply.code(status).header('Cache-Control', 'no-store').type('application/json; charset=utf-8').send(errorBody(code, message, field));
 }
 
+/** What an error is answered with: the catalogue's code and status, the headers beside the body's, the body. */
+export interface ErrorAnswer {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Cache-Control (an error is about one request: never cached), and Retry-After or WWW-Authenticate where they apply. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: ErrorBody;
+}
+
+/**
+ * The answer to any error a request ended with, logged as the service logs
+ * errors (`log` is the request's): a bug at error level with its stack (500
+ * `internal_error`), a fault of the store at warn with its cause, overload
+ * not at all (the allocator logs it once per episode). Fastify's error
+ * handler and the /next fast path (next-fast-path.ts) both answer with it.
+ */
+export function errorAnswer(error: FastifyError, log: FastifyBaseLogger): ErrorAnswer {
+  const known = clientFacing(error);
+  if (known === undefined) {
+    log.error({ err: error }, 'unexpected error');
+    return { code: 'internal_error', status: 500, headers: { 'cache-control': 'no-store' }, body: errorBody('internal_error') };
+  }
+  if (known.status >= 500 && known.code !== 'overloaded') log.warn({ err: error.cause ?? error }, known.message);
+  const headers: Record<string, string> = { 'cache-control': 'no-store' };
+  if (known.retryAfterSeconds !== undefined) headers['retry-after'] = String(known.retryAfterSeconds);
+  if (known.code === 'unauthorized') headers['www-authenticate'] = 'Bearer realm="take-a-number"';
+  return { code: known.code, status: known.status, headers, body: errorBody(known.code, known.message, known.field) };
+}
+
 /** Every error a client sees has the shape `{"error": {"code", "message"}}`, from the one catalogue. */
 export function registerErrorHandling(app: FastifyInstance, count: ErrorCounter): void {
   // Fastify types the error as its own; routes throw AppError, stores StoreUnavailableError, bugs anything.
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const known = clientFacing(error);
-    if (known === undefined) {
-      request.log.error({ err: error }, 'unexpected error');
-      return sendError(reply, count, 'internal_error', 500, ERROR_CATALOGUE.internal_error.message);
-    }
-    // Overload is logged once per episode by the allocator, not once per refused request.
-    if (known.status >= 500 && known.code !== 'overloaded') request.log.warn({ err: error.cause ?? error }, known.message);
-    if (known.retryAfterSeconds !== undefined) void reply.header('Retry-After', String(known.retryAfterSeconds));
-    if (known.code === 'unauthorized') void reply.header('WWW-Authenticate', 'Bearer realm="take-a-number"');
-    return sendError(reply, count, known.code, known.status, known.message, known.field);
+    const answer = errorAnswer(error, request.log);
+    count(answer.code);
+    return reply.code(answer.status).headers(answer.headers).type('application/json; charset=utf-8').send(answer.body);
   });
   app.addHook('onRequest', (request, _reply, done) => {
-    try {
-      checkRequestHeaders(request);
-    } catch (error) {
-      done(error as AppError);
-      return;
-    }
-    done();
+    const problem = requestHeadersProblem(request.raw);
+    if (problem === undefined) done();
+    else done(problem);
   });
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, count, 'not_found', 404, `No route ${request.method} ${request.url.split('?')[0] ?? ''}.`),
@@ -101,14 +120,15 @@ const CONTINUE_EXPECTATION = /(?:^|\W)100-continue(?:$|\W)/i;
  * an `Expect` other than `100-continue` (the app routes `checkExpectation` here).
  * Both are `400` `bad_request` in the error shape; the request does nothing.
  */
-function checkRequestHeaders(request: FastifyRequest): void {
-  if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
-    throw new AppError('bad_request', 'An HTTP/1.1 request needs a Host header.');
+export function requestHeadersProblem(request: IncomingMessage): AppError | undefined {
+  if (request.httpVersion === '1.1' && request.headers.host === undefined) {
+    return new AppError('bad_request', 'An HTTP/1.1 request needs a Host header.');
   }
   const expect = request.headers.expect;
   if (expect !== undefined && !CONTINUE_EXPECTATION.test(expect)) {
-    throw new AppError('bad_request', 'Unsupported Expect header: only 100-continue is supported.');
+    return new AppError('bad_request', 'Unsupported Expect header: only 100-continue is supported.');
   }
+  return undefined;
 }
 
 /** Fastify's `frameworkErrors` option: errors raised before routing (a malformed URL, an over-long name). */

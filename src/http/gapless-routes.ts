@@ -4,7 +4,7 @@ import { AppError } from '../errors.js';
 import { isReservationId, type SettleAction, type ValueView } from '../core/gapless.js';
 import type { SequenceStore } from '../core/store.js';
 import type { Metrics, ReservationOutcome } from '../metrics.js';
-import { labelFields } from './next-route.js';
+import { labelFields } from './next-answer.js';
 import { nameOf } from './sequence-routes.js';
 import { decodeValueCursor, encodeValueCursor, parseLimit, parseValueState, parseVoidReason } from './inputs.js';
 import {

@@ -1,12 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Allocator } from '../core/allocator.js';
-import type { Grant } from '../core/gapless.js';
-import type { AnswerLabels } from '../core/periodic.js';
 import type { Metrics } from '../metrics.js';
 import { AppError } from '../errors.js';
 import { checkSequenceName } from '../core/sequence-name.js';
 import { parseCount, parseIdempotencyKey } from './inputs.js';
+import { countAllocation, nextAnswer } from './next-answer.js';
 import { BEARER, errorResponses, NextQuery, NextResponse, SequenceParams } from './schemas.js';
 
 export interface NextRouteOptions {
@@ -64,41 +63,9 @@ export function registerNextRoute(app: FastifyInstance, allocator: Allocator, op
         options.metrics.refused(error);
         throw error;
       }
-      if (allocation.replayed) {
-        options.metrics.replayed();
-        void reply.header('Idempotent-Replayed', 'true');
-      } else {
-        options.metrics.allocated(name, requestCount === undefined ? 1 : Number(requestCount));
-        if (allocation.tookExpired) options.metrics.reservationSettled('expired');
-      }
-      if (allocation.grant !== undefined) return gaplessAnswer(name, allocation.first, allocation.grant, requestCount, allocation.labels);
-      // Sequences with periods or a format only: a plain answer stays as it was, at no cost.
-      if (allocation.labels !== undefined) return labelledAnswer(name, allocation.first, allocation.last, requestCount, allocation.labels);
-      if (requestCount === undefined) return { sequence_id: name, next_value: allocation.first };
-      return { sequence_id: name, next_value: allocation.first, last_value: allocation.last, count: requestCount };
+      countAllocation(options.metrics, name, allocation, requestCount);
+      if (allocation.replayed) void reply.header('Idempotent-Replayed', 'true');
+      return nextAnswer(name, allocation, requestCount);
     },
   });
-}
-
-/** The fields of an answer's period and formatted numbers (`last_formatted` for batches only). */
-export function labelFields(labels: AnswerLabels | undefined, batch: boolean): Pick<NextResponse, 'period' | 'formatted' | 'last_formatted'> {
-  if (labels === undefined) return {};
-  return {
-    ...(labels.period === undefined ? {} : { period: labels.period }),
-    ...(labels.formatted === undefined ? {} : { formatted: labels.formatted }),
-    ...(batch && labels.lastFormatted !== undefined ? { last_formatted: labels.lastFormatted } : {}),
-  };
-}
-
-/** A value (or batch) of a sequence with periods or a format: the plain answer and its labels. */
-function labelledAnswer(name: string, first: bigint, last: bigint, requestCount: bigint | undefined, labels: AnswerLabels): NextResponse {
-  if (requestCount === undefined) return { sequence_id: name, next_value: first, ...labelFields(labels, false) };
-  return { sequence_id: name, next_value: first, last_value: last, count: requestCount, ...labelFields(labels, true) };
-}
-
-/** A gapless sequence's value comes with its reservation (count is 1 there: the allocator refuses more), and its labels. */
-function gaplessAnswer(name: string, value: bigint, grant: Grant, requestCount: bigint | undefined, labels: AnswerLabels | undefined): NextResponse {
-  const reservation = { reservation: grant.id, expires_at: new Date(grant.expiresAt).toISOString() };
-  if (requestCount === undefined) return { sequence_id: name, next_value: value, ...reservation, ...labelFields(labels, false) };
-  return { sequence_id: name, next_value: value, last_value: value, count: requestCount, ...reservation, ...labelFields(labels, true) };
 }

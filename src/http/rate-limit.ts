@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { TokenRecord } from '../tokens/token-store.js';
 import { AppError } from '../errors.js';
 
 /**
@@ -62,7 +63,9 @@ export function registerRateLimit(app: FastifyInstance, limit: RateLimit): void 
       done();
       return;
     }
-    const key = request.token === null ? addressKey(request.ip) : tokenKey(request.token.name);
+    // No token: none given, or an app built without a token store (auth.ts never decorated the request: undefined).
+    const token = request.token as TokenRecord | null | undefined;
+    const key = token === null || token === undefined ? addressKey(request.ip) : tokenKey(token.name);
     if (!limit.take(key)) {
       done(new AppError('rate_limited', undefined, { retryAfterSeconds: 1 }));
       return;
