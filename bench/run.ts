@@ -100,6 +100,21 @@ function summary(row: Row, connections: number): Summary | undefined {
   };
 }
 
+/**
+ * The row's requests/s over the durable floor's in each round (the two run
+ * within a minute of each other): the machine's speed drifts over minutes,
+ * which a ratio of medians taken over the whole run does not cancel.
+ */
+function roundRatios(row: Row, connections: number): number[] {
+  const runs = measured.get(key(row, connections)) ?? [];
+  const durable = table.find((r) => r.what === DURABLE_FLOOR);
+  const floors = durable === undefined ? [] : (measured.get(key(durable, connections)) ?? []);
+  return runs.flatMap((run, round) => {
+    const floorRun = floors[round];
+    return floorRun === undefined || floorRun.rps === 0 ? [] : [run.rps / floorRun.rps];
+  });
+}
+
 const lines: string[] = [];
 for (const connections of connectionCounts) {
   const byName = (what: string): Summary | undefined => {
@@ -111,7 +126,7 @@ for (const connections of connectionCounts) {
   for (const row of table) {
     if (row.firstConnectionsOnly === true && connections !== connectionCounts[0]) continue;
     if (row.missing !== undefined) {
-      lines.push(`| ${row.what} | ${connections} | not run: ${row.missing} | | | | | | | |`);
+      lines.push(`| ${row.what} | ${connections} | not run: ${row.missing} | | | | | | | | |`);
       continue;
     }
     const s = summary(row, connections);
@@ -119,8 +134,10 @@ for (const connections of connectionCounts) {
     const requests = row.unit === 'requests/s' || row.unit === 'commands/s' ? '' : ` (${whole(s.rps)} requests/s)`;
     const counts = s.errors === 0;
     const ratio = (of: Summary): string => (counts ? `${(s.rps / of.rps).toFixed(2)}×` : 'does not count');
+    const perRound = roundRatios(row, connections);
+    const rounds = counts && perRound.length > 0 ? `${median(perRound).toFixed(2)}× (${perRound.map((r) => r.toFixed(2)).join(', ')})` : '';
     lines.push(
-      `| ${row.what} | ${connections} | ${whole(s.throughput)} ${row.unit}${requests} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} (${(s.p99Ms / durable.p99Ms).toFixed(1)}× durable's ${ms(durable.p99Ms)}) | ${ratio(durable)} | ${ratio(floor)} | ${s.cpuUs.toFixed(1)} µs | ${s.rssMb.toFixed(0)} MB | ${counts ? '0' : `${s.errors} (${s.errorKinds}): does not count`} |`,
+      `| ${row.what} | ${connections} | ${whole(s.throughput)} ${row.unit}${requests} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} (${(s.p99Ms / durable.p99Ms).toFixed(1)}× durable's ${ms(durable.p99Ms)}) | ${ratio(durable)} | ${rounds} | ${ratio(floor)} | ${s.cpuUs.toFixed(1)} µs | ${s.rssMb.toFixed(0)} MB | ${counts ? '0' : `${s.errors} (${s.errorKinds}): does not count`} |`,
     );
   }
 }
@@ -148,8 +165,8 @@ const report = [
   '',
   `Machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}. Load: wrk -t1 (Redis: redis-benchmark), on loopback, sharing the machine with the servers; ${warmupSeconds} s warm-up then ${seconds} s a run; the median of ${runs} runs, the rows alternated within each round; a fresh store (and a fresh server) for each run. Every number the service answers is fsynced (SQLite WAL, synchronous=FULL) before it is answered. Load average (1 min) when the run began: ${loadBefore.toFixed(1)}, at its end: ${(loadavg()[0] ?? 0).toFixed(1)} (the bench's own processes count about 1-2 of it; more means other processes shared the cores).`,
   '',
-  '| what | connections | throughput | p50 | p99 | vs durable floor | vs floor | server CPU / request | peak RSS | errors |',
-  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  '| what | connections | throughput | p50 | p99 | vs durable floor | vs durable floor, median of the rounds (each round) | vs floor | server CPU / request | peak RSS | errors |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...lines,
   ...sdkLines,
   '',
