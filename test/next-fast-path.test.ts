@@ -14,7 +14,7 @@ import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppOptions } from '../src/app.js';
-import type { SequenceStore } from '../src/core/store.js';
+import type { AllocationOutcome, AllocationRequest, SequenceStore } from '../src/core/store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { generateToken, hashToken } from '../src/tokens/tokens.js';
 import { FaultyStore } from './helpers/faulty-store.js';
@@ -215,6 +215,31 @@ describe('the /next fast path', () => {
     assert.equal(refused.headers['retry-after'], '1');
     assert.match(refused.body, /"code":"overloaded"/);
     assert.equal(overloaded.seen(), 0);
+  });
+
+  it('answers 500 internal_error, as the route does, when answering itself fails, and the server stays up', async () => {
+    // A store whose outcomes carry a value the answer's serializer cannot write (a bug of ours, made up).
+    const broken = (store: SqliteStore): SequenceStore =>
+      new Proxy(store, {
+        get(target, property) {
+          if (property === 'allocateBatch') {
+            return async (requests: readonly AllocationRequest[]): Promise<AllocationOutcome[]> =>
+              (await target.allocateBatch(requests)).map((outcome) => (outcome.ok ? { ...outcome, first: 'not a number' as unknown as bigint } : outcome));
+          }
+          const value: unknown = Reflect.get(target, property, target);
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+    const fast = await serve({}, broken);
+    const route = await serve({}, broken);
+    const overFastPath = withoutId(await overHttp(fast, 'POST', '/next/orders'));
+    const overRoute = withoutId(await throughFastify(route, 'POST', '/next/orders'));
+    assert.equal(overFastPath.status, 500);
+    assert.deepEqual(overFastPath, overRoute);
+    assert.ok(fast.logs.some((text) => text.includes('"level":50') && text.includes('unexpected error')), fast.logs.join(''));
+    assert.equal(fast.seen(), 0);
+    // Still serving: the health check answers.
+    assert.equal((await overHttp(fast, 'GET', '/healthz')).status, 200);
   });
 
   it('counts its answers in /metrics and /stats as the route does', async () => {

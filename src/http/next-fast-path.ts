@@ -62,24 +62,31 @@ export function nextFastPath(options: FastPathOptions): FastPath {
     if (headers.expect !== undefined || requestHeadersProblem(request) !== undefined || !options.enabled()) return false;
     const started = performance.now();
     const id = requestId(request);
-    allocator.allocate({ name, count: 1n, create: autoCreate, idempotency: undefined }).then(
-      (allocation) => {
+    const refuse = (error: unknown): void => {
+      metrics.refused(error);
+      // The allocator rejects with Errors only (its refusals, the store's faults, a bug of ours).
+      const refused = errorAnswer(error as FastifyError, log.child({ reqId: id }));
+      countError(refused.code);
+      const body = JSON.stringify(refused.body);
+      const head = { 'x-request-id': id, ...refused.headers, 'content-type': JSON_TYPE, 'content-length': String(Buffer.byteLength(body)) };
+      answered(request, response, head, refused.status, body, started);
+    };
+    allocator
+      .allocate({ name, count: 1n, create: autoCreate, idempotency: undefined })
+      .then((allocation) => {
         countAllocation(metrics, name, allocation, undefined);
         const body = serializeNextAnswer(nextAnswer(name, allocation, undefined));
         // In the order Fastify writes them for the route.
         const head = { 'x-request-id': id, 'cache-control': 'no-store', 'content-type': JSON_TYPE, 'content-length': String(Buffer.byteLength(body)) };
         answered(request, response, head, 200, body, started);
-      },
-      (error: unknown) => {
-        metrics.refused(error);
-        // The allocator rejects with Errors only (its refusals, the store's faults, a bug of ours).
-        const refused = errorAnswer(error as FastifyError, log.child({ reqId: id }));
-        countError(refused.code);
-        const body = JSON.stringify(refused.body);
-        const head = { 'x-request-id': id, ...refused.headers, 'content-type': JSON_TYPE, 'content-length': String(Buffer.byteLength(body)) };
-        answered(request, response, head, refused.status, body, started);
-      },
-    );
+      }, refuse)
+      // A bug of ours while answering (the values taken are skipped, never handed out again): a 500, as
+      // Fastify answers a handler that throws, never an unhandled rejection.
+      .catch((error: unknown) => {
+        if (response.headersSent) response.destroy();
+        else refuse(error);
+      })
+      .catch(() => response.destroy());
     return true;
   };
 }
