@@ -196,7 +196,7 @@ describe('the /next fast path', () => {
     assert.match(expect.body, /"code":"bad_request"/);
   });
 
-  it('answers store faults and overload as the route does, and logs a fault with the request id', async () => {
+  it('answers store faults, overload and unknown names (--no-auto-create) as the route does, and logs a fault with the request id', async () => {
     const faulty = (store: SqliteStore): FaultyStore => new FaultyStore(store);
     const fast = await serve({}, faulty);
     const route = await serve({}, faulty);
@@ -208,6 +208,15 @@ describe('the /next fast path', () => {
     assert.equal(overFastPath.headers['retry-after'], '1');
     const line = fast.logs.map((text) => JSON.parse(text) as { reqId?: string; level: number; msg: string }).find((entry) => entry.reqId === 'r-503');
     assert.ok(line !== undefined && line.level === 40, `a warning carrying the request id: ${fast.logs.join('')}`);
+
+    // A server that does not create sequences on first use: 404 sequence_not_found on both paths.
+    const strict = await serve({ autoCreate: false });
+    const strictRoute = await serve({ autoCreate: false });
+    const unknown = withoutId(await overHttp(strict, 'POST', '/next/unknown'));
+    assert.deepEqual(unknown, withoutId(await throughFastify(strictRoute, 'POST', '/next/unknown')));
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.body, /"code":"sequence_not_found"/);
+    assert.equal(strict.seen(), 0);
 
     const overloaded = await serve({ maxPending: 0 });
     const refused = await overHttp(overloaded, 'POST', '/next/orders');
