@@ -155,8 +155,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (tokens !== undefined) {
     await tokens.start();
     app.addHook('onClose', () => tokens.close());
-    registerAuth(app, tokens, rateLimit);
   }
+  registerAuth(app, tokens, rateLimit);
   if (rateLimit !== undefined) registerRateLimit(app, rateLimit);
 
   registerHealthRoutes(app, options.store);

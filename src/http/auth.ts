@@ -40,9 +40,14 @@ const BEARER = /^Bearer[ \t]+([!-~]+)[ \t]*$/i;
  * against the token. An address over its limit is refused (429) before its
  * token is even checked: guessing tokens goes no faster than the limit, and a
  * right guess among refused ones is not told apart.
+ *
+ * Without a token store (`tokens` undefined: an app built as a library
+ * without one) there is no check, and every request's `token` is null, as
+ * it is with a store that holds no token yet.
  */
-export function registerAuth(app: FastifyInstance, tokens: TokenCache, limit?: RateLimit): void {
+export function registerAuth(app: FastifyInstance, tokens: TokenCache | undefined, limit?: RateLimit): void {
   app.decorateRequest('token', null);
+  if (tokens === undefined) return;
   app.addHook('onRequest', (request, _reply, done) => {
     const scope = request.routeOptions.config.scope;
     if (scope === undefined || !tokens.enabled) {

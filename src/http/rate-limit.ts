@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import type { TokenRecord } from '../tokens/token-store.js';
 import { AppError } from '../errors.js';
 
 /**
@@ -63,9 +62,7 @@ export function registerRateLimit(app: FastifyInstance, limit: RateLimit): void 
       done();
       return;
     }
-    // No token: none given, or an app built without a token store (auth.ts never decorated the request: undefined).
-    const token = request.token as TokenRecord | null | undefined;
-    const key = token === null || token === undefined ? addressKey(request.ip) : tokenKey(token.name);
+    const key = request.token === null ? addressKey(request.ip) : tokenKey(request.token.name);
     if (!limit.take(key)) {
       done(new AppError('rate_limited', undefined, { retryAfterSeconds: 1 }));
       return;

@@ -63,8 +63,8 @@ export function registerTokenRoute(app: FastifyInstance): void {
       },
     },
     (request) => {
-      // http/auth.ts set the token once tokens exist (else null; undefined when the app has no token store at all).
-      const token = request.token ?? null;
+      // http/auth.ts set the token once tokens exist (else null).
+      const token = request.token;
       return { tokens_required: token !== null, token: token === null ? null : tokenView(token) };
     },
   );

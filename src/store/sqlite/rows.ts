@@ -162,16 +162,15 @@ export class SequenceRows {
     const upper = prefixEnd(query.prefix);
     const live = query.deleted === true ? 'deleted_at IS NOT NULL' : 'deleted_at IS NULL';
     const sql = `SELECT ${COLUMNS} FROM sequences WHERE ${lower}${upper === undefined ? '' : ' AND name < ?'} AND ${live} ORDER BY name LIMIT ?`;
-    const params: unknown[] = [useAfter ? query.after : query.prefix];
-    if (upper !== undefined) params.push(upper);
+    const from = useAfter ? query.after : query.prefix;
     const overlay = this.#overlay;
-    const page = (from: unknown, limit: number): SequenceRow[] => {
-      const bounds: unknown[] = [from];
+    const page = (start: unknown, limit: number): SequenceRow[] => {
+      const bounds: unknown[] = [start];
       if (upper !== undefined) bounds.push(upper);
       return this.#sql(sql).raw(true).all(...bounds, limit) as SequenceRow[];
     };
-    if (overlay === undefined) return page(params[0], query.limit).map(toRecord);
-    return mergeOverlay(overlay, query, page, { lower: params[0] as string, after: useAfter, upper });
+    if (overlay === undefined) return page(from, query.limit).map(toRecord);
+    return mergeOverlay(overlay, query, page, { lower: from, after: useAfter, upper });
   }
 
   /** Writes a live sequence's whole row, over whatever the table holds under its name (the fold). */

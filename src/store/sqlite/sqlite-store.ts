@@ -100,21 +100,18 @@ export class SqliteStore implements SequenceStore {
       try {
         this.#files?.closing();
       } finally {
-        this.#db.close();
-        this.#files?.closeFiles();
-        this.#lock?.release();
+        this.#release();
       }
       if (error instanceof StoreOpenError) throw error;
       throw new StoreOpenError(`Cannot replay the allocation log of the store ${path}: ${(error as Error).message}`, { cause: error });
     }
   }
 
-  /** Folds the allocation log into the table (allocation-log.ts), in a transaction of its own. */
-  #fold(): void {
-    this.#write(
-      () => this.#log.fold(this.#rows),
-      () => this.#log.folded(),
-    );
+  /** Closes SQLite's connection, then the guard's descriptors (closing one earlier would drop SQLite's locks on its file), then releases the writer lock. */
+  #release(): void {
+    this.#db.close();
+    this.#files?.closeFiles();
+    this.#lock?.release();
   }
 
   /**
@@ -208,7 +205,8 @@ export class SqliteStore implements SequenceStore {
    */
   #foldQuietly(): void {
     try {
-      this.#fold();
+      // A transaction of its own, which only folds.
+      this.#writeFolded(() => undefined);
     } catch {
       // Nothing lost: see above.
     }
@@ -333,10 +331,7 @@ export class SqliteStore implements SequenceStore {
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     } finally {
-      this.#db.close();
-      // Only now: closing the guard's descriptors earlier would drop SQLite's locks on the files.
-      this.#files?.closeFiles();
-      this.#lock?.release();
+      this.#release();
     }
   }
 }
