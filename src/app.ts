@@ -161,7 +161,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   registerHealthRoutes(app, options.store);
   const autoCreate = options.autoCreate ?? SERVE_DEFAULTS.autoCreate;
-  registerNextRoute(app, allocator, { autoCreate, maxCount: options.maxCount ?? SERVE_DEFAULTS.maxCount, metrics });
+  const maxCount = options.maxCount ?? SERVE_DEFAULTS.maxCount;
+  registerNextRoute(app, allocator, { autoCreate, maxCount, metrics });
   // Per-request log lines (--log-level debug) are written by Fastify: the fast path stands aside for them.
   const perRequestLogs = app.log.level === 'debug' || app.log.level === 'trace';
   fastPath = nextFastPath({
@@ -169,6 +170,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     metrics,
     countError,
     autoCreate,
+    maxCount,
     log: app.log,
     // Tokens can appear while the server runs (`token create`): asked per request.
     enabled: () => tokens?.enabled !== true && rateLimit === undefined && !perRequestLogs,

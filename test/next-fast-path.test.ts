@@ -150,6 +150,14 @@ describe('the /next fast path', () => {
       ['/next/down', 'POST', {}],
       ['/next/down', 'POST', {}],
       ['/next/orders', 'POST', { 'content-length': '0' }],
+      // ?count=N alone, as the client SDK's buffer asks: a batch, labelled batches, refusals.
+      ['/next/orders?count=3', 'POST', {}],
+      ['/next/orders?count=0010', 'GET', {}],
+      ['/next/orders?count=100000', 'POST', {}],
+      ['/next/invoice?count=2', 'POST', {}],
+      ['/next/desk?count=2', 'POST', {}],
+      ['/next/desk?count=1', 'POST', {}],
+      ['/next/tiny?count=5', 'POST', {}],
     ];
     for (const [url, method, headers] of cases) {
       const overFastPath = withoutReservation(withoutId(await overHttp(fast, method, url, headers), headers['x-request-id']));
@@ -168,7 +176,16 @@ describe('the /next fast path', () => {
     const route = await serve();
     // A URL Fastify refuses before routing (%ZZ) is answered without its hooks: counted 0, answered alike all the same.
     const cases: [string, 'POST' | 'GET', Record<string, string>, string?][] = [
-      ['/next/orders?count=3', 'POST', {}],
+      ['/next/orders?count=3&x=1', 'POST', {}],
+      ['/next/orders?x=1', 'POST', {}],
+      ['/next/orders?count=1&count=2', 'POST', {}],
+      ['/next/orders?count=', 'POST', {}],
+      ['/next/orders?count=abc', 'POST', {}],
+      ['/next/orders?count=-1', 'POST', {}],
+      ['/next/orders?count=100001', 'POST', {}],
+      ['/next/orders?count=12345678901234567', 'POST', {}],
+      ['/next/orders?', 'POST', {}],
+      ['/next/?count=3', 'POST', {}],
       ['/next/with%20space', 'POST', {}],
       ['/next/%C3%A9t%C3%A9', 'POST', {}],
       ['/next/%ZZ', 'POST', {}],
