@@ -80,22 +80,37 @@ export function nextFastPath(options: FastPathOptions): FastPath {
       const head = { 'x-request-id': id, ...refused.headers, 'content-type': JSON_TYPE, 'content-length': String(Buffer.byteLength(body)) };
       answered(request, response, head, refused.status, body, started);
     };
-    allocator
-      .allocate({ name, count: requestCount ?? 1n, create: autoCreate, idempotency: undefined })
-      .then((allocation) => {
-        countAllocation(metrics, name, allocation, requestCount);
-        const body = serializeNextAnswer(nextAnswer(name, allocation, requestCount));
-        // In the order Fastify writes them for the route.
-        const head = { 'x-request-id': id, 'cache-control': 'no-store', 'content-type': JSON_TYPE, 'content-length': String(Buffer.byteLength(body)) };
-        answered(request, response, head, 200, body, started);
-      }, refuse)
-      // A bug of ours while answering (the values taken are skipped, never handed out again): a 500, as
-      // Fastify answers a handler that throws, never an unhandled rejection.
-      .catch((error: unknown) => {
+    // A bug of ours while answering (the values taken are skipped, never handed out again): a 500, as
+    // Fastify answers a handler that throws, never an unhandled rejection; if even that fails, the connection ends.
+    const failed = (error: unknown): void => {
+      try {
         if (response.headersSent) response.destroy();
         else refuse(error);
-      })
-      .catch(() => response.destroy());
+      } catch {
+        response.destroy();
+      }
+    };
+    // One reaction, no further promise: each request pays for every promise of its chain.
+    void allocator.allocate({ name, count: requestCount ?? 1n, create: autoCreate, idempotency: undefined }).then(
+      (allocation) => {
+        try {
+          countAllocation(metrics, name, allocation, requestCount);
+          const body = serializeNextAnswer(nextAnswer(name, allocation, requestCount));
+          // In the order Fastify writes them for the route.
+          const head = { 'x-request-id': id, 'cache-control': 'no-store', 'content-type': JSON_TYPE, 'content-length': String(Buffer.byteLength(body)) };
+          answered(request, response, head, 200, body, started);
+        } catch (error) {
+          failed(error);
+        }
+      },
+      (error: unknown) => {
+        try {
+          refuse(error);
+        } catch (failure) {
+          failed(failure);
+        }
+      },
+    );
     return true;
   };
 }
