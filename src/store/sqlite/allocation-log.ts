@@ -66,9 +66,26 @@ export interface FoldStep {
   readonly finished: boolean;
 }
 
+/**
+ * An entry of a replayed log row, kept as the row's bytes until its record is
+ * wanted: after a crash the log may hold tens of thousands of entries, and a
+ * record object for each (read at start, all surviving) grew V8's young
+ * generation to its limit and the process by about 30 MB
+ * (bench/results/2026-11-30-random-names-cpu.md).
+ */
+class Logged {
+  constructor(
+    readonly bytes: Buffer,
+    readonly start: number,
+  ) {}
+}
+
 export class AllocationLog implements RowOverlay {
   readonly #sql: (sql: string) => Database.Statement;
-  readonly #overlay = new Map<string, SequenceRecord>();
+  /** The newest state of each name the log holds: a record, or (replayed, not read since) where its entry is. */
+  readonly #overlay = new Map<string, SequenceRecord | Logged>();
+  /** Checks replayed entries and reads them on demand, sharing each distinct set of options. */
+  readonly #decoder = new EntryDecoder();
   /** The overlay's names (and their UTF-8 bytes) in byte order, built when a listing needs them. */
   #sorted: [string, Buffer][] | undefined;
   /** Entries in the log rows (all of them, replayed ones included). */
@@ -82,7 +99,12 @@ export class AllocationLog implements RowOverlay {
   }
 
   get(name: string): SequenceRecord | undefined {
-    return this.#overlay.get(name);
+    const held = this.#overlay.get(name);
+    if (!(held instanceof Logged)) return held;
+    // Checked at load: read once, then kept as the record (the same key: the map's order is unchanged).
+    const record = this.#decoder.recordAt(held.bytes, held.start);
+    this.#overlay.set(name, record);
+    return record;
   }
 
   namesBetween(lower: string, after: boolean, upper: string | undefined, prefix: string, limit: number): string[] {
@@ -123,7 +145,7 @@ export class AllocationLog implements RowOverlay {
     const end = Math.min(pass.next + Math.max(this.#chunk, FOLD_PACE * logged), pass.names.length);
     for (let index = pass.next; index < end; index += 1) {
       // Absent only if a full fold ran since, which ends the pass: never here.
-      const record = this.#overlay.get(pass.names[index] as string);
+      const record = this.get(pass.names[index] as string);
       if (record === undefined) continue;
       rows.upsert(rowOfRecord(record));
       written.push(record);
@@ -172,7 +194,7 @@ export class AllocationLog implements RowOverlay {
    * the caller's transaction; `folded()` once it is committed.
    */
   fold(rows: SequenceRows): void {
-    for (const record of this.#overlay.values()) rows.upsert(rowOfRecord(record));
+    for (const name of this.#overlay.keys()) rows.upsert(rowOfRecord(this.get(name) as SequenceRecord));
     this.#sql('DELETE FROM allocation_log').run();
   }
 
@@ -184,10 +206,9 @@ export class AllocationLog implements RowOverlay {
     this.#pass = undefined;
   }
 
-  /** Reads the whole log into the overlay (last entry wins), checking every row; throws StoreOpenError naming the row. */
+  /** Reads the whole log into the overlay (last entry wins), checking every row (its entries kept as bytes: Logged); throws StoreOpenError naming the row. */
   load(path: string): void {
     let previous = 0n;
-    const decoder = new EntryDecoder();
     for (const [seq, entries, checksum] of this.#sql('SELECT seq, entries, checksum FROM allocation_log ORDER BY seq').raw(true).iterate() as Iterable<
       [bigint, unknown, unknown]
     >) {
@@ -201,7 +222,11 @@ export class AllocationLog implements RowOverlay {
       const bytes = entries as Buffer;
       if (BigInt(checksumOf(bytes)) !== checksum) refuse(`its checksum ${String(checksum)} does not match its entries (${checksumOf(bytes)})`);
       try {
-        this.#overlaid(decoder.decode(bytes));
+        // Every entry is checked now; the records are read when wanted (Logged).
+        const spans = this.#decoder.spans(bytes);
+        for (const { name, start } of spans) this.#overlay.set(name, new Logged(bytes, start));
+        this.#entries += spans.length;
+        this.#sorted = undefined;
       } catch (error) {
         if (error instanceof LogDamage) refuse(error.message);
         throw error;

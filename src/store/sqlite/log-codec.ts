@@ -83,51 +83,60 @@ export class LogDamage extends Error {}
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The fields of each entry, each of its column's kind; throws LogDamage on any other byte. */
-function decodeRows(bytes: Buffer): LiveRow[] {
+function decodeRows(bytes: Buffer, starts?: number[]): LiveRow[] {
   const rows: LiveRow[] = [];
   let offset = 0;
-  const need = (count: number): void => {
-    if (offset + count > bytes.length) throw new LogDamage(`entry ${rows.length + 1} is cut short at byte ${offset}`);
-  };
   while (offset < bytes.length) {
-    const fields: (bigint | string | null)[] = [];
-    for (const [column, kind] of KINDS.entries()) {
-      need(1);
-      const tag = bytes[offset++];
-      if (tag === NULL && kind.endsWith('?')) {
-        fields.push(null);
-      } else if (tag === INT64 && kind.startsWith('i')) {
-        need(8);
-        fields.push(bytes.readBigInt64BE(offset));
-        offset += 8;
-      } else if (tag === INT48 && kind.startsWith('i')) {
-        need(6);
-        fields.push(BigInt(bytes.readIntBE(offset, 6)));
-        offset += 6;
-      } else if (tag === INT8 && kind.startsWith('i')) {
-        need(1);
-        fields.push(BigInt(bytes.readInt8(offset)));
-        offset += 1;
-      } else if (tag === TEXT && kind.startsWith('t')) {
-        need(4);
-        const length = bytes.readUInt32BE(offset);
-        offset += 4;
-        need(length);
-        try {
-          fields.push(utf8.decode(bytes.subarray(offset, offset + length)));
-        } catch {
-          throw new LogDamage(`entry ${rows.length + 1}, column ${column + 1}: its text is not UTF-8`);
-        }
-        offset += length;
-      } else {
-        throw new LogDamage(`entry ${rows.length + 1}, column ${column + 1}: tag ${tag} is not a ${kind}`);
-      }
-    }
-    fields.push(null);
-    rows.push(fields as LiveRow);
+    starts?.push(offset);
+    const entry = readEntry(bytes, offset, rows.length + 1);
+    rows.push(entry.row);
+    offset = entry.end;
   }
   if (rows.length === 0) throw new LogDamage('it has no entry');
   return rows;
+}
+
+/** The entry (the `index`th of its row, for messages) whose first byte is at `offset`, and where it ends. */
+function readEntry(bytes: Buffer, start: number, index: number): { row: LiveRow; end: number } {
+  let offset = start;
+  const need = (count: number): void => {
+    if (offset + count > bytes.length) throw new LogDamage(`entry ${index} is cut short at byte ${offset}`);
+  };
+  const fields: (bigint | string | null)[] = [];
+  for (const [column, kind] of KINDS.entries()) {
+    need(1);
+    const tag = bytes[offset++];
+    if (tag === NULL && kind.endsWith('?')) {
+      fields.push(null);
+    } else if (tag === INT64 && kind.startsWith('i')) {
+      need(8);
+      fields.push(bytes.readBigInt64BE(offset));
+      offset += 8;
+    } else if (tag === INT48 && kind.startsWith('i')) {
+      need(6);
+      fields.push(BigInt(bytes.readIntBE(offset, 6)));
+      offset += 6;
+    } else if (tag === INT8 && kind.startsWith('i')) {
+      need(1);
+      fields.push(BigInt(bytes.readInt8(offset)));
+      offset += 1;
+    } else if (tag === TEXT && kind.startsWith('t')) {
+      need(4);
+      const length = bytes.readUInt32BE(offset);
+      offset += 4;
+      need(length);
+      try {
+        fields.push(utf8.decode(bytes.subarray(offset, offset + length)));
+      } catch {
+        throw new LogDamage(`entry ${index}, column ${column + 1}: its text is not UTF-8`);
+      }
+      offset += length;
+    } else {
+      throw new LogDamage(`entry ${index}, column ${column + 1}: tag ${tag} is not a ${kind}`);
+    }
+  }
+  fields.push(null);
+  return { row: fields as LiveRow, end: offset };
 }
 
 /**
@@ -141,6 +150,22 @@ export class EntryDecoder {
 
   decode(bytes: Buffer): SequenceRecord[] {
     return decodeRows(bytes).map((row, index) => this.check(row, index + 1));
+  }
+
+  /**
+   * Checks every entry of a log row as `decode` does, keeping none of the
+   * records: each entry's name and the byte its entry starts at, for
+   * `recordAt` to read when the record is wanted (a replayed log is kept as
+   * its bytes: a record for each entry would take several times the memory).
+   */
+  spans(bytes: Buffer): { name: string; start: number }[] {
+    const starts: number[] = [];
+    return decodeRows(bytes, starts).map((row, index) => ({ name: this.check(row, index + 1).name, start: starts[index] as number }));
+  }
+
+  /** The record of the entry starting at byte `start` of a row `spans` checked. */
+  recordAt(bytes: Buffer, start: number): SequenceRecord {
+    return this.check(readEntry(bytes, start, 1).row, 1);
   }
 
   /** The record of a decoded row, or LogDamage saying why it cannot be one. */
