@@ -148,12 +148,8 @@ function readEntry(bytes: Buffer, start: number, index: number): { row: LiveRow;
 export class EntryDecoder {
   readonly #options = new Map<string, SequenceOptions>();
 
-  decode(bytes: Buffer): SequenceRecord[] {
-    return decodeRows(bytes).map((row, index) => this.check(row, index + 1));
-  }
-
   /**
-   * Checks every entry of a log row as `decode` does, keeping none of the
+   * Checks every entry of a log row (`check`), keeping none of the
    * records: each entry's name and the byte its entry starts at, for
    * `recordAt` to read when the record is wanted (a replayed log is kept as
    * its bytes: a record for each entry would take several times the memory).
