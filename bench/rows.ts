@@ -8,7 +8,7 @@ import { load, root, serveArgs, start, stop, type Measure } from './servers.js';
 
 const post = 'wrk.method = "POST"\n';
 /** 100,000 names, created by their first request during the run (each row has a fresh store). */
-const random = 'math.randomseed(42)\nrequest = function() return wrk.format("POST", "/next/r-" .. math.random(1, 100000)) end\n';
+export const randomNames = 'math.randomseed(42)\nrequest = function() return wrk.format("POST", "/next/r-" .. math.random(1, 100000)) end\n';
 /**
  * Reserve + confirm pairs on the gapless sequence `gapless`: each answer to
  * /next queues its reservation, and the next request a connection sends
@@ -96,7 +96,7 @@ export function rows(redisMissing: string | undefined): Row[] {
       measure: loadRedis,
     },
     { what: 'POST /next/hot (one hot sequence)', unit: 'requests/s', throughput: requestsPerSecond, measure: served(serveArgs(), '/next/hot', post) },
-    { what: 'POST /next/r-N (100,000 random names)', unit: 'requests/s', throughput: requestsPerSecond, measure: served(serveArgs(), '/', random) },
+    { what: 'POST /next/r-N (100,000 random names)', unit: 'requests/s', throughput: requestsPerSecond, measure: served(serveArgs(), '/', randomNames) },
     {
       what: 'POST /next/batch?count=1000',
       unit: 'numbers/s',
