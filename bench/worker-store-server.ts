@@ -39,15 +39,16 @@ function answer({ name, response }: Waiting, value: bigint | undefined): void {
 
 const request = (name: string): AllocationRequest => ({ name, count: 1n, create: true });
 
-/** Hands a batch to the store; its answers come back through `answered`. */
+/** Hands a batch to the store; its answers are written once the store has its values (500 for a failed batch). */
 let send: (batch: Waiting[]) => void;
 let close: () => Promise<void>;
 
 if (mode === 'main') {
   const opened = await openStore(parseStoreLocation(store), { mode: 'write', poolSize: 1, statementTimeoutMs: 5000, onIdleError: () => undefined });
   send = (batch) => {
-    void opened.allocateBatch(batch.map((waiting) => request(waiting.name))).then((outcomes) =>
-      outcomes.forEach((outcome, index) => answer(batch[index] as Waiting, outcome.ok ? outcome.first : undefined)),
+    void opened.allocateBatch(batch.map((waiting) => request(waiting.name))).then(
+      (outcomes) => outcomes.forEach((outcome, index) => answer(batch[index] as Waiting, outcome.ok ? outcome.first : undefined)),
+      () => batch.forEach((waiting) => answer(waiting, undefined)),
     );
   };
   close = () => opened.close();

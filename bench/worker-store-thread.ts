@@ -27,7 +27,9 @@ async function drain(): Promise<void> {
   while (queue.length > 0) {
     const batches = queue;
     queue = [];
-    const outcomes = await store.allocateBatch(batches.flatMap((batch) => batch.names.map((name) => ({ name, count: 1n, create: true }))));
+    const requests = batches.flatMap((batch) => batch.names.map((name) => ({ name, count: 1n, create: true })));
+    // A failed batch: every request of it gets no value (the main thread answers 500).
+    const outcomes = await store.allocateBatch(requests).catch(() => requests.map(() => ({ ok: false }) as const));
     let at = 0;
     for (const batch of batches) {
       const values = outcomes.slice(at, at + batch.names.length).map((outcome) => (outcome.ok ? outcome.first : undefined));
