@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { coldStart } from './cold-start.js';
 import { hasRedis, redisInstallHint } from './redis.js';
 import { DURABLE_FLOOR, FLOOR, rows, type Row } from './rows.js';
-import { root, type Measure } from './servers.js';
+import { median, root, type Measure } from './servers.js';
 
 const seconds = Number(process.env.SECONDS ?? 5);
 const warmupSeconds = Number(process.env.WARMUP ?? 2);
@@ -59,12 +59,6 @@ for (const connections of connectionCounts) {
       measured.set(key(row, connections), [...(measured.get(key(row, connections)) ?? []), measure]);
     }
   }
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] ?? Number.NaN) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
 }
 
 const ms = (value: number): string => (Number.isNaN(value) ? '?' : `${value.toFixed(2)} ms`);

@@ -91,9 +91,21 @@ export function rssMb(pid: number | undefined): number {
 
 /** User + system CPU time of a process so far, in microseconds (fields 14 and 15 of /proc/PID/stat, in clock ticks of 10 ms). */
 export function cpuMicros(pid: number | undefined): number {
-  const stat = readFileSync(`/proc/${pid ?? 0}/stat`, 'utf8');
+  return statCpuMicros(`/proc/${pid ?? 0}/stat`);
+}
+
+/** The same of a process or of one of its threads (/proc/PID/task/TID/stat): its stat file's user + system time. */
+export function statCpuMicros(statFile: string): number {
+  const stat = readFileSync(statFile, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/** The median of some measurements (the mean of the middle two for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] ?? Number.NaN) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
 }
 
 /** One measured run of one row. */

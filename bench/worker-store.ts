@@ -16,10 +16,10 @@
  *   node --import tsx bench/worker-store.ts
  *   RUNS=5 CONNECTIONS=256 node --import tsx bench/worker-store.ts
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomNames } from './rows.js';
-import { load, root, serveArgs, start, stop } from './servers.js';
+import { load, median, root, serveArgs, start, statCpuMicros, stop } from './servers.js';
 
 const runs = Number(process.env.RUNS ?? 3);
 const connections = Number(process.env.CONNECTIONS ?? 64);
@@ -41,15 +41,12 @@ const layouts: readonly Layout[] = [
   { what: `bare http, store in a worker, handed every ${chunk}`, args: prototype, env: { MODE: 'worker', CHUNK: String(chunk) } },
 ];
 
-/** CPU time (µs) of each thread of `pid` so far, by thread id, with its name. */
-function threadCpu(pid: number): Map<string, { name: string; micros: number }> {
-  const threads = new Map<string, { name: string; micros: number }>();
+/** CPU time (µs) of each thread of `pid` so far, by thread id. */
+function threadCpu(pid: number): Map<string, number> {
+  const threads = new Map<string, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      threads.set(tid, { name, micros: (Number(fields[11]) + Number(fields[12])) * 10_000 });
+      threads.set(tid, statCpuMicros(`/proc/${pid}/task/${tid}/stat`));
     } catch {
       // The thread ended meanwhile.
     }
@@ -75,7 +72,7 @@ async function measure(layout: Layout): Promise<Round> {
     const measured = await load(server, '/', { connections, seconds, warmupSeconds: 0, script: randomNames });
     const after = threadCpu(pid);
     const requests = measured.rps * seconds;
-    const perThread = [...after].map(([tid, { micros }]) => (micros - (before.get(tid)?.micros ?? 0)) / requests);
+    const perThread = [...after].map(([tid, micros]) => (micros - (before.get(tid) ?? 0)) / requests);
     return {
       rps: measured.rps,
       p99Ms: measured.p99Ms,
@@ -87,12 +84,6 @@ async function measure(layout: Layout): Promise<Round> {
     await stop(server);
   }
 }
-
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] ?? Number.NaN) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
-};
 
 const rounds = new Map<string, Round[]>();
 for (let round = 0; round < runs; round += 1) {
