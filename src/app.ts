@@ -140,6 +140,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       app.log.warn(`${maxPending} requests are waiting for the store; refusing more with 503 overloaded until some are answered`),
     maxPending: options.maxPending ?? SERVE_DEFAULTS.maxPending,
     commitTimeoutMs: options.commitTimeoutMs,
+    // A burst of new connections is accepted one a turn: its requests are committed together (http/connections.ts).
+    gatherMore: () => connections.acceptedSinceAsked(),
   });
   app.addHook('onClose', () => allocator.close());
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Allocator } from '../src/core/allocator.js';
+import { Allocator, MAX_GATHER_TURNS } from '../src/core/allocator.js';
 import { AppError, asAppError } from '../src/errors.js';
 import { INT64_MAX } from '../src/core/int64.js';
 import { StoreUnavailableError, type AllocationOutcome, type AllocationRequest, type SequenceStore } from '../src/core/store.js';
@@ -109,6 +109,41 @@ describe('Allocator (group commit)', () => {
     const answers = await Promise.all(Array.from({ length: 7 }, () => allocator.allocate(req('m'))));
     assert.deepEqual(store.batches.map((b) => b.length), [3, 3, 1]);
     assert.deepEqual(answers.map((a) => a.first), [1n, 2n, 3n, 4n, 5n, 6n, 7n]);
+  });
+
+  it('lets a batch wait while gatherMore says more requests are coming, then commits them together', async () => {
+    const store = new RecordingStore();
+    let asked = 0;
+    // More are coming for three turns (as while a burst of new connections is accepted one a turn).
+    const allocator = new Allocator(store, { gatherMore: () => ++asked <= 3 });
+    const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    const answers = [allocator.allocate(req('g'))];
+    for (let i = 0; i < 3; i += 1) {
+      await turn();
+      assert.deepEqual(store.batches, [], `nothing committed while more are coming (turn ${i + 1})`);
+      answers.push(allocator.allocate(req('g')));
+    }
+    assert.deepEqual((await Promise.all(answers)).map((a) => a.first), [1n, 2n, 3n, 4n]);
+    assert.deepEqual(store.batches, [['g', 'g', 'g', 'g']], 'one commit for the four turns');
+    assert.equal(asked, 4);
+  });
+
+  it('commits after at most MAX_GATHER_TURNS turns however long gatherMore says more are coming', async () => {
+    const store = new RecordingStore();
+    let asked = 0;
+    const allocator = new Allocator(store, {
+      gatherMore: () => {
+        asked += 1;
+        return true;
+      },
+    });
+    const first = await allocator.allocate(req('w'));
+    assert.equal(first.first, 1n);
+    assert.deepEqual(store.batches, [['w']]);
+    assert.ok(asked >= 1 && asked <= MAX_GATHER_TURNS + 1, `asked ${asked} times`);
+    // The next batch is gathered afresh (a bounded wait again, not none and not for ever).
+    assert.equal((await allocator.allocate(req('w'))).first, 2n);
+    assert.deepEqual(store.batches, [['w'], ['w']]);
   });
 
   it('fails the requests that queued behind a failed commit with it, so none waits out two timeouts', async () => {

@@ -100,6 +100,8 @@ export class Connections {
   #warnedUnpaced = false;
   /** Until when reads are sliced (ms since the epoch; see PACING_MS). */
   #paceUntil = 0;
+  /** Set when a connection is accepted; cleared by acceptedSinceAsked. */
+  #accepted = false;
 
   /** Creates the server; `handler` is Fastify's. */
   createServer(options: HttpServerOptions, handler: Handler): http.Server {
@@ -143,12 +145,27 @@ export class Connections {
     });
   }
 
+  /**
+   * Whether a connection was accepted since the last call: the allocator's
+   * `gatherMore` (core/allocator.ts). Node accepts one connection an
+   * event-loop turn, so while connections keep arriving (a burst of new
+   * clients, clients that open a connection per request) their requests
+   * reach the allocator one turn at a time; told so, it lets a batch wait a
+   * few more turns instead of committing (and fsyncing) once a connection.
+   */
+  acceptedSinceAsked(): boolean {
+    const accepted = this.#accepted;
+    this.#accepted = false;
+    return accepted;
+  }
+
   #onConnection(tcp: Tracked): void {
     const endpoint = endpointOf(tcp);
     if (endpoint === undefined || this.#closing) {
       tcp.destroy();
       return;
     }
+    this.#accepted = true;
     const connection: Connection = { tcp, requests: undefined, paced: false, waiting: new Set() };
     tcp[CONNECTION] = connection;
     this.#open.set(endpoint, connection);
