@@ -35,10 +35,13 @@ describe('buffer', () => {
     const ranges = proxy.requests.filter((r) => r.path.startsWith('/next/'));
     assert.ok(ranges.length >= 10 && ranges.every((r) => r.path === '/next/buffered?count=100'), JSON.stringify(ranges));
     assert.equal(new Set(ranges.map((r) => r.key)).size, ranges.length, 'a key per range');
-    // The server's count agrees: whole ranges of 100 only, and a plain call continues after them.
+    // The server's count agrees: whole ranges of 100 only, and a plain call continues after them. close()
+    // does not wait for the server's answer to a refill it aborted: that range may still be taken, before
+    // or after the plain call's value (both are answered only once committed; a read sees what is).
     const taken = (await tan.sequences.get('buffered')).last_value ?? 0n;
     assert.ok(taken >= 1000n && taken % 100n === 0n, `taken: ${taken}`);
-    assert.equal(await tan.next('buffered'), taken + 1n);
+    const plain = await tan.next('buffered');
+    assert.ok(plain === taken + 1n || plain === taken + 101n, `a plain call after ${taken}: ${plain}`);
   });
 
   test('values come from memory and a refill starts below lowWater; nextSync() hands out what is in memory', async () => {
