@@ -81,8 +81,9 @@ export const MAX_GATHER_MS = 5;
 
 /**
  * Group commit. Requests are queued; at the end of the event-loop turn (and,
- * while a commit is running, until it ends) they go to the store as one
- * batch: one transaction, one fsync, for all of them (settlements of gapless
+ * while a commit is running, until it ends; while new connections are being
+ * accepted, a few turns later: AllocatorOptions.gatherMore) they go to the
+ * store as one batch: one transaction, one fsync, for all of them (settlements of gapless
  * reservations queue beside allocations and go as a second batch of the same
  * commit). A request's promise
  * settles only after the store has made its values durable. Requests keep
